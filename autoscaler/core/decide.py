@@ -1,0 +1,395 @@
+"""decide(policy, state, observations, history, now) -> Decision: the whole engine, pure.
+
+The pipeline, each stage recording what it did in plain words:
+
+1. deployment in progress -> hold (never fight a running deployment);
+2. metric proposals, the highest wins; missing metrics may not drive a scale-down;
+3. scale-down is held while instances are still becoming ready, and until one stabilisation window
+   of recommendations has been observed (so a restart cannot cause a scale-down);
+4. stabilisation: a scale-down goes only as low as the highest recommendation of its window
+   (a scale-up only as high as the lowest of its window, when one is set);
+5. step limits per direction;
+6. cooldowns per direction, measured from the app's last scale by anyone (Marathon's lastScalingAt);
+7. schedule and campaign windows: the lowest active ceiling, then the highest active floor, at once;
+8. min/max bounds, always, also when the app was set outside them by hand.
+
+The caller keeps the History (recommendations of recent ticks) and feeds it back in; `record()`
+returns the next History. Nothing here reads a clock or does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+from autoscaler.core.model import AppState, Observation
+from autoscaler.core.policy import Policy
+from autoscaler.core.rules import MetricEvaluation, evaluate_all
+from autoscaler.core.schedule import Window, active_windows
+from autoscaler.core.units import format_duration
+
+Action = Literal["up", "down", "none"]
+
+# Scale-down waits while fewer than this share of the instances are ready (tasks still starting or
+# unhealthy): shrinking a fleet that has not finished starting acts on numbers that are about to change.
+READY_SHARE_FOR_SCALE_DOWN = 0.9
+
+SCALED_CODES = frozenset({"scaled_up", "scaled_down"})
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    at: datetime
+    instances: int
+
+
+@dataclass(frozen=True)
+class History:
+    """What the engine needs to remember between ticks for one app.
+
+    `observing_since`: when this process first evaluated the app (restart safety);
+    `recommendations`: recent recommendations, oldest first, for the stabilisation windows.
+    """
+
+    observing_since: datetime | None = None
+    recommendations: tuple[Recommendation, ...] = ()
+
+    def record(self, decision: Decision, *, keep: timedelta) -> History:
+        """The history after `decision`, keeping only what a window of length `keep` can need."""
+        if decision.recommendation is None:
+            return self if self.observing_since is not None else replace(self, observing_since=decision.at)
+        cutoff = decision.at - keep
+        kept = tuple(r for r in self.recommendations if r.at > cutoff)
+        return History(
+            observing_since=self.observing_since or decision.at,
+            recommendations=(
+                *kept,
+                Recommendation(at=decision.at, instances=decision.recommendation),
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Clamp:
+    """One stage that changed (or held) the count: its rule, the numbers before and after, and why."""
+
+    rule: str
+    before: int
+    after: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The engine's answer, with everything needed to explain it."""
+
+    app_id: str
+    at: datetime
+    current: int
+    desired: int
+    code: str  # scaled_up | scaled_down | within_tolerance | cooldown | stabilizing | ...
+    metrics: tuple[MetricEvaluation, ...] = ()
+    clamps: tuple[Clamp, ...] = ()
+    windows: tuple[Window, ...] = ()
+    proposed: int | None = None  # what the metrics asked for (after the missing-metric guard)
+    recommendation: int | None = None  # `proposed` raised to an active floor; kept in History
+    cause: str = ""  # what moved the count: metrics, schedule, bounds
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def action(self) -> Action:
+        if self.desired > self.current:
+            return "up"
+        if self.desired < self.current:
+            return "down"
+        return "none"
+
+    @property
+    def scaled(self) -> bool:
+        return self.action != "none"
+
+    def summary(self) -> str:
+        """One line: `/shop/api: 4 -> 8 (scaled_up: metrics)` or `/shop/api: stays at 4 (cooldown)`."""
+        if self.scaled:
+            return f"{self.app_id}: {self.current} -> {self.desired} ({self.code}: {self.cause})"
+        return f"{self.app_id}: stays at {self.current} ({self.code})"
+
+    def reasons(self) -> list[str]:
+        """Every reason in order, for logs and the status API."""
+        out = [f"metric {m.name}: {m.detail}" for m in self.metrics]
+        out += list(self.notes)
+        out += [f"{c.rule}: {c.before} -> {c.after}: {c.detail}" for c in self.clamps]
+        return out
+
+    def explain(self) -> str:
+        """A readable account of the whole decision."""
+        lines = [self.summary()]
+        for metric in self.metrics:
+            value = "none" if metric.value is None else f"{metric.value:g}"
+            target = f"target_{'average' if metric.kind == 'average' else 'per_instance'} {metric.target:g}"
+            lines.append(f"  metric {metric.name} ({metric.source}): value {value} vs {target}: {metric.detail}")
+        if not self.metrics:
+            lines.append("  no metrics in this policy: only schedules and bounds apply")
+        for window in self.windows:
+            bounds = []
+            if window.min_instances is not None:
+                bounds.append(f"floor {window.min_instances}")
+            if window.max_instances is not None:
+                bounds.append(f"ceiling {window.max_instances}")
+            lines.append(
+                f"  schedule {window.name} in force ({', '.join(bounds)}): "
+                f"{window.start.isoformat()} to {window.end.isoformat()}, lead {format_duration(window.lead)}"
+            )
+        if self.proposed is not None:
+            remembered = (
+                f" (remembered as {self.recommendation}, the schedule floor, for stabilisation)"
+                if self.recommendation != self.proposed
+                else ""
+            )
+            lines.append(f"  metrics recommend {self.proposed}{remembered}")
+        lines.extend(f"  {note}" for note in self.notes)
+        lines.extend(f"  {c.rule}: {c.before} -> {c.after} ({c.detail})" for c in self.clamps)
+        lines.append(f"  outcome: {self.code}, desired {self.desired}")
+        return "\n".join(lines)
+
+
+class _Trail:
+    """Collects clamps and notes while the pipeline runs."""
+
+    def __init__(self) -> None:
+        self.clamps: list[Clamp] = []
+        self.notes: list[str] = []
+        self.holds: list[str] = []  # codes of stages that kept the count where it was
+
+    def clamp(self, rule: str, before: int, after: int, detail: str) -> int:
+        self.clamps.append(Clamp(rule=rule, before=before, after=after, detail=detail))
+        return after
+
+
+def decide(
+    policy: Policy,
+    state: AppState,
+    observations: Mapping[str, Observation],
+    history: History,
+    now: datetime,
+) -> Decision:
+    """Decide the instance count of one app. Pure and deterministic."""
+    current = state.instances
+    trail = _Trail()
+    windows = tuple(active_windows(policy.schedules, now))
+    metrics = tuple(evaluate_all(policy, observations, state=state, now=now))
+
+    proposed: int | None = None
+
+    def finish(desired: int, code: str, cause: str, recommendation: int | None) -> Decision:
+        return Decision(
+            proposed=proposed,
+            app_id=policy.app,
+            at=now,
+            current=current,
+            desired=desired,
+            code=code,
+            metrics=metrics,
+            clamps=tuple(trail.clamps),
+            windows=windows,
+            recommendation=recommendation,
+            cause=cause,
+            notes=tuple(trail.notes),
+        )
+
+    if state.deployment_in_progress:
+        trail.notes.append(
+            f"deployment {', '.join(state.deployment_ids)} in progress: holding, Marathon would refuse a change"
+        )
+        return finish(current, "deployment_in_progress", "", None)
+
+    floors = [w.min_instances for w in windows if w.min_instances is not None]
+    ceilings = [w.max_instances for w in windows if w.max_instances is not None]
+    floor = max(floors) if floors else None
+    ceiling = min(ceilings) if ceilings else None
+
+    # 2. proposals
+    present = [m for m in metrics if m.proposal is not None]
+    missing = [m for m in metrics if m.proposal is None]
+    if not metrics:
+        recommendation = current
+    elif present:
+        best = max(present, key=lambda m: m.proposal or 0)
+        recommendation = best.proposal or 0
+        if len(present) > 1:
+            trail.notes.append(f"highest proposal: {best.name} ({recommendation})")
+    else:
+        recommendation = current
+        trail.holds.append("missing_metrics")
+        trail.notes.append("every metric is missing: holding at the current count")
+    if missing and recommendation < current:
+        names = ", ".join(m.name for m in missing)
+        recommendation = trail.clamp(
+            "missing_metrics",
+            recommendation,
+            current,
+            f"{names} missing, so no scale-down (scale-up from present metrics stays allowed)",
+        )
+        trail.holds.append("missing_metrics")
+    proposed = recommendation
+    # Remembered raised to an active floor, so after the window ends the count comes down through the
+    # stabilisation window and step limits instead of falling off a cliff.
+    recording = floor if floor is not None and recommendation < floor else recommendation
+
+    desired = recommendation
+    # 3. no scale-down while instances are starting, or before a full window has been observed
+    if desired < current:
+        ready = state.ready_instances
+        if ready < READY_SHARE_FOR_SCALE_DOWN * current:
+            desired = trail.clamp(
+                "instances_not_ready",
+                desired,
+                current,
+                f"only {ready} of {current} instances ready; not scaling down while they start",
+            )
+            trail.holds.append("instances_not_ready")
+    if desired < current:
+        window = policy.scale_down.stabilization
+        since = history.observing_since
+        if window > timedelta(0) and (since is None or now - since < window):
+            seen = timedelta(0) if since is None else now - since
+            desired = trail.clamp(
+                "stabilization",
+                desired,
+                current,
+                f"observed for {format_duration(seen)} of the {format_duration(window)} "
+                "scale-down window; no scale-down before a full window",
+            )
+            trail.holds.append("stabilizing")
+
+    # 4. stabilisation windows
+    if desired != current:
+        up_cutoff = now - policy.scale_up.stabilization
+        down_cutoff = now - policy.scale_down.stabilization
+        up_limit = down_limit = recommendation
+        for past in history.recommendations:
+            if past.at > up_cutoff:
+                up_limit = min(up_limit, past.instances)
+            if past.at > down_cutoff:
+                down_limit = max(down_limit, past.instances)
+        if desired > current:
+            stabilized = max(min(desired, up_limit), current)
+        else:
+            stabilized = max(desired, min(down_limit, current))
+        if stabilized != desired:
+            direction = "up" if desired > current else "down"
+            rule = policy.scale_up if direction == "up" else policy.scale_down
+            detail = (
+                f"{'lowest' if direction == 'up' else 'highest'} recommendation of the last "
+                f"{format_duration(rule.stabilization)} is {stabilized}"
+            )
+            desired = trail.clamp("stabilization", desired, stabilized, detail)
+            if desired == current:
+                trail.holds.append("stabilizing")
+
+    # 5. step limits
+    if desired > current:
+        step = policy.scale_up.step_size(current)
+        if desired - current > step:
+            desired = trail.clamp(
+                "max_step",
+                desired,
+                current + step,
+                f"scale_up max_step {', '.join(map(str, policy.scale_up.max_step))} allows +{step} from {current}",
+            )
+    elif desired < current:
+        step = policy.scale_down.step_size(current)
+        if current - desired > step:
+            desired = trail.clamp(
+                "max_step",
+                desired,
+                current - step,
+                f"scale_down max_step {', '.join(map(str, policy.scale_down.max_step))} allows -{step} from {current}",
+            )
+
+    # 6. cooldowns
+    if desired != current and state.last_scaled_at is not None:
+        rule = policy.scale_up if desired > current else policy.scale_down
+        elapsed = max(now - state.last_scaled_at, timedelta(0))
+        if elapsed < rule.cooldown:
+            direction = "scale_up" if desired > current else "scale_down"
+            desired = trail.clamp(
+                "cooldown",
+                desired,
+                current,
+                f"last scaled {format_duration(elapsed)} ago; {direction} cooldown is "
+                f"{format_duration(rule.cooldown)} (wait {format_duration(rule.cooldown - elapsed)})",
+            )
+            trail.holds.append("cooldown")
+
+    metric_desired = desired
+    # 7. schedule windows: ceiling, then floor (capacity for a planned event wins), at once
+    if ceiling is not None and desired > ceiling:
+        names = ", ".join(w.name for w in windows if w.max_instances == ceiling)
+        desired = trail.clamp("schedule_ceiling", desired, ceiling, f"schedule {names} caps the count at {ceiling}")
+    if floor is not None and desired < floor:
+        names = ", ".join(w.name for w in windows if w.min_instances == floor)
+        desired = trail.clamp(
+            "schedule_floor",
+            desired,
+            floor,
+            f"schedule {names} requires at least {floor} (applies at once, ignoring cooldowns and steps)",
+        )
+
+    # 8. bounds
+    if desired > policy.max_instances:
+        desired = trail.clamp(
+            "max_instances",
+            desired,
+            policy.max_instances,
+            f"capped at max_instances {policy.max_instances}"
+            + (" (the app was above it)" if current > policy.max_instances else ""),
+        )
+    if desired < policy.min_instances:
+        desired = trail.clamp(
+            "min_instances",
+            desired,
+            policy.min_instances,
+            f"raised to min_instances {policy.min_instances}"
+            + (" (the app was below it)" if current < policy.min_instances else ""),
+        )
+
+    if desired != current:
+        code = "scaled_up" if desired > current else "scaled_down"
+        if desired == metric_desired:
+            cause = "metrics"
+        else:
+            cause = {
+                "schedule_floor": "schedule",
+                "schedule_ceiling": "schedule",
+                "min_instances": "bounds",
+                "max_instances": "bounds",
+            }.get(trail.clamps[-1].rule, "metrics")
+        return finish(desired, code, cause, recording)
+    return finish(desired, _hold_code(trail, policy, recommendation, current, metrics), "", recording)
+
+
+def _hold_code(
+    trail: _Trail,
+    policy: Policy,
+    recommendation: int,
+    current: int,
+    metrics: tuple[MetricEvaluation, ...],
+) -> str:
+    """The machine-readable reason nothing happened, most specific first."""
+    if trail.holds:
+        return trail.holds[0]
+    last = trail.clamps[-1].rule if trail.clamps else ""
+    if last == "max_instances" or (recommendation > current >= policy.max_instances):
+        return "at_max"
+    if last == "min_instances" or (recommendation < current <= policy.min_instances):
+        return "at_min"
+    if last == "schedule_floor":
+        return "at_schedule_floor"
+    if last == "schedule_ceiling":
+        return "at_schedule_ceiling"
+    if not metrics:
+        return "no_metrics"
+    return "within_tolerance"

@@ -1,0 +1,304 @@
+"""The policy language: pydantic models of one service's policy YAML and of campaign files.
+
+Models parse plain dicts (never files: reading and YAML live outside the engine). Field names are a
+contract that other tools read; unknown fields are errors, so a typo like `max_instance` is caught
+instead of silently ignored. Every optional setting has a documented default here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cronsim import CronSim, CronSimError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from autoscaler.core.units import Step, format_duration, parse_duration, parse_step
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+
+def _parse_steps(value: object) -> tuple[Step, ...]:
+    items = value if isinstance(value, list | tuple) else [value]
+    if not items:
+        raise ValueError("max_step needs at least one count or percentage")
+    return tuple(parse_step(item) for item in items)
+
+
+StepLimits = Annotated[
+    tuple[Step, ...],
+    BeforeValidator(_parse_steps),
+    PlainSerializer(lambda steps: [str(step) for step in steps], return_type=list[str]),
+]
+
+# Marathon app ids: absolute paths of lowercase segments (Marathon's PathId rules).
+_SEGMENT = r"(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])"
+APP_ID_PATTERN = re.compile(rf"^(/{_SEGMENT})+$")
+
+DEFAULT_TOLERANCE = 0.1
+DEFAULT_MAX_METRIC_AGE = timedelta(minutes=3)
+
+
+def validate_app_id(app_id: str) -> str:
+    """Marathon's id rules: `/group/app`, lowercase letters, digits, `-` and `.` inside segments."""
+    if not APP_ID_PATTERN.match(app_id):
+        raise ValueError(
+            f"{app_id!r} is not a Marathon app id (absolute path like /shop/api; segments of "
+            "lowercase letters, digits, '-' and '.')"
+        )
+    return app_id
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetricSpec(_Model):
+    """One metric of a policy and the target that turns its value into an instance count."""
+
+    name: str = Field(min_length=1)
+    source: Literal["prometheus", "graphite"]
+    query: str = Field(min_length=1)
+    target_average: float | None = Field(default=None, gt=0)
+    target_per_instance: float | None = Field(default=None, gt=0)
+    # Which series of a grouped result is this app's: Prometheus labels that must match, or the
+    # Graphite series name. ${app}, ${app_name} and ${app_dotted} are replaced per app.
+    series: dict[str, str] | str | None = None
+    max_age: Duration | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_target(self) -> MetricSpec:
+        if (self.target_average is None) == (self.target_per_instance is None):
+            raise ValueError(
+                "give exactly one of target_average (the query yields an average per instance) "
+                "or target_per_instance (the query yields a total for the app)"
+            )
+        return self
+
+    @property
+    def kind(self) -> Literal["average", "per_instance"]:
+        return "average" if self.target_average is not None else "per_instance"
+
+    @property
+    def target(self) -> float:
+        value = self.target_average if self.target_average is not None else self.target_per_instance
+        assert value is not None
+        return value
+
+
+class ScaleRule(_Model):
+    """Limits for one direction: how often, how far, and how long to look back before acting."""
+
+    cooldown: Duration = timedelta(0)
+    max_step: StepLimits = (Step(percent=100.0),)
+    stabilization: Duration = timedelta(0)
+
+    def step_size(self, current: int) -> int:
+        """The largest move allowed from `current`: the most permissive of the listed limits."""
+        return max(step.size(current) for step in self.max_step)
+
+
+class ScaleUpRule(ScaleRule):
+    """Scale-up defaults: act quickly, at most double (or +4) per action, 30 s between actions."""
+
+    cooldown: Duration = timedelta(seconds=30)
+    max_step: StepLimits = (Step(percent=100.0), Step(count=4))
+
+
+class ScaleDownRule(ScaleRule):
+    """Scale-down defaults: wait for 5 min of lower recommendations, shed at most 20 % per action."""
+
+    cooldown: Duration = timedelta(minutes=5)
+    max_step: StepLimits = (Step(percent=20.0),)
+    stabilization: Duration = timedelta(minutes=5)
+
+
+def _check_timezone(name: str | None) -> str | None:
+    if name is None:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown timezone {name!r} (use an IANA name like Asia/Shanghai)") from exc
+    return name
+
+
+def _require_aware(value: datetime | None, field: str) -> None:
+    if value is not None and value.utcoffset() is None:
+        raise ValueError(f"{field} needs a UTC offset, like 2026-11-11T00:00:00+08:00")
+
+
+class Schedule(_Model):
+    """A planned window that raises the floor (and may lower the ceiling) of one app.
+
+    Either one-off (`start` and `end`) or recurring (`cron` start times, `duration`, `timezone`).
+    `lead` makes the floor apply that long before the start, so instances are ready in time.
+    """
+
+    name: str = Field(min_length=1)
+    start: datetime | None = None
+    end: datetime | None = None
+    cron: str | None = None
+    timezone: str | None = None
+    duration: Duration | None = None
+    lead: Duration = timedelta(0)
+    min_instances: int | None = Field(default=None, ge=0)
+    max_instances: int | None = Field(default=None, ge=0)
+
+    _check_tz = field_validator("timezone")(_check_timezone)
+
+    @field_validator("cron")
+    @classmethod
+    def _check_cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            CronSim(value, datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC")))
+        except (CronSimError, ValueError, KeyError) as exc:
+            raise ValueError(f"invalid cron expression {value!r}: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> Schedule:
+        one_off = self.start is not None or self.end is not None
+        recurring = self.cron is not None
+        if one_off and recurring:
+            raise ValueError("a schedule is either one-off (start, end) or recurring (cron), not both")
+        if not one_off and not recurring:
+            raise ValueError("a schedule needs start and end, or cron and duration")
+        if one_off:
+            if self.start is None or self.end is None:
+                raise ValueError("a one-off schedule needs both start and end")
+            _require_aware(self.start, "start")
+            _require_aware(self.end, "end")
+            if self.end <= self.start:
+                raise ValueError(f"end ({self.end.isoformat()}) must be after start ({self.start.isoformat()})")
+            if self.duration is not None or self.timezone is not None:
+                raise ValueError("duration and timezone belong to recurring (cron) schedules")
+        if recurring and (self.duration is None or self.duration <= timedelta(0)):
+            raise ValueError("a recurring schedule needs a positive duration, like 1h")
+        if self.min_instances is None and self.max_instances is None:
+            raise ValueError("a schedule needs min_instances (a floor), max_instances (a ceiling), or both")
+        if (
+            self.min_instances is not None
+            and self.max_instances is not None
+            and self.min_instances > self.max_instances
+        ):
+            raise ValueError("the schedule's min_instances is above its max_instances")
+        return self
+
+
+class Policy(_Model):
+    """Everything that decides the instance count of one Marathon app."""
+
+    app: str
+    min_instances: int = Field(ge=0)
+    max_instances: int = Field(ge=0)
+    metrics: tuple[MetricSpec, ...] = ()
+    schedules: tuple[Schedule, ...] = ()
+    scale_up: ScaleUpRule = ScaleUpRule()
+    scale_down: ScaleDownRule = ScaleDownRule()
+    tolerance: float = Field(default=DEFAULT_TOLERANCE, ge=0, lt=1)
+    max_metric_age: Duration = DEFAULT_MAX_METRIC_AGE
+    force: bool = False  # send ?force=true to Marathon; cancels running deployments. Opt-in only.
+
+    _check_app = field_validator("app")(validate_app_id)
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> Policy:
+        if self.min_instances > self.max_instances:
+            raise ValueError(f"min_instances ({self.min_instances}) is above max_instances ({self.max_instances})")
+        names = [metric.name for metric in self.metrics]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"metric names must be unique; repeated: {', '.join(duplicates)}")
+        for schedule in self.schedules:
+            if schedule.min_instances is not None and schedule.min_instances > self.max_instances:
+                raise ValueError(
+                    f"schedule {schedule.name!r} has a floor of {schedule.min_instances}, above "
+                    f"max_instances ({self.max_instances})"
+                )
+            if schedule.max_instances is not None and schedule.max_instances < self.min_instances:
+                raise ValueError(
+                    f"schedule {schedule.name!r} has a ceiling of {schedule.max_instances}, below "
+                    f"min_instances ({self.min_instances})"
+                )
+        return self
+
+    def stabilization_window(self) -> timedelta:
+        return max(self.scale_down.stabilization, self.scale_up.stabilization)
+
+
+class Campaign(_Model):
+    """One planned event for many apps: a floor per app between start and end (with lead)."""
+
+    name: str = Field(min_length=1)
+    start: datetime
+    end: datetime
+    lead: Duration = timedelta(0)
+    apps: dict[str, int] = Field(min_length=1)
+
+    @field_validator("apps")
+    @classmethod
+    def _check_apps(cls, value: dict[str, int]) -> dict[str, int]:
+        for app_id, floor in value.items():
+            validate_app_id(app_id)
+            if isinstance(floor, bool) or floor < 0:
+                raise ValueError(f"the floor for {app_id} must be a count of 0 or more")
+        return value
+
+    @model_validator(mode="after")
+    def _check_window(self) -> Campaign:
+        _require_aware(self.start, "start")
+        _require_aware(self.end, "end")
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end.isoformat()}) must be after start ({self.start.isoformat()})")
+        return self
+
+    def schedule_for(self, app_id: str) -> Schedule:
+        return Schedule(
+            name=f"campaign:{self.name}",
+            start=self.start,
+            end=self.end,
+            lead=self.lead,
+            min_instances=self.apps[app_id],
+        )
+
+
+def with_campaigns(policy: Policy, campaigns: list[Campaign]) -> Policy:
+    """The policy with every campaign that names its app added as a one-off schedule floor.
+
+    Raises ValueError when a campaign's floor is above the policy's max_instances.
+    """
+    extra = [campaign.schedule_for(policy.app) for campaign in campaigns if policy.app in campaign.apps]
+    if not extra:
+        return policy
+    data: dict[str, Any] = policy.model_dump(mode="json")
+    data["schedules"] = [
+        schedule.model_dump(mode="json", exclude_none=True) for schedule in (*policy.schedules, *extra)
+    ]
+    return Policy.model_validate(data)
+
+
+def substitute(template: str, app_id: str) -> str:
+    """Replace ${app}, ${app_name} and ${app_dotted} in a query or series selector."""
+    segments = app_id.strip("/").split("/")
+    return (
+        template.replace("${app}", app_id)
+        .replace("${app_name}", segments[-1])
+        .replace("${app_dotted}", ".".join(segments))
+    )

@@ -1,0 +1,184 @@
+"""From one metric's observation to a proposed instance count, with the arithmetic kept.
+
+Two kinds of metric:
+- `target_average`: the value is an average per instance (CPU utilisation). The load it represents
+  is value x ready instances, so the proposal is ceil(ready x value / target). It says nothing when
+  no instance is ready, so that case counts as missing.
+- `target_per_instance`: the value is a total for the app (queue depth); the proposal is
+  ceil(value / target). It works from zero instances.
+Within the tolerance band around the current count the proposal is the current count (no flapping).
+Missing, non-finite, implausible or stale values give no proposal at all, never zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from autoscaler.core.model import AppState, Observation, QueryResult, Sample
+from autoscaler.core.policy import MetricSpec, Policy, substitute
+from autoscaler.core.units import EPSILON
+
+# Values beyond this are treated as garbage from the source (a 1e308 CPU average is not load).
+MAX_PLAUSIBLE_VALUE = 1e12
+
+
+@dataclass(frozen=True)
+class MetricEvaluation:
+    """One metric's contribution to a decision: its value, its proposal, and how it got there."""
+
+    name: str
+    source: str
+    kind: str  # "average" | "per_instance"
+    target: float
+    value: float | None
+    proposal: int | None  # None: this metric is missing and may not drive a scale-down
+    detail: str
+
+    @property
+    def missing(self) -> bool:
+        return self.proposal is None
+
+
+def observe(
+    result: QueryResult | None,
+    *,
+    spec: MetricSpec,
+    app_id: str,
+) -> Observation:
+    """Pick this app's value out of a (possibly grouped) query result.
+
+    Without a `series` selector the query must return exactly one series. With one, exactly one series
+    must match it: Prometheus labels (all given labels equal) or the Graphite series name.
+    """
+    query = substitute(spec.query, app_id)
+    if result is None:
+        return Observation.missing(f"query {query!r} was not answered")
+    if result.error is not None:
+        return Observation.missing(result.error)
+    samples = list(result.samples)
+    if spec.series is None:
+        if len(samples) > 1:
+            return Observation.missing(
+                f"query {query!r} returned {len(samples)} series where one was expected "
+                "(aggregate it, or set `series` to pick this app's)"
+            )
+    elif isinstance(spec.series, str):
+        wanted = substitute(spec.series, app_id)
+        samples = [sample for sample in samples if sample.labels.get("name") == wanted]
+    else:
+        labels = {key: substitute(value, app_id) for key, value in spec.series.items()}
+        samples = [
+            sample for sample in samples if all(sample.labels.get(key) == value for key, value in labels.items())
+        ]
+    if not samples:
+        return Observation.missing(f"query {query!r} returned no series for {app_id} (empty result)")
+    if len(samples) > 1:
+        return Observation.missing(f"query {query!r}: {len(samples)} series match {app_id}; the selector must pick one")
+    return _from_sample(samples[0], query=query)
+
+
+def _from_sample(sample: Sample, *, query: str) -> Observation:
+    value = Sample.clean(sample.value)
+    if value is None:
+        return Observation(
+            value=None,
+            timestamp=sample.timestamp,
+            reason=f"query {query!r}: no value (null, NaN or Inf)",
+            series=dict(sample.labels),
+        )
+    if value < 0 or value > MAX_PLAUSIBLE_VALUE:
+        return Observation(
+            value=None,
+            timestamp=sample.timestamp,
+            reason=f"query {query!r}: implausible value {value!r}",
+            series=dict(sample.labels),
+        )
+    return Observation(value=value, timestamp=sample.timestamp, series=dict(sample.labels))
+
+
+def evaluate(
+    spec: MetricSpec,
+    observation: Observation | None,
+    *,
+    policy: Policy,
+    state: AppState,
+    now: datetime,
+) -> MetricEvaluation:
+    """Turn one observation into a proposal, or explain why there is none."""
+
+    def missing(reason: str, value: float | None = None) -> MetricEvaluation:
+        return MetricEvaluation(
+            name=spec.name,
+            source=spec.source,
+            kind=spec.kind,
+            target=spec.target,
+            value=value,
+            proposal=None,
+            detail=f"missing: {reason}",
+        )
+
+    if observation is None:
+        return missing("no observation")
+    value = observation.value
+    if value is None or not math.isfinite(value):
+        return missing(observation.reason or "no value")
+    if value < 0 or value > MAX_PLAUSIBLE_VALUE:
+        return missing(f"implausible value {value!r}")
+    max_age = spec.max_age if spec.max_age is not None else policy.max_metric_age
+    if observation.timestamp is not None:
+        age = now - observation.timestamp
+        if age > max_age:
+            return missing(f"stale: newest sample is {_seconds(age)} old (max_age {_seconds(max_age)})", value)
+        if -age > max_age:
+            return missing(f"sample is {_seconds(-age)} in the future (clock skew?)", value)
+
+    current = state.instances
+    if spec.kind == "average":
+        ready = state.ready_instances
+        if ready == 0:
+            return missing("no ready instances, so an average per instance says nothing about load", value)
+        ratio = value / spec.target
+        raw = ready * ratio
+        arithmetic = f"{ready} ready x {value:g} / {spec.target:g} = {raw:.2f}"
+    else:
+        raw = value / spec.target
+        ratio = raw / current if current > 0 else math.inf
+        arithmetic = f"{value:g} / {spec.target:g} per instance = {raw:.2f}"
+
+    if current > 0 and abs(ratio - 1.0) <= policy.tolerance + EPSILON:
+        return MetricEvaluation(
+            name=spec.name,
+            source=spec.source,
+            kind=spec.kind,
+            target=spec.target,
+            value=value,
+            proposal=current,
+            detail=f"{arithmetic}; within tolerance {policy.tolerance:g} of {current}, proposes {current}",
+        )
+    proposal = max(0, math.ceil(raw - EPSILON))
+    return MetricEvaluation(
+        name=spec.name,
+        source=spec.source,
+        kind=spec.kind,
+        target=spec.target,
+        value=value,
+        proposal=proposal,
+        detail=f"{arithmetic}, proposes {proposal}",
+    )
+
+
+def evaluate_all(
+    policy: Policy,
+    observations: Mapping[str, Observation],
+    *,
+    state: AppState,
+    now: datetime,
+) -> list[MetricEvaluation]:
+    return [evaluate(spec, observations.get(spec.name), policy=policy, state=state, now=now) for spec in policy.metrics]
+
+
+def _seconds(duration: timedelta) -> str:
+    return f"{duration.total_seconds():.0f}s"

@@ -1,0 +1,92 @@
+"""When is a schedule window in force? A pure function of (schedule, now), DST-correct.
+
+A window runs from `start` to `end`; its floor applies from `start - lead` (instances need time to
+start). Recurring windows take their start times from a cron expression evaluated in the schedule's
+IANA timezone, so "0 20 * * *" in Asia/Shanghai is 20:00 local on every day, across DST changes
+elsewhere and in zones that have them (a start inside a skipped hour moves to the first valid time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from cronsim import CronSim
+
+from autoscaler.core.policy import Schedule
+
+# How many recurring starts to look at when searching for the next window (cron "every minute" with
+# a long lead would otherwise loop for a long time; no sensible schedule needs more).
+_MAX_SCAN = 1000
+
+
+@dataclass(frozen=True)
+class Window:
+    """One occurrence of a schedule: when it starts, ends, and from when its floor applies."""
+
+    name: str
+    start: datetime
+    end: datetime
+    lead: timedelta
+    min_instances: int | None
+    max_instances: int | None
+
+    @property
+    def applies_from(self) -> datetime:
+        return self.start - self.lead
+
+    def active_at(self, now: datetime) -> bool:
+        return self.applies_from <= now < self.end
+
+
+def _occurrences(schedule: Schedule, after: datetime) -> Iterator[Window]:
+    """Windows of `schedule` whose end is after `after`, in start order."""
+    if schedule.cron is None:
+        assert schedule.start is not None and schedule.end is not None
+        if schedule.end > after:
+            yield _window(schedule, schedule.start, schedule.end)
+        return
+    assert schedule.duration is not None
+    zone = ZoneInfo(schedule.timezone or "UTC")
+    # A window that ends after `after` started after `after - duration`.
+    for count, start in enumerate(CronSim(schedule.cron, (after - schedule.duration).astimezone(zone))):
+        if count >= _MAX_SCAN:
+            return
+        yield _window(schedule, start, start + schedule.duration)
+
+
+def _window(schedule: Schedule, start: datetime, end: datetime) -> Window:
+    return Window(
+        name=schedule.name,
+        start=start.astimezone(UTC),
+        end=end.astimezone(UTC),
+        lead=schedule.lead,
+        min_instances=schedule.min_instances,
+        max_instances=schedule.max_instances,
+    )
+
+
+def active_windows(schedules: Iterable[Schedule], now: datetime) -> list[Window]:
+    """Every window in force at `now` (lead included), at most one per schedule."""
+    active = []
+    for schedule in schedules:
+        for window in _occurrences(schedule, now):
+            if window.active_at(now):
+                active.append(window)
+                break
+            if window.applies_from > now:
+                break
+    return active
+
+
+def next_windows(schedules: Iterable[Schedule], now: datetime) -> list[Window]:
+    """For each schedule, its next window whose floor is not yet in force, soonest first."""
+    upcoming = []
+    for schedule in schedules:
+        for window in _occurrences(schedule, now):
+            if window.applies_from > now:
+                upcoming.append(window)
+                break
+    return sorted(upcoming, key=lambda window: window.applies_from)
