@@ -1,0 +1,291 @@
+"""The control loop: one tick = fetch apps, gather metrics, decide per app, apply changes.
+
+Costs stay flat as apps are added: one Marathon list request per tick, each distinct query sent once
+per source (grouped queries serve many apps), writes only for apps that change, concurrency bounded.
+One app's failure (bad data, a refused write, an exception) never stops the others: it becomes that
+app's outcome with a reason code. The engine's History lives here, per app, in memory; cooldowns are
+anchored on Marathon's lastScalingAt, so a restart does not reset them, and History.observing_since
+keeps a restarted process from scaling down before a full stabilisation window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from autoscaler.core.decide import Decision, History, decide
+from autoscaler.core.model import AppState, Observation, QueryResult
+from autoscaler.core.policy import Policy, substitute
+from autoscaler.core.rules import observe
+from autoscaler.errors import AutoscalerError, TargetAuthError, TargetError
+from autoscaler.ports import MetricsProvider, ScaleResult, Target
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class AppOutcome:
+    """What happened to one app in one tick.
+
+    `code` is the Decision's code, or, when no decision could be made or applied, why:
+    app_not_found, invalid_app_state, internal_error, deployment_in_progress (409 on write),
+    deployment_cap, write_rejected, write_failed, not_leader, dry_run.
+    """
+
+    app_id: str
+    code: str
+    detail: str = ""
+    decision: Decision | None = None
+    write: ScaleResult | None = None
+
+    @property
+    def scaled(self) -> bool:
+        return self.write is not None and self.write.ok
+
+
+@dataclass(frozen=True)
+class TickReport:
+    at: datetime
+    outcomes: Mapping[str, AppOutcome] = field(default_factory=dict)
+    error: str | None = None
+    auth_error: bool = False
+    duration_seconds: float = 0.0
+    queries: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def reached_marathon(self) -> bool:
+        return self.error is None
+
+
+_WRITE_CODES = {
+    "deployment_in_progress": "deployment_in_progress",
+    "deployment_cap": "deployment_cap",
+    "not_found": "app_not_found",
+    "rejected": "write_rejected",
+    "unavailable": "write_failed",
+}
+
+
+class ControlLoop:
+    """Runs ticks over a fixed set of policies against one target and some metric providers."""
+
+    def __init__(
+        self,
+        *,
+        policies: Mapping[str, Policy],
+        target: Target,
+        providers: Mapping[str, MetricsProvider],
+        clock: Clock,
+        logger: logging.Logger,
+        dry_run: bool = False,
+        concurrency: int = 16,
+        may_write: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self._policies = dict(policies)
+        self._target = target
+        self._providers = dict(providers)
+        self._clock = clock
+        self._log = logger
+        self._dry_run = dry_run
+        self._concurrency = concurrency
+        self._may_write = may_write
+        self._histories: dict[str, History] = {}
+        self.last_report: TickReport | None = None
+
+    @property
+    def policies(self) -> Mapping[str, Policy]:
+        return self._policies
+
+    def set_policies(self, policies: Mapping[str, Policy]) -> None:
+        """Swap the policy set (hot reload); history of apps that stay managed is kept."""
+        self._policies = dict(policies)
+        self._histories = {app: h for app, h in self._histories.items() if app in self._policies}
+
+    async def tick(self) -> TickReport:
+        started = time.perf_counter()
+        now = self._clock()
+        try:
+            snapshot = await self._target.list_apps()
+        except TargetError as exc:
+            self._log.error("cannot read apps from Marathon: %s", exc, extra={"fields": {"event": "marathon_error"}})
+            report = TickReport(
+                at=now,
+                error=str(exc),
+                auth_error=isinstance(exc, TargetAuthError),
+                duration_seconds=time.perf_counter() - started,
+            )
+            self.last_report = report
+            return report
+
+        results, counts = await self._gather_metrics(now)
+        outcomes: dict[str, AppOutcome] = {}
+        to_write: list[tuple[Policy, Decision]] = []
+        for app_id, policy in self._policies.items():
+            state = snapshot.apps.get(app_id)
+            if state is None:
+                reason = snapshot.invalid.get(app_id)
+                outcome = (
+                    AppOutcome(app_id, "invalid_app_state", f"Marathon's data for the app is unusable: {reason}")
+                    if reason is not None
+                    else AppOutcome(app_id, "app_not_found", "Marathon has no app with this id; nothing is created")
+                )
+                outcomes[app_id] = outcome
+                self._log_outcome(outcome)
+                continue
+            try:
+                decision = self._decide(policy, state, results, now)
+            except Exception as exc:  # one app's bug never stops the others
+                self._log.exception("decision failed for %s", app_id, extra={"fields": {"app": app_id}})
+                outcomes[app_id] = AppOutcome(app_id, "internal_error", f"{type(exc).__name__}: {exc}")
+                continue
+            if decision.scaled:
+                to_write.append((policy, decision))
+            else:
+                outcomes[app_id] = AppOutcome(app_id, decision.code, decision.summary(), decision)
+                self._log_outcome(outcomes[app_id])
+
+        for outcome in await self._apply(to_write):
+            outcomes[outcome.app_id] = outcome
+        report = TickReport(at=now, outcomes=outcomes, duration_seconds=time.perf_counter() - started, queries=counts)
+        self.last_report = report
+        return report
+
+    def _decide(
+        self, policy: Policy, state: AppState, results: Mapping[tuple[str, str], QueryResult], now: datetime
+    ) -> Decision:
+        observations: dict[str, Observation] = {}
+        for spec in policy.metrics:
+            query = substitute(spec.query, policy.app)
+            observations[spec.name] = observe(results.get((spec.source, query)), spec=spec, app_id=policy.app)
+        history = self._histories.get(policy.app, History())
+        decision = decide(policy, state, observations, history, now)
+        self._histories[policy.app] = history.record(decision, keep=policy.stabilization_window())
+        return decision
+
+    async def _gather_metrics(self, now: datetime) -> tuple[dict[tuple[str, str], QueryResult], dict[str, int]]:
+        """Every distinct query once per source, all sources concurrently."""
+        wanted: dict[str, set[str]] = {}
+        for policy in self._policies.values():
+            for spec in policy.metrics:
+                wanted.setdefault(spec.source, set()).add(substitute(spec.query, policy.app))
+
+        async def run(source: str, queries: list[str]) -> dict[tuple[str, str], QueryResult]:
+            provider = self._providers.get(source)
+            if provider is None:
+                message = f"no {source} source is configured (AUTOSCALER_{source.upper()}_URL)"
+                return {(source, q): QueryResult(query=q, error=message) for q in queries}
+            try:
+                answers = await provider.query(queries, now=now)
+            except AutoscalerError as exc:
+                self._log.warning(
+                    "metric source %s failed: %s", source, exc, extra={"fields": {"event": "metric_source_error"}}
+                )
+                return {(source, q): QueryResult(query=q, error=f"{source} failed: {exc}") for q in queries}
+            return {(source, q): answers.get(q, QueryResult(query=q, error="no answer")) for q in queries}
+
+        parts = await asyncio.gather(*(run(source, sorted(qs)) for source, qs in wanted.items()))
+        results: dict[tuple[str, str], QueryResult] = {}
+        for part in parts:
+            results.update(part)
+        return results, {source: len(qs) for source, qs in wanted.items()}
+
+    async def _apply(self, decisions: list[tuple[Policy, Decision]]) -> list[AppOutcome]:
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def write(policy: Policy, decision: Decision) -> AppOutcome:
+            if self._dry_run:
+                outcome = AppOutcome(decision.app_id, "dry_run", decision.summary(), decision)
+                self._log_action(decision, outcome, dry_run=True)
+                return outcome
+            async with gate:
+                if not self._may_write():  # fencing: checked immediately before every write
+                    return AppOutcome(decision.app_id, "not_leader", "not the leader: not writing", decision)
+                try:
+                    result = await self._target.scale(decision.app_id, decision.desired, force=policy.force)
+                except TargetAuthError as exc:
+                    result = ScaleResult(decision.app_id, decision.desired, "rejected", detail=str(exc))
+                except TargetError as exc:
+                    result = ScaleResult(decision.app_id, decision.desired, "unavailable", detail=str(exc))
+            code = decision.code if result.ok else _WRITE_CODES.get(result.outcome, "write_failed")
+            outcome = AppOutcome(decision.app_id, code, result.detail or decision.summary(), decision, result)
+            self._log_action(decision, outcome, dry_run=False)
+            return outcome
+
+        return list(await asyncio.gather(*(write(p, d) for p, d in decisions)))
+
+    def _log_action(self, decision: Decision, outcome: AppOutcome, *, dry_run: bool) -> None:
+        fields = {
+            "event": "scale" if not dry_run else "scale_dry_run",
+            "app": decision.app_id,
+            "from": decision.current,
+            "to": decision.desired,
+            "code": outcome.code,
+            "cause": decision.cause,
+            "reasons": decision.reasons(),
+        }
+        if outcome.write is not None and not outcome.write.ok:
+            self._log.warning(
+                "%s: not scaled %d -> %d: %s",
+                decision.app_id,
+                decision.current,
+                decision.desired,
+                outcome.detail,
+                extra={"fields": {**fields, "event": "scale_failed"}},
+            )
+            return
+        verb = "would scale" if dry_run else "scaled"
+        self._log.info(
+            "%s: %s %d -> %d (%s)",
+            decision.app_id,
+            verb,
+            decision.current,
+            decision.desired,
+            decision.cause,
+            extra={"fields": fields},
+        )
+
+    def _log_outcome(self, outcome: AppOutcome) -> None:
+        fields: dict[str, object] = {"event": "decision", "app": outcome.app_id, "code": outcome.code}
+        if outcome.decision is not None:
+            fields["instances"] = outcome.decision.current
+            fields["reasons"] = outcome.decision.reasons()
+        level = logging.WARNING if outcome.code in ("app_not_found", "invalid_app_state") else logging.DEBUG
+        self._log.log(level, "%s: %s", outcome.app_id, outcome.detail or outcome.code, extra={"fields": fields})
+
+    async def run(
+        self,
+        *,
+        interval: float,
+        stop: asyncio.Event,
+        on_tick: Callable[[TickReport], Awaitable[None] | None] | None = None,
+        grace: float = 3.0,
+    ) -> None:
+        """Tick every `interval` seconds until `stop` is set; a tick still running `grace` seconds
+        after the stop is abandoned (writes already sent stay sent; the next start re-reads Marathon)."""
+        while not stop.is_set():
+            started = time.monotonic()
+            task = asyncio.create_task(self.tick())
+            stopper = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if task not in done:
+                try:
+                    await asyncio.wait_for(asyncio.shield(task), timeout=grace)
+                except TimeoutError:
+                    task.cancel()
+                    self._log.warning("abandoned a tick on shutdown", extra={"fields": {"event": "shutdown"}})
+                stopper.cancel()
+                return
+            stopper.cancel()
+            report = task.result()
+            if on_tick is not None:
+                maybe = on_tick(report)
+                if maybe is not None:
+                    await maybe
+            delay = max(0.0, interval - (time.monotonic() - started))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)

@@ -1,0 +1,106 @@
+"""Service settings from the environment (prefix AUTOSCALER_), read only by the command line.
+
+A missing or invalid setting becomes a ConfigurationError that names the environment variable, at
+start-up, before anything talks to Marathon. Secrets are SecretStr: they never print.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from autoscaler.core.units import parse_duration
+from autoscaler.errors import ConfigurationError
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _check_url(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    return value.rstrip("/")
+
+
+class Settings(BaseSettings):
+    """Every setting of `autoscaler run`; each is the environment variable AUTOSCALER_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTOSCALER_", extra="ignore", frozen=True)
+
+    marathon_url: str
+    marathon_user: str | None = None
+    marathon_password: SecretStr | None = None
+    marathon_token: SecretStr | None = None  # DC/OS ACS token, sent as `Authorization: token=...`
+    marathon_ca_bundle: Path | None = None
+    marathon_verify_tls: bool = True
+
+    prometheus_url: str | None = None
+    prometheus_user: str | None = None
+    prometheus_password: SecretStr | None = None
+    prometheus_token: SecretStr | None = None  # bearer token
+    graphite_url: str | None = None
+    graphite_user: str | None = None
+    graphite_password: SecretStr | None = None
+    metrics_ca_bundle: Path | None = None
+    metrics_verify_tls: bool = True
+
+    policy_dir: Path = Path("policies")
+    interval: Duration = timedelta(seconds=15)
+    request_timeout: Duration = timedelta(seconds=5)
+    retry_attempts: int = Field(default=3, ge=1, le=10)
+    concurrency: int = Field(default=16, ge=1, le=256)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
+
+    _urls = field_validator("marathon_url", "prometheus_url", "graphite_url")(_check_url)
+
+    @field_validator("interval")
+    @classmethod
+    def _positive_interval(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("the interval must be at least 1s")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    def marathon_verify(self) -> bool | str:
+        if self.marathon_ca_bundle is not None:
+            return str(self.marathon_ca_bundle)
+        return self.marathon_verify_tls
+
+    def metrics_verify(self) -> bool | str:
+        if self.metrics_ca_bundle is not None:
+            return str(self.metrics_ca_bundle)
+        return self.metrics_verify_tls
+
+
+def load_settings() -> Settings:
+    """Read the environment; raise ConfigurationError naming each bad or missing variable."""
+    try:
+        settings = Settings()  # type: ignore[call-arg]  # required fields come from the environment
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "AUTOSCALER_" + "_".join(str(part) for part in error["loc"]).upper()
+            message = "is required" if error["type"] == "missing" else error["msg"].removeprefix("Value error, ")
+            problems.append(f"{name} {message}")
+        raise ConfigurationError("invalid settings: " + "; ".join(problems)) from None
+    if settings.marathon_url is None:
+        raise ConfigurationError("invalid settings: AUTOSCALER_MARATHON_URL is required")
+    if settings.marathon_token is not None and settings.marathon_user is not None:
+        raise ConfigurationError(
+            "invalid settings: set AUTOSCALER_MARATHON_TOKEN or AUTOSCALER_MARATHON_USER/PASSWORD, not both"
+        )
+    if (settings.marathon_user is None) != (settings.marathon_password is None):
+        raise ConfigurationError(
+            "invalid settings: AUTOSCALER_MARATHON_USER and AUTOSCALER_MARATHON_PASSWORD go together"
+        )
+    return settings

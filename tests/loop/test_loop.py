@@ -1,0 +1,322 @@
+"""The control loop against in-memory fakes of the ports and a fake clock: no sockets, no sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from autoscaler.core.model import AppState, QueryResult, Sample
+from autoscaler.core.policy import Policy
+from autoscaler.errors import MetricSourceError, TargetUnavailable
+from autoscaler.loop import ControlLoop
+from autoscaler.ports import AppsSnapshot, ScaleOutcome, ScaleResult
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+GROUPED = 'avg by (marathon_app) (cpu)'
+
+
+class FakeClock:
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class FakeTarget:
+    """Marathon in memory: apps by id; a write sets instances and lastScalingAt like Marathon."""
+
+    def __init__(self, clock: FakeClock, apps: Sequence[AppState]) -> None:
+        self.clock = clock
+        self.apps = {app.app_id: app for app in apps}
+        self.list_calls = 0
+        self.writes: list[tuple[str, int, bool]] = []
+        self.refuse: dict[str, ScaleOutcome] = {}
+        self.down = False
+
+    async def list_apps(self) -> AppsSnapshot:
+        self.list_calls += 1
+        if self.down:
+            raise TargetUnavailable("Marathon at http://m did not answer")
+        return AppsSnapshot(apps=dict(self.apps))
+
+    async def scale(self, app_id: str, instances: int, *, force: bool = False) -> ScaleResult:
+        self.writes.append((app_id, instances, force))
+        if app_id in self.refuse:
+            return ScaleResult(app_id, instances, self.refuse[app_id], detail="refused")
+        app = self.apps[app_id]
+        self.apps[app_id] = replace(
+            app, instances=instances, tasks_running=instances, last_scaled_at=self.clock.now
+        )
+        return ScaleResult(app_id, instances, "scaled", deployment_id="d1")
+
+    async def aclose(self) -> None:
+        return None
+
+
+class FakeProvider:
+    def __init__(self, name: str, clock: FakeClock) -> None:
+        self.name = name
+        self.clock = clock
+        self.values: dict[str, list[tuple[dict[str, str], float | None]]] = {}
+        self.calls: list[list[str]] = []
+        self.fail = False
+
+    def set(self, query: str, *series: tuple[dict[str, str], float | None]) -> None:
+        self.values[query] = list(series)
+
+    async def query(self, queries: Sequence[str], *, now: datetime) -> Mapping[str, QueryResult]:
+        self.calls.append(list(queries))
+        if self.fail:
+            raise MetricSourceError(f"{self.name} is down")
+        return {
+            q: QueryResult(
+                query=q,
+                samples=tuple(Sample(labels=l, value=v, timestamp=self.clock.now) for l, v in self.values.get(q, [])),
+            )
+            for q in queries
+        }
+
+    async def aclose(self) -> None:
+        return None
+
+
+def cpu_policy(app: str, **overrides: object) -> Policy:
+    data: dict[str, object] = {
+        "app": app,
+        "min_instances": 1,
+        "max_instances": 20,
+        "metrics": [
+            {
+                "name": "cpu",
+                "source": "prometheus",
+                "query": GROUPED,
+                "series": {"marathon_app": "${app}"},
+                "target_average": 0.5,
+            }
+        ],
+    }
+    data.update(overrides)
+    return Policy.model_validate(data)
+
+
+def app(app_id: str, instances: int, **kw: object) -> AppState:
+    return AppState(app_id=app_id, instances=instances, tasks_running=instances, **kw)  # type: ignore[arg-type]
+
+
+def make_loop(
+    policies: list[Policy], target: FakeTarget, provider: FakeProvider, clock: FakeClock, **kw: object
+) -> ControlLoop:
+    return ControlLoop(
+        policies={p.app: p for p in policies},
+        target=target,
+        providers={"prometheus": provider},
+        clock=clock,
+        logger=logging.getLogger("test"),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+async def test_one_list_and_one_grouped_query_serve_many_apps(clock: FakeClock) -> None:
+    ids = [f"/shop/app{i}" for i in range(30)]
+    target = FakeTarget(clock, [app(i, 2) for i in ids])
+    provider = FakeProvider("prometheus", clock)
+    provider.set(GROUPED, *[({"marathon_app": i}, 0.5) for i in ids])
+    loop = make_loop([cpu_policy(i) for i in ids], target, provider, clock)
+
+    report = await loop.tick()
+
+    assert target.list_calls == 1
+    assert provider.calls == [[GROUPED]]  # 30 apps, one distinct query, one request
+    assert report.queries == {"prometheus": 1}
+    assert {o.code for o in report.outcomes.values()} == {"within_tolerance"}
+    assert target.writes == []
+
+
+async def test_scales_up_with_only_the_count_and_each_app_its_own_value(clock: FakeClock) -> None:
+    target = FakeTarget(clock, [app("/a", 2), app("/b", 4)])
+    provider = FakeProvider("prometheus", clock)
+    # /a: 2 ready x 1.0 / 0.5 = 4; /b: 4 x 0.5 / 0.5 = 4 (at target)
+    provider.set(GROUPED, ({"marathon_app": "/a"}, 1.0), ({"marathon_app": "/b"}, 0.5))
+    loop = make_loop([cpu_policy("/a"), cpu_policy("/b")], target, provider, clock)
+
+    report = await loop.tick()
+
+    assert target.writes == [("/a", 4, False)]
+    assert report.outcomes["/a"].scaled and report.outcomes["/a"].code == "scaled_up"
+    assert report.outcomes["/b"].code == "within_tolerance"
+
+
+async def test_dry_run_decides_but_never_writes(clock: FakeClock) -> None:
+    target = FakeTarget(clock, [app("/a", 2)])
+    provider = FakeProvider("prometheus", clock)
+    provider.set(GROUPED, ({"marathon_app": "/a"}, 1.0))
+    loop = make_loop([cpu_policy("/a")], target, provider, clock, dry_run=True)
+
+    report = await loop.tick()
+
+    assert target.writes == []
+    assert report.outcomes["/a"].code == "dry_run"
+    assert report.outcomes["/a"].decision is not None and report.outcomes["/a"].decision.desired == 4
+
+
+async def test_a_refused_write_does_not_stop_other_apps(clock: FakeClock) -> None:
+    target = FakeTarget(clock, [app("/a", 2), app("/b", 2), app("/c", 2)])
+    target.refuse["/b"] = "deployment_in_progress"
+    provider = FakeProvider("prometheus", clock)
+    provider.set(GROUPED, *[({"marathon_app": i}, 1.0) for i in ("/a", "/b", "/c")])
+    loop = make_loop([cpu_policy(i) for i in ("/a", "/b", "/c")], target, provider, clock)
+
+    report = await loop.tick()
+
+    assert sorted(w[0] for w in target.writes) == ["/a", "/b", "/c"]
+    assert report.outcomes["/b"].code == "deployment_in_progress"
+    assert report.outcomes["/a"].scaled and report.outcomes["/c"].scaled
+
+
+async def test_unknown_app_is_skipped_and_never_written(clock: FakeClock) -> None:
+    target = FakeTarget(clock, [app("/a", 2)])
+    provider = FakeProvider("prometheus", clock)
+    provider.set(GROUPED, ({"marathon_app": "/a"}, 1.0), ({"marathon_app": "/ghost"}, 1.0))
+    loop = make_loop([cpu_policy("/a"), cpu_policy("/ghost")], target, provider, clock)
+
+    report = await loop.tick()
+
+    assert report.outcomes["/ghost"].code == "app_not_found"
+    assert [w[0] for w in target.writes] == ["/a"]
+
+
+async def test_metric_source_down_never_scales_down(clock: FakeClock) -> None:
+    target = FakeTarget(clock, [app("/a", 10)])
+    provider = FakeProvider("prometheus", clock)
+    provider.fail = True
+    loop = make_loop([cpu_policy("/a")], target, provider, clock)
+
+    for _ in range(40):  # 10 minutes of ticks: well past every stabilisation window
+        report = await loop.tick()
+        clock.advance(15)
+
+    assert target.writes == []
+    assert report.outcomes["/a"].code == "missing_metrics"
+
+
+async def test_marathon_down_is_reported_not_raised(clock: FakeClock) -> None:
+    target = FakeTarget(clock, [app("/a", 2)])
+    target.down = True
+    loop = make_loop([cpu_policy("/a")], target, FakeProvider("prometheus", clock), clock)
+
+    report = await loop.tick()
+
+    assert not report.reached_marathon and "did not answer" in (report.error or "")
+    assert report.outcomes == {}
+
+
+async def test_restart_does_not_scale_down_before_a_full_stabilization_window(clock: FakeClock) -> None:
+    target = FakeTarget(clock, [app("/a", 10)])
+    provider = FakeProvider("prometheus", clock)
+    provider.set(GROUPED, ({"marathon_app": "/a"}, 0.1))  # 10 x 0.1 / 0.5 = 2: wants far fewer
+    loop = make_loop([cpu_policy("/a")], target, provider, clock)
+
+    codes = []
+    for _ in range(20):  # 20 ticks x 15 s = 300 s = the default 5m window
+        codes.append((await loop.tick()).outcomes["/a"].code)
+        clock.advance(15)
+    assert target.writes == []
+    assert set(codes) == {"stabilizing"}
+
+    report = await loop.tick()  # now a full window has been observed
+    assert report.outcomes["/a"].code == "scaled_down"
+    assert target.writes == [("/a", 8, False)]  # max_step 20% of 10 = 2
+
+
+async def test_cooldown_is_anchored_on_marathon_so_a_new_process_honours_it(clock: FakeClock) -> None:
+    scaled_at = T0 - timedelta(seconds=10)
+    target = FakeTarget(clock, [app("/a", 2, last_scaled_at=scaled_at)])
+    provider = FakeProvider("prometheus", clock)
+    provider.set(GROUPED, ({"marathon_app": "/a"}, 1.0))
+    loop = make_loop([cpu_policy("/a")], target, provider, clock)  # a fresh process: empty history
+
+    report = await loop.tick()
+    assert report.outcomes["/a"].code == "cooldown" and target.writes == []
+
+    clock.advance(20)  # 30 s since the last scale: the default scale-up cooldown has passed
+    report = await loop.tick()
+    assert target.writes == [("/a", 4, False)]
+
+
+async def test_not_leader_never_writes(clock: FakeClock) -> None:
+    target = FakeTarget(clock, [app("/a", 2)])
+    provider = FakeProvider("prometheus", clock)
+    provider.set(GROUPED, ({"marathon_app": "/a"}, 1.0))
+    loop = make_loop([cpu_policy("/a")], target, provider, clock, may_write=lambda: False)
+
+    report = await loop.tick()
+
+    assert target.writes == []
+    assert report.outcomes["/a"].code == "not_leader"
+
+
+async def test_force_is_sent_only_when_the_policy_opts_in(clock: FakeClock) -> None:
+    target = FakeTarget(clock, [app("/a", 2), app("/b", 2)])
+    provider = FakeProvider("prometheus", clock)
+    provider.set(GROUPED, ({"marathon_app": "/a"}, 1.0), ({"marathon_app": "/b"}, 1.0))
+    loop = make_loop([cpu_policy("/a", force=True), cpu_policy("/b")], target, provider, clock)
+
+    await loop.tick()
+
+    assert sorted(target.writes) == [("/a", 4, True), ("/b", 4, False)]
+
+
+async def test_one_app_failing_inside_the_engine_does_not_stop_the_others(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import autoscaler.loop as loop_module
+
+    real_decide = loop_module.decide
+
+    def flaky(policy, state, observations, history, now):  # type: ignore[no-untyped-def]
+        if policy.app == "/b":
+            raise ZeroDivisionError("boom")
+        return real_decide(policy, state, observations, history, now)
+
+    monkeypatch.setattr(loop_module, "decide", flaky)
+    target = FakeTarget(clock, [app("/a", 2), app("/b", 2)])
+    provider = FakeProvider("prometheus", clock)
+    provider.set(GROUPED, ({"marathon_app": "/a"}, 1.0), ({"marathon_app": "/b"}, 1.0))
+    loop = make_loop([cpu_policy("/a"), cpu_policy("/b")], target, provider, clock)
+
+    report = await loop.tick()
+
+    assert report.outcomes["/b"].code == "internal_error"
+    assert target.writes == [("/a", 4, False)]
+
+
+async def test_run_ticks_until_stopped_and_exits_promptly(clock: FakeClock) -> None:
+    target = FakeTarget(clock, [app("/a", 2)])
+    provider = FakeProvider("prometheus", clock)
+    provider.set(GROUPED, ({"marathon_app": "/a"}, 0.5))
+    loop = make_loop([cpu_policy("/a")], target, provider, clock)
+    stop = asyncio.Event()
+    seen: list[int] = []
+
+    def on_tick(report: object) -> None:
+        seen.append(1)
+        if len(seen) == 3:
+            stop.set()
+
+    await asyncio.wait_for(loop.run(interval=0.01, stop=stop, on_tick=on_tick), timeout=5)
+
+    assert len(seen) == 3 and target.list_calls == 3
