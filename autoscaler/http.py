@@ -8,8 +8,8 @@ again cannot change the answer. The total time is bounded so a tick cannot overr
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -43,12 +43,23 @@ class RetryableStatus(Exception):
 
 
 def is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, RetryableStatus | httpx.TransportError)
+    """5xx/429 and transport failures, except a TLS certificate that does not verify: asking again
+    cannot fix a certificate, and retrying would only hide the real error for the whole tick."""
+    if isinstance(exc, httpx.TransportError):
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                return False
+            cause = cause.__cause__ or cause.__context__
+        return True
+    return isinstance(exc, RetryableStatus)
 
 
 def _retry_after(state: RetryCallState, policy: RetryPolicy) -> float:
     """Jittered exponential backoff, stretched to a Retry-After header when one is given."""
-    base = wait_exponential_jitter(initial=policy.initial_backoff, max=policy.max_backoff)(state)
+    base = wait_exponential_jitter(
+        multiplier=policy.initial_backoff, max=policy.max_backoff, jitter=policy.initial_backoff
+    )(state)
     outcome = state.outcome
     if outcome is not None and outcome.failed:
         exc = outcome.exception()

@@ -1,0 +1,290 @@
+"""Prometheus as a metric source: instant PromQL queries at the tick's time, one Sample per series.
+
+The project talks to Prometheus through `prometheus_api_client`. That library is blocking
+(requests), so every call runs in a worker thread, with at most `max_concurrency` at once so a
+policy with many queries cannot flood Prometheus or the thread pool. The library's own urllib3
+retries are switched off: whether to ask again is decided by the project's one retry policy
+(`autoscaler.http.send`), to which each attempt's outcome is handed as an HTTP status or a
+transport error.
+
+What a query can come back as, and what the caller gets:
+- instant vector: one Sample per series (labels = the series' labels), possibly none at all;
+  an empty result means "no data", never zero;
+- scalar: one Sample with empty labels;
+- range vector (matrix) or string: an error naming the query, since neither is one number;
+- NaN, +Inf, -Inf: the Sample's value is None (missing), not an error;
+- a value that is not a number at all: the Sample's value is None and the reason is in `error`;
+- HTTP or connection failure: an error naming the query and the cause, on one line. A 400 for
+  bad PromQL carries Prometheus' own message.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import httpx
+import requests
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from prometheus_api_client.prometheus_connect import PrometheusConnect
+from urllib3.util.retry import Retry
+
+from autoscaler.core.model import QueryResult, Sample
+from autoscaler.errors import MetricSourceError
+from autoscaler.http import RetryPolicy, send
+from autoscaler.providers import distinct, one_line
+
+_T = TypeVar("_T")
+
+# The library reports a non-200 answer only as this text: status code and repr() of the body.
+_LIBRARY_ERROR = re.compile(r"^HTTP Status Code (\d{3}) \((b(?:'.*'|\".*\"))\)$", re.DOTALL)
+
+
+class _QueryFailed(Exception):
+    """One query could not be answered; the message is the one-line cause."""
+
+
+class PrometheusProvider:
+    """Instant queries against one Prometheus server (see the module docstring for the rules)."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        policy: RetryPolicy | None = None,
+        name: str = "prometheus",
+        max_concurrency: int = 8,
+        basic_auth: tuple[str, str] | None = None,
+        bearer_token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        verify: bool | str = True,
+    ) -> None:
+        """`verify` is True, False (no TLS verification) or the path of a CA bundle.
+
+        `basic_auth` and `bearer_token` are alternatives; `headers` are sent with every request.
+        """
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        if basic_auth is not None and bearer_token is not None:
+            raise ValueError("give basic_auth or bearer_token, not both")
+        self.name = name
+        self._policy = policy or RetryPolicy()
+        self._semaphore = asyncio.Semaphore(max_concurrency)
+        all_headers = dict(headers or {})
+        if bearer_token is not None:
+            all_headers["Authorization"] = f"Bearer {bearer_token}"
+        session = requests.Session()
+        session.verify = verify
+        self._client = PrometheusConnect(
+            url=url.rstrip("/"),
+            headers=all_headers,
+            # No retries below us: RetryPolicy decides (read=False: never resend a sent query).
+            retry=Retry(total=0, read=False, redirect=False),
+            # Typed `tuple` and `int` by the library; requests takes None and float seconds.
+            auth=basic_auth,  # type: ignore[arg-type]
+            session=session,
+            timeout=self._policy.request_timeout,  # type: ignore[arg-type]
+        )
+
+    async def query(self, queries: Sequence[str], *, now: datetime) -> Mapping[str, QueryResult]:
+        """Every distinct query once, concurrently, as an instant query at `now`."""
+        unique = distinct(queries)
+        results = await asyncio.gather(*(self._instant(query, now) for query in unique))
+        return dict(zip(unique, results, strict=True))
+
+    async def range_query(
+        self, query: str, *, start: datetime, end: datetime, step: timedelta
+    ) -> list[tuple[datetime, float | None]]:
+        """The points of a single-series range query, oldest first; [] when there is no series.
+
+        Raises MetricSourceError when the query fails or returns more than one series.
+        """
+        step_text = f"{step.total_seconds():g}"
+        try:
+            result = await self._call(
+                lambda: self._client.custom_query_range(query, start_time=start, end_time=end, step=step_text)
+            )
+        except _QueryFailed as exc:
+            raise MetricSourceError(f"prometheus range query {query!r}: {exc}") from exc
+        if not isinstance(result, list) or not all(isinstance(s, dict) for s in result):
+            raise MetricSourceError(f"prometheus range query {query!r}: answer is not a list of series")
+        if not result:
+            return []
+        if len(result) > 1:
+            raise MetricSourceError(
+                f"prometheus range query {query!r} returned {len(result)} series; "
+                "aggregate it to one (sum, avg, max, ...)"
+            )
+        values = result[0].get("values")
+        if not isinstance(values, list):
+            raise MetricSourceError(f"prometheus range query {query!r}: series has no 'values'")
+        points: list[tuple[datetime, float | None]] = []
+        for point in values:
+            timestamp = _timestamp(point[0]) if isinstance(point, list) and point else None
+            if timestamp is None or len(point) != 2:
+                raise MetricSourceError(f"prometheus range query {query!r}: bad point {point!r}")
+            value, _problem = _number(point[1])
+            points.append((timestamp, value))
+        return points
+
+    async def aclose(self) -> None:
+        self._client.close()
+
+    async def _instant(self, query: str, now: datetime) -> QueryResult:
+        params = {"time": f"{now.timestamp():.3f}"}
+        try:
+            result = await self._call(lambda: self._client.custom_query(query, params=params))
+            samples, problems = _instant_samples(result)
+        except _QueryFailed as exc:
+            return QueryResult(query=query, error=f"prometheus query {query!r}: {exc}")
+        error = f"prometheus query {query!r}: {'; '.join(problems)}" if problems else None
+        return QueryResult(query=query, samples=samples, error=error)
+
+    async def _call(self, call: Callable[[], _T]) -> _T:
+        """Run one library call under the retry policy; raise _QueryFailed with the cause."""
+        box: list[_T] = []
+
+        async def attempt() -> httpx.Response:
+            async with self._semaphore:
+                try:
+                    box[:] = [await asyncio.to_thread(call)]
+                except PrometheusApiClientException as exc:
+                    return _response_from_library_error(exc)
+                except requests.exceptions.JSONDecodeError as exc:
+                    raise _QueryFailed("answer is not JSON") from exc
+                except requests.Timeout as exc:
+                    raise httpx.TimeoutException(_cause(exc)) from exc
+                except requests.ConnectionError as exc:
+                    raise httpx.ConnectError(_cause(exc)) from exc
+                except requests.RequestException as exc:
+                    raise _QueryFailed(_cause(exc)) from exc
+                except (KeyError, TypeError, AttributeError) as exc:
+                    raise _QueryFailed("answer is not a Prometheus API response") from exc
+                return httpx.Response(200)
+
+        try:
+            response = await send(attempt, policy=self._policy)
+        except httpx.TimeoutException as exc:
+            raise _QueryFailed(f"timed out: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise _QueryFailed(f"cannot connect: {exc}") from exc
+        if response.status_code != 200:
+            raise _QueryFailed(_describe_error_response(response))
+        return box[0]
+
+
+def _response_from_library_error(exc: PrometheusApiClientException) -> httpx.Response:
+    """The HTTP answer the library saw, rebuilt from its exception text for the retry policy."""
+    match = _LIBRARY_ERROR.match(str(exc))
+    if match is None:
+        raise _QueryFailed(one_line(str(exc))) from exc
+    try:
+        body = ast.literal_eval(match.group(2))
+    except (ValueError, SyntaxError):
+        body = b""
+    return httpx.Response(int(match.group(1)), content=body if isinstance(body, bytes) else b"")
+
+
+def _describe_error_response(response: httpx.Response) -> str:
+    """`HTTP 400 bad_data: <Prometheus' message>`, or the start of a non-JSON body."""
+    status = f"HTTP {response.status_code}"
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        text = one_line(response.text, limit=200)
+        return f"{status}: {text}" if text else status
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        kind = body.get("errorType")
+        prefix = f"{status} {kind}" if isinstance(kind, str) else status
+        return f"{prefix}: {one_line(body['error'])}"
+    return f"{status}: {one_line(response.text, limit=200)}"
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost reason of a requests error (urllib3 wraps it several times), one line."""
+    text = str(exc)
+    caused = re.search(r"Caused by (\w+)\((.*)$", text, re.DOTALL)
+    if caused:
+        inner = caused.group(2).rstrip(")").strip("'\"")
+        inner = re.sub(r"^<[^>]*>:\s*", "", inner)
+        return one_line(f"{type(exc).__name__} ({caused.group(1)}: {inner})", limit=200)
+    return one_line(f"{type(exc).__name__}: {text}", limit=200)
+
+
+def _instant_samples(result: Any) -> tuple[tuple[Sample, ...], list[str]]:
+    """Samples of an instant query's `data.result`, and the problems met on the way.
+
+    The library hands over only `data.result`, so the result type is recognised by its shape:
+    a vector and a matrix are lists of series objects (`value` vs `values`), a scalar and a
+    string are one `[time, "text"]` pair, told apart by whether the text is a number.
+    """
+    if not isinstance(result, list):
+        raise _QueryFailed(f"unexpected result {one_line(repr(result), limit=80)}")
+    if len(result) == 2 and not isinstance(result[0], dict | list):
+        timestamp = _timestamp(result[0])
+        value, problem = _number(result[1])
+        if timestamp is None:
+            raise _QueryFailed(f"unexpected result {one_line(repr(result), limit=80)}")
+        if problem is not None and isinstance(result[1], str):
+            raise _QueryFailed("returned a string, not a number")
+        sample = Sample(labels={}, value=value, timestamp=timestamp)
+        return (sample,), [f"scalar: {problem}"] if problem else []
+    samples: list[Sample] = []
+    problems: list[str] = []
+    for series in result:
+        if not isinstance(series, dict):
+            raise _QueryFailed(f"unexpected result {one_line(repr(result), limit=80)}")
+        if "values" in series:
+            raise _QueryFailed("returned a range vector (matrix); an instant vector is needed")
+        labels = _labels(series.get("metric"))
+        point = series.get("value")
+        timestamp = _timestamp(point[0]) if isinstance(point, list) and len(point) == 2 else None
+        if labels is None or timestamp is None or not isinstance(point, list):
+            problems.append(f"unreadable series {one_line(repr(series), limit=80)}")
+            continue
+        value, problem = _number(point[1])
+        if problem is not None:
+            problems.append(f"series {_selector(labels)}: {problem}")
+        samples.append(Sample(labels=labels, value=value, timestamp=timestamp))
+    return tuple(samples), problems
+
+
+def _number(raw: object) -> tuple[float | None, str | None]:
+    """A sample value as a float (None for NaN/±Inf), or None and the reason it is unusable."""
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        return None, f"value {one_line(repr(raw), limit=40)} is not a number"
+    try:
+        return Sample.clean(float(raw)), None
+    except ValueError:
+        return None, f"non-numeric value {one_line(repr(raw), limit=40)}"
+
+
+def _timestamp(raw: object) -> datetime | None:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(raw, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _labels(raw: object) -> dict[str, str] | None:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        return None
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        return None
+    return dict(raw)
+
+
+def _selector(labels: Mapping[str, str]) -> str:
+    """`name{a="1",b="2"}`: how Prometheus itself prints a series."""
+    name = labels.get("__name__", "")
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "__name__")
+    return f"{name}{{{inner}}}"

@@ -1,0 +1,76 @@
+"""Settings from AUTOSCALER_* variables: every bad or missing one is named; secrets never print."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from autoscaler.errors import ConfigurationError
+from autoscaler.settings import load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("AUTOSCALER_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults_with_only_the_marathon_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOSCALER_MARATHON_URL", "http://marathon.mesos:8080/")
+    settings = load_settings()
+    assert settings.marathon_url == "http://marathon.mesos:8080"
+    assert settings.interval == timedelta(seconds=15)
+    assert str(settings.policy_dir) == "policies"
+    assert settings.marathon_verify() is True
+
+
+def test_missing_marathon_url_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigurationError, match="AUTOSCALER_MARATHON_URL is required"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("AUTOSCALER_INTERVAL", "fast", "AUTOSCALER_INTERVAL"),
+        ("AUTOSCALER_INTERVAL", "0s", "at least 1s"),
+        ("AUTOSCALER_PROMETHEUS_URL", "prometheus:9090", "AUTOSCALER_PROMETHEUS_URL"),
+        ("AUTOSCALER_LOG_FORMAT", "xml", "AUTOSCALER_LOG_FORMAT"),
+        ("AUTOSCALER_RETRY_ATTEMPTS", "0", "AUTOSCALER_RETRY_ATTEMPTS"),
+    ],
+)
+def test_invalid_values_name_their_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv("AUTOSCALER_MARATHON_URL", "http://m:8080")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=expected):
+        load_settings()
+
+
+def test_token_and_basic_auth_are_exclusive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOSCALER_MARATHON_URL", "http://m:8080")
+    monkeypatch.setenv("AUTOSCALER_MARATHON_USER", "ops")
+    monkeypatch.setenv("AUTOSCALER_MARATHON_PASSWORD", "hunter2")
+    monkeypatch.setenv("AUTOSCALER_MARATHON_TOKEN", "tok-secret")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert "hunter2" not in str(caught.value) and "tok-secret" not in str(caught.value)
+
+
+def test_secrets_never_appear_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOSCALER_MARATHON_URL", "http://m:8080")
+    monkeypatch.setenv("AUTOSCALER_MARATHON_USER", "ops")
+    monkeypatch.setenv("AUTOSCALER_MARATHON_PASSWORD", "hunter2")
+    settings = load_settings()
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.model_dump())
+
+
+def test_ca_bundle_keeps_verification_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOSCALER_MARATHON_URL", "https://m:8443")
+    monkeypatch.setenv("AUTOSCALER_MARATHON_CA_BUNDLE", "/etc/ssl/company-ca.pem")
+    assert load_settings().marathon_verify() == "/etc/ssl/company-ca.pem"
