@@ -1,0 +1,385 @@
+"""The Marathon client: list every app in one request and change one app's instance count.
+
+This is the only code of the service that talks to Marathon. It keeps the rules Marathon's API
+imposes in one place: the list comes from a single `GET /v2/apps` (counts and deployments are
+always embedded there); a scale is a `PATCH /v2/apps/<id>` whose body is exactly
+`{"instances": N}` (PUT would create unknown apps, and any other field could turn the scale into a
+rolling restart or a rollback); `force` is only sent when the caller asks for it. Every request goes
+through the shared retry policy of `autoscaler.http`, and Marathon's answers are translated into
+`AppsSnapshot` / `ScaleResult` values or the project's own errors, never leaking credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Mapping
+from typing import Annotated, Any
+
+import httpx
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+from pydantic.alias_generators import to_camel
+
+from autoscaler.core.model import AppState
+from autoscaler.errors import ConfigurationError, TargetAuthError, TargetUnavailable
+from autoscaler.http import RetryPolicy, make_client, send
+from autoscaler.ports import AppsSnapshot, ScaleOutcome, ScaleResult
+
+__all__ = ["MarathonClient", "app_id_problem"]
+
+log = logging.getLogger(__name__)
+
+# One segment of an app id, as Marathon validates it (lowercase letters, digits, "-" and "."; no
+# dash at either end of a dot-separated label).
+_SEGMENT = re.compile(r"^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])$")
+# Marathon refuses these as the last segment: they would collide with sub-resources of an app.
+_RESERVED_LAST_SEGMENTS = frozenset({"restart", "tasks", "versions"})
+
+_AUTH_HINT = (
+    "Set AUTOSCALER_MARATHON_USER and AUTOSCALER_MARATHON_PASSWORD for HTTP basic auth, "
+    "or AUTOSCALER_MARATHON_TOKEN for a DC/OS token."
+)
+_MAX_QUOTED = 300
+
+
+def app_id_problem(app_id: str) -> str | None:
+    """Why `app_id` is not an absolute Marathon app id, or None when it is one.
+
+    The id goes into the URL path unencoded, so anything outside Marathon's own id grammar is
+    refused here rather than sent.
+    """
+    if not app_id.startswith("/"):
+        return "an app id must be absolute (start with '/')"
+    segments = app_id[1:].split("/")
+    for segment in segments:
+        if segment == "":
+            return "an app id must not contain empty segments ('//' or a trailing '/')"
+        if segment in {".", ".."}:
+            return "an app id must not contain '.' or '..' segments"
+        if not _SEGMENT.fullmatch(segment):
+            return (
+                f"segment {segment[:40]!r} may only contain lowercase letters, digits, "
+                "'-' and '.', and no label may start or end with '-'"
+            )
+    if segments[-1] in _RESERVED_LAST_SEGMENTS:
+        return f"the last segment may not be {segments[-1]!r} (reserved by Marathon)"
+    return None
+
+
+# --- wire models: only the fields the autoscaler reads; everything else is ignored --------------
+
+NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
+
+
+class _WireModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, alias_generator=to_camel)
+
+
+class _WireDeploymentRef(_WireModel):
+    id: StrictStr
+
+
+class _WireVersionInfo(_WireModel):
+    last_scaling_at: AwareDatetime | None = None
+
+
+class _WireApp(_WireModel):
+    id: Annotated[StrictStr, Field(min_length=2, pattern=r"^/")]
+    instances: NonNegativeInt
+    tasks_running: NonNegativeInt
+    tasks_healthy: NonNegativeInt
+    tasks_staged: NonNegativeInt
+    tasks_unhealthy: NonNegativeInt
+    health_checks: list[dict[str, Any]] | None = None
+    deployments: list[_WireDeploymentRef] | None = None
+    version_info: _WireVersionInfo | None = None
+
+    def to_state(self) -> AppState:
+        return AppState(
+            app_id=self.id,
+            instances=self.instances,
+            tasks_running=self.tasks_running,
+            tasks_healthy=self.tasks_healthy,
+            tasks_staged=self.tasks_staged,
+            tasks_unhealthy=self.tasks_unhealthy,
+            has_health_checks=bool(self.health_checks),
+            deployment_ids=tuple(d.id for d in self.deployments or ()),
+            last_scaled_at=self.version_info.last_scaling_at if self.version_info else None,
+        )
+
+
+def _describe_validation_error(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False, include_input=False)[:5]:
+        where = ".".join(str(p) for p in item["loc"]) or "app"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def _parse_apps(body: Mapping[str, Any]) -> AppsSnapshot:
+    raw_apps = body["apps"]
+    apps: dict[str, AppState] = {}
+    invalid: dict[str, str] = {}
+    for index, raw in enumerate(raw_apps):
+        raw_id = raw.get("id") if isinstance(raw, dict) else None
+        key = raw_id if isinstance(raw_id, str) and raw_id else f"<app #{index} without an id>"
+        if not isinstance(raw, dict):
+            invalid[key] = f"expected a JSON object, got {type(raw).__name__}"
+            continue
+        try:
+            state = _WireApp.model_validate(raw).to_state()
+        except ValidationError as exc:
+            invalid[key] = _describe_validation_error(exc)
+            continue
+        if state.app_id in apps or state.app_id in invalid:
+            invalid[state.app_id] = "Marathon listed this id more than once"
+            apps.pop(state.app_id, None)
+            continue
+        apps[state.app_id] = state
+    for app_id, reason in invalid.items():
+        log.warning("ignoring app %s from GET /v2/apps: %s", app_id, reason)
+    return AppsSnapshot(apps=apps, invalid=invalid)
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+class MarathonClient:
+    """`Target` implementation for Marathon's REST API (v2, Marathon 1.4 or newer for PATCH).
+
+    `token` is a DC/OS ACS token, sent as `Authorization: token=<token>`; `username`/`password`
+    use HTTP basic auth. Give one or the other, not both. `base_url` may carry a path prefix such
+    as `https://dcos.example.com/service/marathon`.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        policy: RetryPolicy,
+        username: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        verify: bool | str = True,
+    ) -> None:
+        url = httpx.URL(base_url)
+        if url.username or url.password:
+            # Credentials written into the URL are moved to the auth settings, so the URL that
+            # appears in messages and logs never carries them.
+            if username or password or token:
+                raise ConfigurationError(
+                    "Marathon credentials are given both in the Marathon URL and in the "
+                    "credential settings; keep only one"
+                )
+            username, password = url.username or None, url.password or None
+            url = url.copy_with(username=None, password=None)
+            base_url = str(url)
+        if token and (username or password):
+            raise ConfigurationError(
+                "Marathon credentials: give either a DC/OS token (AUTOSCALER_MARATHON_TOKEN) or "
+                "a user and password (AUTOSCALER_MARATHON_USER / AUTOSCALER_MARATHON_PASSWORD), "
+                "not both"
+            )
+        if password and not username:
+            raise ConfigurationError(
+                "Marathon credentials: AUTOSCALER_MARATHON_PASSWORD is set but AUTOSCALER_MARATHON_USER is not"
+            )
+        self._secrets = tuple(s for s in (password, token) if s)
+        self._display_url = str(url).rstrip("/")
+        self._policy = policy
+        self._auth_mode = "token" if token else "basic" if username else "none"
+        auth = httpx.BasicAuth(username, password or "") if username else None
+        headers = {"Authorization": f"token={token}"} if token else None
+        self._client = make_client(base_url=base_url, policy=policy, verify=verify, auth=auth, headers=headers)
+
+    def __repr__(self) -> str:
+        return f"MarathonClient(base_url={self._display_url!r}, auth={self._auth_mode!r})"
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # --- listing ---------------------------------------------------------------------------------
+
+    async def list_apps(self) -> AppsSnapshot:
+        """Every app from one `GET /v2/apps`; apps whose JSON is unusable land in `invalid`."""
+        what = "GET /v2/apps"
+        try:
+            response = await send(lambda: self._client.get("/v2/apps"), policy=self._policy)
+        except httpx.HTTPError as exc:
+            raise TargetUnavailable(self._transport_message(what, exc)) from exc
+        status = response.status_code
+        if status == 401:
+            raise TargetAuthError(self._auth_message(what))
+        if status >= 500 or status == 429:
+            raise TargetUnavailable(
+                f"Marathon at {self._display_url} answered HTTP {status} to {what} "
+                f"after {self._policy.attempts} attempt(s){self._quote(response)}"
+            )
+        if status != 200:
+            raise TargetUnavailable(
+                f"Marathon at {self._display_url} refused {what} with HTTP {status}{self._quote(response)}"
+            )
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise TargetUnavailable(
+                f"Marathon at {self._display_url} answered {what} with a body that is not JSON "
+                f"(Content-Type {response.headers.get('content-type', 'missing')!r}); "
+                "is the URL really Marathon's?"
+            ) from exc
+        if not isinstance(body, dict) or not isinstance(body.get("apps"), list):
+            raise TargetUnavailable(
+                f"Marathon at {self._display_url} answered {what} with JSON that is not "
+                '{"apps": [...]}; is the URL really Marathon\'s?'
+            )
+        return _parse_apps(body)
+
+    # --- scaling ---------------------------------------------------------------------------------
+
+    async def scale(self, app_id: str, instances: int, *, force: bool = False) -> ScaleResult:
+        """`PATCH /v2/apps<app_id>` with `{"instances": N}`; never creates an app."""
+
+        def result(outcome: ScaleOutcome, detail: str, *, deployment_id: str | None = None) -> ScaleResult:
+            return ScaleResult(
+                app_id=app_id,
+                instances=instances,
+                outcome=outcome,
+                deployment_id=deployment_id,
+                detail=self._redact(detail),
+            )
+
+        problem = app_id_problem(app_id)
+        if problem is not None:
+            return result("rejected", f"Not sent to Marathon: {app_id!r} is not a valid app id: {problem}.")
+        if isinstance(instances, bool) or not isinstance(instances, int) or instances < 0:
+            return result(
+                "rejected",
+                f"Not sent to Marathon: {instances!r} is not a valid "
+                "instance count (a whole number of 0 or more is needed).",
+            )
+
+        path = f"/v2/apps{app_id}"
+        what = f"PATCH {path}"
+        body = json.dumps({"instances": instances}).encode()
+        params = {"force": "true"} if force else None
+
+        def request() -> Awaitable[httpx.Response]:
+            return self._client.patch(path, content=body, params=params, headers={"Content-Type": "application/json"})
+
+        try:
+            response = await send(request, policy=self._policy)
+        except httpx.HTTPError as exc:
+            return result("unavailable", self._transport_message(what, exc) + ".")
+
+        status = response.status_code
+        payload = _json_or_none(response)
+        message = self._marathon_message(payload)
+        if 200 <= status < 300:
+            deployment_id = None
+            if isinstance(payload, dict) and isinstance(payload.get("deploymentId"), str):
+                deployment_id = payload["deploymentId"]
+            deployment_id = deployment_id or response.headers.get("Marathon-Deployment-Id")
+            return result(
+                "scaled",
+                f"Marathon accepted {app_id} at {instances} instance(s)"
+                + (f"; deployment {deployment_id}." if deployment_id else "."),
+                deployment_id=deployment_id,
+            )
+        if status == 401:
+            raise TargetAuthError(self._auth_message(what))
+        if status == 409:
+            if isinstance(payload, dict) and "deployments" in payload:
+                ids = [
+                    d["id"]
+                    for d in payload.get("deployments") or ()
+                    if isinstance(d, dict) and isinstance(d.get("id"), str)
+                ]
+                listed = ", ".join(ids) if ids else "unknown"
+                return result(
+                    "deployment_in_progress",
+                    f"{app_id} is locked by running deployment(s) {listed}; not scaled.",
+                )
+            return result("rejected", f"Marathon refused to scale {app_id} (HTTP 409): {message}")
+        if status == 403:
+            lowered = message.lower()
+            if "max number" in lowered and "deployments" in lowered:
+                return result(
+                    "deployment_cap",
+                    f"Marathon has reached its maximum number of running deployments; {app_id} "
+                    f"was not scaled: {message}",
+                )
+            return result(
+                "rejected",
+                f"The configured Marathon account is not authorized to scale {app_id} (HTTP 403): {message}",
+            )
+        if status == 404:
+            return result("not_found", f"Marathon does not know the app {app_id} (HTTP 404).")
+        if status in (400, 422):
+            details = self._marathon_details(payload)
+            return result(
+                "rejected",
+                f"Marathon rejected the new instance count for {app_id} (HTTP {status}): {message}{details}",
+            )
+        if status >= 500 or status == 429:
+            return result(
+                "unavailable",
+                f"Marathon answered HTTP {status} to {what} after {self._policy.attempts} attempt(s): {message}",
+            )
+        return result("rejected", f"Marathon answered HTTP {status} to {what}: {message}")
+
+    # --- messages --------------------------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _auth_message(self, what: str) -> str:
+        sent = {
+            "none": "no credentials are configured",
+            "basic": "the configured user and password were rejected",
+            "token": "the configured DC/OS token was rejected",
+        }[self._auth_mode]
+        return f"Marathon at {self._display_url} answered 401 Unauthorized to {what}: {sent}. {_AUTH_HINT}"
+
+    def _transport_message(self, what: str, exc: httpx.HTTPError) -> str:
+        reason = self._redact(str(exc)) or "no details"
+        return (
+            f"Marathon at {self._display_url} could not be reached for {what} after "
+            f"{self._policy.attempts} attempt(s): {type(exc).__name__}: {reason}"
+        )
+
+    def _marathon_message(self, payload: Any) -> str:
+        if isinstance(payload, dict) and isinstance(payload.get("message"), str):
+            return self._redact(payload["message"][:_MAX_QUOTED])
+        return "no message"
+
+    def _marathon_details(self, payload: Any) -> str:
+        if not isinstance(payload, dict) or not isinstance(payload.get("details"), list):
+            return ""
+        parts = []
+        for item in payload["details"][:5]:
+            if isinstance(item, dict):
+                errors = item.get("errors")
+                text = ", ".join(str(e) for e in errors) if isinstance(errors, list) else ""
+                parts.append(f"{item.get('path', '?')}: {text}")
+        return f" ({'; '.join(parts)[:_MAX_QUOTED]})" if parts else ""
+
+    def _quote(self, response: httpx.Response) -> str:
+        payload = _json_or_none(response)
+        if isinstance(payload, dict) and isinstance(payload.get("message"), str):
+            return f": {self._marathon_message(payload)}"
+        return ""
