@@ -78,7 +78,8 @@ class _FileError(Exception):
 def _read_yaml(path: Path, root: Path | None) -> tuple[Any, yaml.Node | None]:
     """Parse one file; returns the data and the node tree (for line numbers)."""
     shown = str(path)
-    if path.is_symlink() and root is not None:
+    if root is not None:
+        # Resolved, not only when the file itself is a link: a linked `campaigns/` leads out as well.
         target = path.resolve()
         if not target.is_relative_to(root.resolve()):
             raise _FileError(Problem(shown, "symlink leads outside the policy directory; not followed"))
@@ -97,19 +98,54 @@ def _read_yaml(path: Path, root: Path | None) -> tuple[Any, yaml.Node | None]:
         raise _FileError(Problem(shown, f"YAML syntax error: {exc.problem or exc}", line=line)) from exc
     except (yaml.YAMLError, RecursionError, ValueError) as exc:
         raise _FileError(Problem(shown, f"YAML error: {exc}")) from exc
+    duplicate = _duplicate_key(node)
+    if duplicate is not None:
+        key, line = duplicate
+        raise _FileError(Problem(shown, f"the key {key!r} appears twice in one mapping", field=key, line=line))
     if _depth(data) > MAX_DEPTH:
         raise _FileError(Problem(shown, f"nesting deeper than {MAX_DEPTH} levels"))
     return data, node
 
 
-def _depth(data: Any, level: int = 0) -> int:
-    if level > MAX_DEPTH:
-        return level
-    if isinstance(data, Mapping):
-        return max((_depth(v, level + 1) for v in data.values()), default=level + 1)
-    if isinstance(data, list):
-        return max((_depth(v, level + 1) for v in data), default=level + 1)
-    return level
+def _depth(data: Any) -> int:
+    """How deeply containers nest, counting each shared (aliased) container once, so neither a
+    cycle nor an alias bomb makes this walk long; stops counting past MAX_DEPTH."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(data, 0)]
+    visited: set[int] = set()
+    while pending:
+        item, level = pending.pop()
+        if not isinstance(item, Mapping | list) or id(item) in visited:
+            continue
+        visited.add(id(item))
+        deepest = max(deepest, level + 1)
+        if deepest > MAX_DEPTH:
+            return deepest
+        children = item.values() if isinstance(item, Mapping) else item
+        pending.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _duplicate_key(node: yaml.Node | None) -> tuple[str, int] | None:
+    """The first key written twice in one mapping (YAML would silently keep the last one)."""
+    pending = [node] if node is not None else []
+    visited: set[int] = set()  # aliases share nodes (and may form cycles): visit each once
+    while pending:
+        current = pending.pop()
+        if id(current) in visited:
+            continue
+        visited.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in current.value:
+                key = str(getattr(key_node, "value", ""))
+                if key in seen:
+                    return key, key_node.start_mark.line + 1
+                seen.add(key)
+                pending.append(value_node)
+        elif isinstance(current, yaml.SequenceNode):
+            pending.extend(current.value)
+    return None
 
 
 def _line_of(node: yaml.Node | None, loc: Iterable[int | str]) -> int | None:
@@ -134,10 +170,24 @@ def _line_of(node: yaml.Node | None, loc: Iterable[int | str]) -> int | None:
     return line
 
 
-def _validation_problems(path: str, exc: ValidationError, node: yaml.Node | None) -> list[Problem]:
+def _validation_problems(
+    path: str,
+    exc: ValidationError,
+    node: yaml.Node | None,
+    *,
+    own_keys: Iterable[str] = (),
+    defaults_path: str | None = None,
+) -> list[Problem]:
+    """One Problem per pydantic error; an error in a field the file does not set but
+    `_defaults.yaml` does is reported against `_defaults.yaml`."""
+    own = set(own_keys)
     problems = []
     for error in exc.errors():
         loc = [part for part in error["loc"] if isinstance(part, int | str)]
+        if defaults_path is not None and loc and loc[0] not in own:
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(Problem(defaults_path, message, field=".".join(map(str, loc))))
+            continue
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown field (check the spelling)"
@@ -232,7 +282,10 @@ def _load_one(
     try:
         parsed = model.model_validate(_merge(defaults, data))
     except ValidationError as exc:
-        result.problems.extend(_validation_problems(shown, exc, node))
+        defaults_path = str(path.parent / DEFAULTS_FILE) if defaults else None
+        for problem in _validation_problems(shown, exc, node, own_keys=data.keys(), defaults_path=defaults_path):
+            if problem not in result.problems:
+                result.problems.append(problem)
         return
     if isinstance(parsed, Campaign):
         if parsed.name in result.campaign_sources:

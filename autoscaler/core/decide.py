@@ -368,23 +368,43 @@ def decide(
                 "max_instances": "bounds",
             }.get(trail.clamps[-1].rule, "metrics")
         return finish(desired, code, cause, recording)
-    return finish(desired, _hold_code(trail, policy, recommendation, current, metrics), "", recording)
+    code = _hold_code(
+        trail, policy, recommendation=recommendation, current=current, floor=floor, ceiling=ceiling, metrics=metrics
+    )
+    return finish(desired, code, "", recording)
 
 
 def _hold_code(
     trail: _Trail,
     policy: Policy,
+    *,
     recommendation: int,
     current: int,
+    floor: int | None,
+    ceiling: int | None,
     metrics: tuple[MetricEvaluation, ...],
 ) -> str:
-    """The machine-readable reason nothing happened, most specific first."""
+    """The machine-readable reason nothing happened, most specific first.
+
+    A bound that the count already sits on explains a hold better than a cooldown or a window that
+    would only have delayed the move: at max with load above target is `at_max`, not `cooldown`.
+    """
+    if recommendation > current:
+        if current >= policy.max_instances:
+            return "at_max"
+        if ceiling is not None and current >= ceiling:
+            return "at_schedule_ceiling"
+    if recommendation < current:
+        if current <= policy.min_instances:
+            return "at_min"
+        if floor is not None and current <= floor:
+            return "at_schedule_floor"
     if trail.holds:
         return trail.holds[0]
     last = trail.clamps[-1].rule if trail.clamps else ""
-    if last == "max_instances" or (recommendation > current >= policy.max_instances):
+    if last == "max_instances":
         return "at_max"
-    if last == "min_instances" or (recommendation < current <= policy.min_instances):
+    if last == "min_instances":
         return "at_min"
     if last == "schedule_floor":
         return "at_schedule_floor"

@@ -287,10 +287,10 @@ def with_campaigns(policy: Policy, campaigns: list[Campaign]) -> Policy:
     extra = [campaign.schedule_for(policy.app) for campaign in campaigns if policy.app in campaign.apps]
     if not extra:
         return policy
-    data: dict[str, Any] = policy.model_dump(mode="json")
-    data["schedules"] = [
-        schedule.model_dump(mode="json", exclude_none=True) for schedule in (*policy.schedules, *extra)
-    ]
+    # Re-validate from the field values themselves: a JSON round trip would round durations to whole
+    # seconds (500ms -> 0s) and percentages to six digits.
+    data: dict[str, Any] = dict(policy)
+    data["schedules"] = (*policy.schedules, *extra)
     return Policy.model_validate(data)
 
 

@@ -159,6 +159,14 @@ def evaluate(
             detail=f"{arithmetic}; within tolerance {policy.tolerance:g} of {current}, proposes {current}",
         )
     proposal = max(0, math.ceil(raw - EPSILON))
+    if spec.kind == "average" and current > 0:
+        # Fewer (or more) ready instances than current must not turn load above target into a
+        # scale-down (or load below target into a scale-up): keep the proposal on the value's side.
+        kept = max(proposal, current) if ratio > 1.0 else min(proposal, current)
+        if kept != proposal:
+            side = "above target, so not below" if ratio > 1.0 else "below target, so not above"
+            arithmetic = f"{arithmetic} ({side} the current {current})"
+            proposal = kept
     return MetricEvaluation(
         name=spec.name,
         source=spec.source,

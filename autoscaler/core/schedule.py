@@ -54,7 +54,9 @@ def _occurrences(schedule: Schedule, after: datetime) -> Iterator[Window]:
     for count, start in enumerate(CronSim(schedule.cron, (after - schedule.duration).astimezone(zone))):
         if count >= _MAX_SCAN:
             return
-        yield _window(schedule, start, start + schedule.duration)
+        # The duration is elapsed time (as the scan above assumes): add it in UTC, not on the local
+        # wall clock, or a window spanning a DST change would last an hour more or less.
+        yield _window(schedule, start, start.astimezone(UTC) + schedule.duration)
 
 
 def _window(schedule: Schedule, start: datetime, end: datetime) -> Window:

@@ -17,7 +17,7 @@ from autoscaler.loop import ControlLoop
 from autoscaler.ports import AppsSnapshot, ScaleOutcome, ScaleResult
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-GROUPED = 'avg by (marathon_app) (cpu)'
+GROUPED = "avg by (marathon_app) (cpu)"
 
 
 class FakeClock:
@@ -53,9 +53,7 @@ class FakeTarget:
         if app_id in self.refuse:
             return ScaleResult(app_id, instances, self.refuse[app_id], detail="refused")
         app = self.apps[app_id]
-        self.apps[app_id] = replace(
-            app, instances=instances, tasks_running=instances, last_scaled_at=self.clock.now
-        )
+        self.apps[app_id] = replace(app, instances=instances, tasks_running=instances, last_scaled_at=self.clock.now)
         return ScaleResult(app_id, instances, "scaled", deployment_id="d1")
 
     async def aclose(self) -> None:
@@ -80,7 +78,9 @@ class FakeProvider:
         return {
             q: QueryResult(
                 query=q,
-                samples=tuple(Sample(labels=l, value=v, timestamp=self.clock.now) for l, v in self.values.get(q, [])),
+                samples=tuple(
+                    Sample(labels=labels, value=v, timestamp=self.clock.now) for labels, v in self.values.get(q, [])
+                ),
             )
             for q in queries
         }

@@ -1,0 +1,831 @@
+"""decide(): one table row per rule and outcome, then the scenarios that need several ticks."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from typing import Any
+
+import pytest
+
+from autoscaler.core.decide import Decision, History, Recommendation, decide
+from autoscaler.core.model import AppState, Observation
+from autoscaler.core.policy import Policy
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+APP = "/shop/api"
+CPU = {"name": "cpu", "source": "prometheus", "query": "avg(cpu)", "target_average": 0.5}
+BACKLOG = {"name": "backlog", "source": "graphite", "query": "sumSeries(q)", "target_per_instance": 500}
+# The policy of most rows: 1..20 instances, CPU 50 % target, the default scale_up and scale_down rules
+# (up: cooldown 30s, max_step [100%, 4]; down: cooldown 5m, stabilization 5m, max_step 20%), tolerance 0.1.
+BASE: dict[str, Any] = {"app": APP, "min_instances": 1, "max_instances": 20, "metrics": [CPU]}
+OBSERVED = History(observing_since=NOW - timedelta(hours=1))
+
+
+def make_policy(**changes: Any) -> Policy:
+    return Policy.model_validate({**BASE, **changes})
+
+
+def state(instances: int, ready: int | None = None, **fields: Any) -> AppState:
+    """An app whose tasks all run; `ready` of them healthy (all when not given)."""
+    healthy = instances if ready is None else ready
+    if fields.pop("health_checks", False):
+        return AppState(
+            APP, instances, tasks_running=instances, tasks_healthy=healthy, has_health_checks=True, **fields
+        )
+    return AppState(APP, instances, tasks_running=healthy, **fields)
+
+
+def fresh(value: float, age: timedelta = timedelta(0)) -> Observation:
+    return Observation(value=value, timestamp=NOW - age)
+
+
+def ago(**delta: float) -> datetime:
+    return NOW - timedelta(**delta)
+
+
+def window(name: str = "sale", *, floor: int | None = None, ceiling: int | None = None, **times: Any) -> dict[str, Any]:
+    """A one-off schedule in force at NOW (unless `start`/`end` say otherwise)."""
+    data: dict[str, Any] = {
+        "name": name,
+        "start": (NOW - timedelta(minutes=10)).isoformat(),
+        "end": (NOW + timedelta(hours=1)).isoformat(),
+        **times,
+    }
+    if floor is not None:
+        data["min_instances"] = floor
+    if ceiling is not None:
+        data["max_instances"] = ceiling
+    return data
+
+
+@dataclass
+class Case:
+    id: str
+    state: AppState
+    observations: dict[str, Observation]
+    desired: int
+    code: str
+    cause: str = ""
+    policy: dict[str, Any] = field(default_factory=dict)
+    history: History = OBSERVED
+    clamps: list[tuple[str, int, int]] | None = None  # when given: exactly these, in order
+    now: datetime = NOW
+
+
+CASES = [
+    # --- metric arithmetic ---
+    Case("scale up: 4 ready x 0.75 / 0.5 = 6", state(4), {"cpu": fresh(0.75)}, 6, "scaled_up", "metrics", clamps=[]),
+    Case("scale down: 10 x 0.4 / 0.5 = 8", state(10), {"cpu": fresh(0.4)}, 8, "scaled_down", "metrics", clamps=[]),
+    Case("within tolerance: 0.52 / 0.5 = 1.04", state(4), {"cpu": fresh(0.52)}, 4, "within_tolerance"),
+    Case("tolerance edge: 0.55 / 0.5 = 1.1 is inside", state(4), {"cpu": fresh(0.55)}, 4, "within_tolerance"),
+    Case("just outside: 4 x 0.56 / 0.5 = 4.48 -> 5", state(4), {"cpu": fresh(0.56)}, 5, "scaled_up", "metrics"),
+    Case(
+        "highest proposal wins: cpu 4 x 0.75/0.5 = 6, backlog 4000/500 = 8",
+        state(4),
+        {"cpu": fresh(0.75), "backlog": fresh(4000)},
+        8,
+        "scaled_up",
+        "metrics",
+        policy={"metrics": [CPU, BACKLOG]},
+    ),
+    Case(
+        "per instance from zero: 1000 / 500 = 2",
+        state(0),
+        {"backlog": fresh(1000)},
+        2,
+        "scaled_up",
+        "metrics",
+        policy={"min_instances": 0, "metrics": [BACKLOG]},
+    ),
+    Case(
+        "2000.00000005 / 500 = 4.0000000001 is 4 instances, not 5",
+        state(0),
+        {"backlog": fresh(2000.00000005)},
+        4,
+        "scaled_up",
+        "metrics",
+        policy={"min_instances": 0, "metrics": [BACKLOG]},
+    ),
+    Case(
+        "running but unhealthy: 6 healthy of 10 x 1.0 / 0.5 = 12, not 10 running x 2 = 20",
+        state(10, ready=6, health_checks=True),
+        {"cpu": fresh(1.0)},
+        12,
+        "scaled_up",
+        "metrics",
+    ),
+    Case(
+        "without health checks running tasks are ready: 10 x 1.0 / 0.5 = 20",
+        AppState(APP, 10, tasks_running=10, tasks_healthy=0),
+        {"cpu": fresh(1.0)},
+        20,
+        "scaled_up",
+        "metrics",
+    ),
+    Case(
+        "load above target never proposes fewer: 18 of 20 ready x 0.505 / 0.5 = 18.18, above target",
+        state(20, ready=18),
+        {"cpu": fresh(0.505)},
+        20,
+        "within_tolerance",
+        policy={"tolerance": 0, "max_instances": 30},
+    ),
+    Case(
+        "load below target never proposes more: 12 ready of 10 x 0.45 / 0.5 = 10.8, below target",
+        AppState(APP, 10, tasks_running=12),
+        {"cpu": fresh(0.45)},
+        10,
+        "within_tolerance",
+        policy={"tolerance": 0},
+    ),
+    # --- missing, NaN, stale, future ---
+    Case("no observation: hold", state(10), {}, 10, "missing_metrics"),
+    Case(
+        "missing with a reason: hold",
+        state(10),
+        {"cpu": Observation.missing("connection refused")},
+        10,
+        "missing_metrics",
+    ),
+    Case("NaN: hold", state(10), {"cpu": fresh(math.nan)}, 10, "missing_metrics"),
+    Case("infinity: hold", state(10), {"cpu": fresh(math.inf)}, 10, "missing_metrics"),
+    Case("negative: hold", state(10), {"cpu": fresh(-1.0)}, 10, "missing_metrics"),
+    Case(
+        "stale (4m > max_metric_age 3m) low value: no scale-down",
+        state(10),
+        {"cpu": fresh(0.1, age=timedelta(minutes=4))},
+        10,
+        "missing_metrics",
+    ),
+    Case(
+        "exactly max_metric_age old is still fresh: 10 x 0.4 / 0.5 = 8",
+        state(10),
+        {"cpu": fresh(0.4, age=timedelta(minutes=3))},
+        8,
+        "scaled_down",
+        "metrics",
+    ),
+    Case(
+        "the metric's own max_age (1m) wins over max_metric_age (3m)",
+        state(10),
+        {"cpu": fresh(0.1, age=timedelta(minutes=2))},
+        10,
+        "missing_metrics",
+        policy={"metrics": [{**CPU, "max_age": "1m"}]},
+    ),
+    Case(
+        "a sample 10m in the future is not trusted",
+        state(10),
+        {"cpu": fresh(0.1, age=-timedelta(minutes=10))},
+        10,
+        "missing_metrics",
+    ),
+    Case(
+        "a sample 30s in the future counts as fresh: 10 x 0.4 / 0.5 = 8",
+        state(10),
+        {"cpu": fresh(0.4, age=-timedelta(seconds=30))},
+        8,
+        "scaled_down",
+        "metrics",
+    ),
+    Case(
+        "one metric missing: the other's scale-down is refused (cpu 10 x 0.1/0.5 = 2)",
+        state(10),
+        {"cpu": fresh(0.1)},
+        10,
+        "missing_metrics",
+        policy={"metrics": [CPU, BACKLOG]},
+        clamps=[("missing_metrics", 2, 10)],
+    ),
+    Case(
+        "one metric stale: the present one still scales up (4 x 0.75 / 0.5 = 6)",
+        state(4),
+        {"cpu": fresh(0.75), "backlog": fresh(0, age=timedelta(minutes=10))},
+        6,
+        "scaled_up",
+        "metrics",
+        policy={"metrics": [CPU, BACKLOG]},
+    ),
+    Case(
+        "no ready instance: the average is missing, no scale-down",
+        state(4, ready=0, health_checks=True),
+        {"cpu": fresh(0.1)},
+        4,
+        "missing_metrics",
+    ),
+    Case(
+        "no ready instance: the per-instance metric still scales (1500 / 500 = 3)",
+        state(0),
+        {"cpu": fresh(0.9), "backlog": fresh(1500)},
+        3,
+        "scaled_up",
+        "metrics",
+        policy={"min_instances": 0, "metrics": [CPU, BACKLOG]},
+    ),
+    # --- readiness, restart safety, stabilisation ---
+    Case(
+        "instances not ready: 5 of 10 healthy (< 90 %), no scale-down",
+        state(10, ready=5, health_checks=True),
+        {"cpu": fresh(0.1)},
+        10,
+        "instances_not_ready",
+    ),
+    Case(
+        "9 of 10 ready (90 %) may scale down: 9 x 0.2 / 0.5 = 3.6 -> 4, step -2",
+        state(10, ready=9, health_checks=True),
+        {"cpu": fresh(0.2)},
+        8,
+        "scaled_down",
+        "metrics",
+    ),
+    Case(
+        "restart: observed 2m of the 5m window, no scale-down",
+        state(10),
+        {"cpu": fresh(0.4)},
+        10,
+        "stabilizing",
+        history=History(observing_since=ago(minutes=2)),
+    ),
+    Case(
+        "first tick ever: no scale-down",
+        state(10),
+        {"cpu": fresh(0.4)},
+        10,
+        "stabilizing",
+        history=History(),
+    ),
+    Case(
+        "first tick ever: scale-up is allowed",
+        state(4),
+        {"cpu": fresh(0.75)},
+        6,
+        "scaled_up",
+        "metrics",
+        history=History(),
+    ),
+    Case(
+        "stabilisation: 10 recommended 2m ago holds a wish for 8",
+        state(10),
+        {"cpu": fresh(0.4)},
+        10,
+        "stabilizing",
+        history=replace(OBSERVED, recommendations=(Recommendation(ago(minutes=2), 10),)),
+    ),
+    Case(
+        "stabilisation: the highest of the window (9, 2m ago) bounds the scale-down to 8",
+        state(10),
+        {"cpu": fresh(0.4)},
+        9,
+        "scaled_down",
+        "metrics",
+        history=replace(
+            OBSERVED, recommendations=(Recommendation(ago(minutes=4), 8), Recommendation(ago(minutes=2), 9))
+        ),
+        clamps=[("stabilization", 8, 9)],
+    ),
+    Case(
+        "stabilisation: 10 recommended 6m ago is outside the 5m window",
+        state(10),
+        {"cpu": fresh(0.4)},
+        8,
+        "scaled_down",
+        "metrics",
+        history=replace(OBSERVED, recommendations=(Recommendation(ago(minutes=6), 10),)),
+    ),
+    Case(
+        "scale-up stabilisation: the lowest of the window (5) bounds a wish for 6",
+        state(4),
+        {"cpu": fresh(0.75)},
+        5,
+        "scaled_up",
+        "metrics",
+        policy={"scale_up": {"stabilization": "2m"}},
+        history=replace(OBSERVED, recommendations=(Recommendation(ago(minutes=1), 5),)),
+    ),
+    # --- step limits ---
+    Case(
+        "scale-down step: 10 x 0.1 / 0.5 = 2, 20 % of 10 allows -2",
+        state(10),
+        {"cpu": fresh(0.1)},
+        8,
+        "scaled_down",
+        "metrics",
+        clamps=[("max_step", 2, 8)],
+    ),
+    Case(
+        "scale-down step rounds up: 11 x 0.1 / 0.5 = 2.2 -> 3, 20 % of 11 = 2.2 allows -3",
+        state(11),
+        {"cpu": fresh(0.1)},
+        8,
+        "scaled_down",
+        "metrics",
+        clamps=[("max_step", 3, 8)],
+    ),
+    Case(
+        "scale-down step at least 1: 3 x 0.1 / 0.5 = 0.6 -> 1, 20 % of 3 = 0.6 allows -1",
+        state(3),
+        {"cpu": fresh(0.1)},
+        2,
+        "scaled_down",
+        "metrics",
+    ),
+    Case(
+        "scale-up step: 4 x 2.0 / 0.5 = 16, [100 %, 4] of 4 allows +4",
+        state(4),
+        {"cpu": fresh(2.0)},
+        8,
+        "scaled_up",
+        "metrics",
+        clamps=[("max_step", 16, 8)],
+    ),
+    Case(
+        "scale-up step, the most permissive: 10 x 2.0 / 0.5 = 40, 100 % of 10 beats 4",
+        state(10),
+        {"cpu": fresh(2.0)},
+        20,
+        "scaled_up",
+        "metrics",
+        policy={"max_instances": 50},
+        clamps=[("max_step", 40, 20)],
+    ),
+    Case(
+        "scale-up from 0: 100 % of 0 is 0, but 4 is allowed (8000 / 500 = 16)",
+        state(0),
+        {"backlog": fresh(8000)},
+        4,
+        "scaled_up",
+        "metrics",
+        policy={"min_instances": 0, "metrics": [BACKLOG]},
+    ),
+    # --- cooldowns ---
+    Case(
+        "scale-up cooldown: last scaled 10s ago, cooldown 30s",
+        state(4, last_scaled_at=ago(seconds=10)),
+        {"cpu": fresh(0.75)},
+        4,
+        "cooldown",
+    ),
+    Case(
+        "scale-up cooldown over: 31s ago",
+        state(4, last_scaled_at=ago(seconds=31)),
+        {"cpu": fresh(0.75)},
+        6,
+        "scaled_up",
+        "metrics",
+    ),
+    Case(
+        "scale-down cooldown: last scaled 2m ago, cooldown 5m",
+        state(10, last_scaled_at=ago(minutes=2)),
+        {"cpu": fresh(0.4)},
+        10,
+        "cooldown",
+    ),
+    Case(
+        "scale-down cooldown is separate from scale-up's: 2m ago allows a scale-up",
+        state(4, last_scaled_at=ago(minutes=2)),
+        {"cpu": fresh(0.75)},
+        6,
+        "scaled_up",
+        "metrics",
+    ),
+    Case(
+        "scale-down cooldown over: 6m ago",
+        state(10, last_scaled_at=ago(minutes=6)),
+        {"cpu": fresh(0.4)},
+        8,
+        "scaled_down",
+        "metrics",
+    ),
+    # --- deployments ---
+    Case(
+        "deployment in progress: hold even with load",
+        state(4, deployment_ids=("d-1",)),
+        {"cpu": fresh(2.0)},
+        4,
+        "deployment_in_progress",
+    ),
+    Case(
+        "deployment in progress: hold even outside the bounds",
+        state(25, deployment_ids=("d-1",)),
+        {"cpu": fresh(0.5)},
+        25,
+        "deployment_in_progress",
+    ),
+    # --- bounds ---
+    Case(
+        "at max: 20 x 1.0 / 0.5 = 40 wanted",
+        state(20),
+        {"cpu": fresh(1.0)},
+        20,
+        "at_max",
+        clamps=[("max_instances", 40, 20)],  # 100 % of 20 allows +20, so no step clamp
+    ),
+    Case(
+        "at min: 2 x 0.1 / 0.5 = 0.4 -> 1 wanted, min 2",
+        state(2),
+        {"cpu": fresh(0.1)},
+        2,
+        "at_min",
+        policy={"min_instances": 2},
+    ),
+    Case(
+        "capped: 10 x 2.0 / 0.5 = 40, step to 20, max 12",
+        state(10),
+        {"cpu": fresh(2.0)},
+        12,
+        "scaled_up",
+        "bounds",
+        policy={"max_instances": 12},
+        clamps=[("max_step", 40, 20), ("max_instances", 20, 12)],
+    ),
+    Case(
+        "set above max by hand: brought back to 20 at once, whatever the step",
+        state(25),
+        {"cpu": fresh(0.5)},
+        20,
+        "scaled_down",
+        "bounds",
+        clamps=[("max_instances", 25, 20)],
+    ),
+    Case(
+        "set above max by hand: even in a cooldown with metrics missing",
+        state(25, last_scaled_at=ago(seconds=5)),
+        {},
+        20,
+        "scaled_down",
+        "bounds",
+    ),
+    Case(
+        "set below min by hand: brought back to 3 even in a cooldown with metrics missing",
+        state(0, last_scaled_at=ago(seconds=5)),
+        {},
+        3,
+        "scaled_up",
+        "bounds",
+        policy={"min_instances": 3},
+        clamps=[("min_instances", 0, 3)],
+    ),
+    Case("no metrics: nothing to do", state(5), {}, 5, "no_metrics", policy={"metrics": []}),
+    # --- schedules ---
+    Case(
+        "floor above current applies at once, inside a cooldown, beyond the step",
+        state(4, last_scaled_at=ago(seconds=5)),
+        {"cpu": fresh(0.5)},
+        15,
+        "scaled_up",
+        "schedule",
+        policy={"schedules": [window(floor=15)]},
+        clamps=[("schedule_floor", 4, 15)],
+    ),
+    Case(
+        "floor in its lead applies",
+        state(4),
+        {},
+        15,
+        "scaled_up",
+        "schedule",
+        policy={
+            "schedules": [
+                window(floor=15, start=(NOW + timedelta(minutes=5)).isoformat(), lead="10m"),
+            ]
+        },
+    ),
+    Case(
+        "floor before its lead does not apply",
+        state(4),
+        {"cpu": fresh(0.5)},
+        4,
+        "within_tolerance",
+        policy={
+            "schedules": [
+                window(floor=15, start=(NOW + timedelta(minutes=15)).isoformat(), lead="10m"),
+            ]
+        },
+    ),
+    Case(
+        "the highest floor wins",
+        state(4),
+        {},
+        15,
+        "scaled_up",
+        "schedule",
+        policy={"schedules": [window("a", floor=12), window("b", floor=15), window("c", floor=9)]},
+    ),
+    Case(
+        "metrics above the floor win: 15 x 0.75 / 0.5 = 22.5 -> 23 wanted, cap 20",
+        state(15),
+        {"cpu": fresh(0.75)},
+        20,
+        "scaled_up",
+        "bounds",
+        policy={"schedules": [window(floor=10)]},
+    ),
+    Case(
+        "at the schedule floor: 15 x 0.1 / 0.5 = 3 wanted",
+        state(15),
+        {"cpu": fresh(0.1)},
+        15,
+        "at_schedule_floor",
+        policy={"schedules": [window(floor=15)], "scale_down": {"stabilization": "0s"}},
+    ),
+    Case(
+        "ceiling below current is a scale-down caused by the schedule, even if metrics are at target",
+        state(10),
+        {"cpu": fresh(0.5)},
+        6,
+        "scaled_down",
+        "schedule",
+        policy={"schedules": [window(ceiling=6)]},
+        clamps=[("schedule_ceiling", 10, 6)],
+    ),
+    Case(
+        "ceiling below current applies inside a cooldown, while stabilising and with metrics missing",
+        state(10, last_scaled_at=ago(seconds=5)),
+        {},
+        6,
+        "scaled_down",
+        "schedule",
+        policy={"schedules": [window(ceiling=6)]},
+        history=History(observing_since=ago(seconds=30)),
+    ),
+    Case(
+        "ceiling below current while metrics want a smaller scale-down (10 x 0.4 / 0.5 = 8)",
+        state(10),
+        {"cpu": fresh(0.4)},
+        6,
+        "scaled_down",
+        "schedule",
+        policy={"schedules": [window(ceiling=6)]},
+        clamps=[("schedule_ceiling", 8, 6)],
+    ),
+    Case(
+        "at the schedule ceiling: 6 x 1.0 / 0.5 = 12 wanted",
+        state(6),
+        {"cpu": fresh(1.0)},
+        6,
+        "at_schedule_ceiling",
+        policy={"schedules": [window(ceiling=6)]},
+    ),
+    Case(
+        "the floor beats a lower ceiling of another window",
+        state(4),
+        {},
+        8,
+        "scaled_up",
+        "schedule",
+        policy={"schedules": [window("cap", ceiling=6), window("sale", floor=8)]},
+    ),
+    Case(
+        "a finished window does nothing",
+        state(4),
+        {"cpu": fresh(0.5)},
+        4,
+        "within_tolerance",
+        policy={
+            "schedules": [
+                window(floor=15, start=ago(hours=2).isoformat(), end=NOW.isoformat()),
+            ]
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_decide_table(case: Case) -> None:
+    policy = make_policy(**case.policy)
+    decision = decide(policy, case.state, case.observations, case.history, case.now)
+    assert (decision.desired, decision.code, decision.cause) == (case.desired, case.code, case.cause)
+    assert decision.current == case.state.instances
+    expected_action = "up" if case.desired > decision.current else "down" if case.desired < decision.current else "none"
+    assert decision.action == expected_action
+    if case.clamps is not None:
+        assert [(c.rule, c.before, c.after) for c in decision.clamps] == case.clamps
+    assert [m.name for m in decision.metrics] == [m.name for m in policy.metrics]
+    assert str(case.desired) in decision.explain()
+
+
+def run(policy: Policy, st: AppState, observations: dict[str, Observation], history: History = OBSERVED) -> Decision:
+    return decide(policy, st, observations, history, NOW)
+
+
+def test_decision_carries_every_metric_value_and_proposal() -> None:
+    decision = run(make_policy(metrics=[CPU, BACKLOG]), state(4), {"cpu": fresh(0.75), "backlog": fresh(1000)})
+    assert [(m.name, m.value, m.proposal) for m in decision.metrics] == [
+        ("cpu", 0.75, 6),  # 4 x 0.75 / 0.5 = 6
+        ("backlog", 1000, 2),  # 1000 / 500 = 2
+    ]
+    assert decision.proposed == 6
+    assert decision.recommendation == 6
+    assert "highest proposal: cpu (6)" in decision.notes
+
+
+def test_missing_metric_names_its_reason() -> None:
+    decision = run(make_policy(), state(10), {"cpu": Observation.missing("query 'avg(cpu)' returned no series")})
+    [metric] = decision.metrics
+    assert metric.missing
+    assert metric.value is None
+    assert "returned no series" in metric.detail
+    assert "returned no series" in decision.explain()
+
+
+def test_stale_metric_keeps_its_value_and_says_how_old() -> None:
+    decision = run(make_policy(), state(10), {"cpu": fresh(0.1, age=timedelta(minutes=4))})
+    [metric] = decision.metrics
+    assert (metric.value, metric.proposal) == (0.1, None)
+    assert "240s old (max_age 180s)" in metric.detail  # 4m = 240s, 3m = 180s
+
+
+def test_deployment_decision_has_no_recommendation() -> None:
+    decision = run(make_policy(), state(4, deployment_ids=("d-1", "d-2")), {"cpu": fresh(2.0)})
+    assert decision.recommendation is None
+    assert "d-1, d-2" in decision.explain()
+
+
+def test_floor_is_remembered_as_the_recommendation() -> None:
+    policy = make_policy(schedules=[window(floor=15)])
+    decision = run(policy, state(15), {"cpu": fresh(0.1)})
+    assert decision.proposed == 3  # 15 x 0.1 / 0.5 = 3
+    assert decision.recommendation == 15
+    assert "remembered as 15" in decision.explain()
+
+
+def test_bounds_reason_says_the_app_was_outside() -> None:
+    above = run(make_policy(), state(25), {"cpu": fresh(0.5)})
+    assert "capped at max_instances 20 (the app was above it)" in above.explain()
+    below = run(make_policy(min_instances=3), state(1), {})
+    assert "raised to min_instances 3 (the app was below it)" in below.explain()
+    assert below.summary() == f"{APP}: 1 -> 3 (scaled_up: bounds)"
+
+
+def test_explain_mentions_every_number_that_mattered() -> None:
+    policy = make_policy(metrics=[CPU, BACKLOG])
+    decision = run(policy, state(10), {"cpu": fresh(0.1), "backlog": fresh(750)})
+    # cpu: 10 x 0.1 / 0.5 = 2; backlog: 750 / 500 = 1.5 -> 2; the highest is 2; 20 % of 10 allows -2 -> 8
+    text = decision.explain()
+    for words in [
+        f"{APP}: 10 -> 8 (scaled_down: metrics)",
+        "value 0.1 vs target_average 0.5",
+        "10 ready x 0.1 / 0.5 = 2.00, proposes 2",
+        "value 750 vs target_per_instance 500",
+        "750 / 500 per instance = 1.50, proposes 2",
+        "metrics recommend 2",
+        "max_step: 2 -> 8",
+        "allows -2 from 10",
+        "outcome: scaled_down, desired 8",
+    ]:
+        assert words in text, words
+
+
+def test_explain_of_a_cooldown_says_how_long_to_wait() -> None:
+    decision = run(make_policy(), state(10, last_scaled_at=ago(minutes=2)), {"cpu": fresh(0.4)})
+    text = decision.explain()
+    assert "stays at 10 (cooldown)" in text
+    assert "last scaled 2m ago; scale_down cooldown is 5m (wait 3m)" in text  # 5m - 2m = 3m
+
+
+def test_explain_of_a_schedule_names_the_window() -> None:
+    policy = make_policy(schedules=[window("double-11", floor=15, lead="20m")])
+    text = run(policy, state(4), {"cpu": fresh(0.5)}).explain()
+    assert "schedule double-11 in force (floor 15)" in text
+    assert "lead 20m" in text
+    assert "schedule_floor: 4 -> 15" in text
+
+
+def test_explain_without_metrics() -> None:
+    text = run(make_policy(metrics=[]), state(5), {}).explain()
+    assert "no metrics in this policy" in text
+    assert "outcome: no_metrics, desired 5" in text
+
+
+def test_observations_of_unknown_metrics_are_ignored() -> None:
+    decision = run(make_policy(), state(4), {"cpu": fresh(0.5), "other": fresh(1e6)})
+    assert decision.desired == 4
+
+
+def test_decide_does_not_modify_its_inputs() -> None:
+    policy = make_policy()
+    st = state(10)
+    history = replace(OBSERVED, recommendations=(Recommendation(ago(minutes=1), 9),))
+    observations = {"cpu": fresh(0.1)}
+    copies = (policy.model_copy(deep=True), st, history, dict(observations))
+    decide(policy, st, observations, history, NOW)
+    assert (policy, st, history, observations) == copies
+
+
+# --- History ---
+
+
+def decision_at(at: datetime, recommendation: int | None) -> Decision:
+    return Decision(app_id=APP, at=at, current=5, desired=5, code="within_tolerance", recommendation=recommendation)
+
+
+def test_history_record_prunes_what_the_window_cannot_need() -> None:
+    history = History(
+        observing_since=ago(hours=1),
+        recommendations=(
+            Recommendation(ago(minutes=10), 9),
+            Recommendation(ago(minutes=5), 8),  # exactly the window's age: no longer inside it
+            Recommendation(ago(minutes=4), 7),
+        ),
+    )
+    after = history.record(decision_at(NOW, 6), keep=timedelta(minutes=5))
+    assert after.recommendations == (Recommendation(ago(minutes=4), 7), Recommendation(NOW, 6))
+    assert after.observing_since == ago(hours=1)
+
+
+def test_history_record_starts_observing() -> None:
+    after = History().record(decision_at(NOW, 6), keep=timedelta(minutes=5))
+    assert after.observing_since == NOW
+    assert after.recommendations == (Recommendation(NOW, 6),)
+
+
+def test_history_record_of_a_deployment_hold_keeps_the_recommendations() -> None:
+    history = History(observing_since=ago(hours=1), recommendations=(Recommendation(ago(minutes=1), 9),))
+    assert history.record(decision_at(NOW, None), keep=timedelta(minutes=5)) == history
+    assert History().record(decision_at(NOW, None), keep=timedelta(minutes=5)).observing_since == NOW
+
+
+# --- several ticks ---
+
+
+def simulate(
+    policy: Policy,
+    st: AppState,
+    load: float,
+    *,
+    start: datetime,
+    ticks: int,
+    history: History,
+    step: timedelta = timedelta(seconds=30),
+) -> tuple[list[tuple[datetime, int, int, str]], History]:
+    """Run the engine like the loop does: apply every decision, remember it, and move the clock."""
+    out = []
+    for tick in range(ticks):
+        now = start + tick * step
+        decision = decide(policy, st, {"cpu": Observation(load, now)}, history, now)
+        out.append((now, decision.current, decision.desired, decision.code))
+        history = history.record(decision, keep=policy.stabilization_window())
+        if decision.scaled:
+            st = replace(
+                st, instances=decision.desired, tasks_running=decision.desired, last_scaled_at=now
+            )
+    return out, history
+
+
+def test_window_end_comes_down_gradually() -> None:
+    end = NOW + timedelta(minutes=5)
+    sale = window(floor=15, start=(NOW - timedelta(hours=1)).isoformat(), end=end.isoformat())
+    policy = make_policy(schedules=[sale])
+    # An hour into the sale, at its floor, with little load: 15 x 0.1 / 0.5 = 3 wanted all along.
+    st = state(15, last_scaled_at=NOW - timedelta(hours=1))
+    ticks, _ = simulate(policy, st, 0.1, start=NOW, ticks=70, history=History(observing_since=NOW - timedelta(hours=1)))
+    changes = [(now, current, desired) for now, current, desired, _ in ticks if desired != current]
+    # Inside the window: at the floor (the remembered floor holds the stabilisation window).
+    assert all(desired == 15 for now, _, desired, _ in ticks if now < end)
+    # The last recommendation of 15 was at end - 30s; it leaves the 5m window at end + 4m30s.
+    first_at, first_from, first_to = changes[0]
+    assert first_at == end + timedelta(minutes=4, seconds=30)
+    assert (first_from, first_to) == (15, 12)  # 20 % of 15 = 3
+    # Then one 20 % step per 5m cooldown: 12 - ceil(2.4) = 9, 9 - ceil(1.8) = 7, 7 - ceil(1.4) = 5, ...
+    assert [(frm, to) for _, frm, to in changes[1:4]] == [(12, 9), (9, 7), (7, 5)]
+    for (earlier, _, _), (later, _, _) in pairwise(changes):
+        assert later - earlier >= timedelta(minutes=5)
+
+
+def test_restart_then_scale_down_after_one_window() -> None:
+    policy = make_policy()
+    ticks, _ = simulate(policy, state(10), 0.4, start=NOW, ticks=12, history=History())
+    # 10 x 0.4 / 0.5 = 8 is wanted from the first tick, but only after a full 5m window is observed
+    codes = [(now - NOW, code) for now, _, _, code in ticks]
+    assert all(code == "stabilizing" for offset, code in codes if offset < timedelta(minutes=5))
+    assert (timedelta(minutes=5), "scaled_down") in codes
+
+
+def test_floor_inside_cooldown_then_metrics_resume() -> None:
+    policy = make_policy(schedules=[window(floor=12)])
+    # just scaled by hand 5s ago: the floor still applies at once
+    decision = run(policy, state(4, last_scaled_at=ago(seconds=5)), {"cpu": fresh(0.5)})
+    assert (decision.desired, decision.cause) == (12, "schedule")
+    # at the floor, more load: 12 x 0.75 / 0.5 = 18, cooldown 30s over
+    decision = run(policy, state(12, last_scaled_at=ago(seconds=40)), {"cpu": fresh(0.75)})
+    assert (decision.desired, decision.cause) == (18, "metrics")
+
+
+def test_at_max_explains_a_hold_better_than_the_cooldown() -> None:
+    # 20 x 0.9 / 0.5 = 36 wanted, the app is at max 20 and was scaled 10 s ago (cooldown 30 s)
+    decision = run(make_policy(), state(20, last_scaled_at=ago(seconds=10)), {"cpu": fresh(0.9)})
+    assert (decision.desired, decision.code) == (20, "at_max")
+
+
+def test_a_long_floor_window_reports_the_floor_not_stabilizing() -> None:
+    # The floor (8) has held for an hour: History remembers 8 every tick, load wants 8 x 0.1 / 0.5 = 2.
+    policy = make_policy(schedules=[window(floor=8, start=(NOW - timedelta(hours=1)).isoformat())])
+    history = History(
+        observing_since=NOW - timedelta(hours=1),
+        recommendations=tuple(Recommendation(at=ago(seconds=15 * i), instances=8) for i in range(1, 20)),
+    )
+    decision = run(policy, state(8), {"cpu": fresh(0.1)}, history)
+    assert (decision.desired, decision.code) == (8, "at_schedule_floor")

@@ -1,0 +1,353 @@
+"""Loading a directory of policy files: defaults, campaigns, and problems a person can act on."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from autoscaler.core.units import Step
+from autoscaler.policyfiles import MAX_DEPTH, MAX_FILE_BYTES, Problem, load_directory, load_paths
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+API = """\
+app: /shop/api
+min_instances: 2
+max_instances: 40
+metrics:
+  - name: cpu
+    source: prometheus
+    query: avg(cpu)
+    target_average: 0.6
+"""
+WORKER = """\
+app: /shop/worker
+min_instances: 1
+max_instances: 30
+"""
+CAMPAIGN = """\
+name: double-11
+start: "2026-11-11T00:00:00+08:00"
+end: "2026-11-11T03:00:00+08:00"
+lead: 20m
+apps:
+  /shop/api: 30
+  /shop/worker: 20
+"""
+
+
+def write(root: Path, name: str, text: str) -> Path:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def problems_of(result_problems: list[Problem], path: Path) -> list[Problem]:
+    return [p for p in result_problems if p.path == str(path)]
+
+
+def test_loads_policies_and_records_their_files(tmp_path: Path) -> None:
+    api = write(tmp_path, "api.yaml", API)
+    worker = write(tmp_path, "worker.yml", WORKER)
+    result = load_directory(tmp_path)
+    assert result.problems == []
+    assert sorted(result.policies) == ["/shop/api", "/shop/worker"]
+    assert result.sources == {"/shop/api": str(api), "/shop/worker": str(worker)}
+    assert sorted(result.files) == sorted([str(api), str(worker)])
+
+
+def test_other_files_are_not_policies(tmp_path: Path) -> None:
+    write(tmp_path, "api.yaml", API)
+    write(tmp_path, "README.md", "# notes")
+    write(tmp_path, "api.yaml.bak", "not: yaml: at all")
+    result = load_directory(tmp_path)
+    assert list(result.policies) == ["/shop/api"]
+    assert result.problems == []
+
+
+def test_defaults_are_merged_under_every_policy(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "_defaults.yaml",
+        """\
+        tolerance: 0.2
+        max_metric_age: 1m
+        scale_up: {cooldown: 45s, max_step: [50%, 2]}
+        scale_down: {cooldown: 10m, stabilization: 2m}
+        metrics:
+          - {name: default, source: graphite, query: q, target_per_instance: 5}
+        """,
+    )
+    write(tmp_path, "api.yaml", API + "tolerance: 0.05\nscale_up: {max_step: 3}\n")
+    write(tmp_path, "worker.yaml", WORKER)
+    result = load_directory(tmp_path)
+    assert result.problems == []
+    api, worker = result.policies["/shop/api"], result.policies["/shop/worker"]
+    assert api.tolerance == 0.05  # the policy's own value wins
+    assert worker.tolerance == 0.2  # from the defaults
+    assert api.max_metric_age == worker.max_metric_age == timedelta(minutes=1)
+    # mappings merge key by key: the policy's max_step, the defaults' cooldown
+    assert api.scale_up.max_step == (Step(count=3),)
+    assert api.scale_up.cooldown == timedelta(seconds=45)
+    assert worker.scale_up.max_step == (Step(percent=50.0), Step(count=2))
+    assert api.scale_down.cooldown == timedelta(minutes=10)
+    # lists are replaced, not concatenated
+    assert [m.name for m in api.metrics] == ["cpu"]
+    assert [m.name for m in worker.metrics] == ["default"]
+    assert str(tmp_path / "_defaults.yaml") in result.files
+
+
+def test_bad_defaults_are_reported_and_ignored(tmp_path: Path) -> None:
+    defaults = write(tmp_path, "_defaults.yaml", "- a list\n- not a mapping\n")
+    write(tmp_path, "api.yaml", API)
+    result = load_directory(tmp_path)
+    assert list(result.policies) == ["/shop/api"]
+    [problem] = result.problems
+    assert problem.path == str(defaults)
+    assert "mapping" in problem.message
+
+
+def test_campaigns_are_merged_as_floors(tmp_path: Path) -> None:
+    write(tmp_path, "api.yaml", API)
+    write(tmp_path, "worker.yaml", WORKER)
+    write(tmp_path, "campaigns/double-11.yaml", CAMPAIGN)
+    result = load_directory(tmp_path)
+    assert result.problems == []
+    assert [c.name for c in result.campaigns] == ["double-11"]
+    for app_id, floor in (("/shop/api", 30), ("/shop/worker", 20)):
+        [schedule] = result.policies[app_id].schedules
+        assert (schedule.name, schedule.min_instances) == ("campaign:double-11", floor)
+        assert schedule.lead == timedelta(minutes=20)
+
+
+def test_campaign_naming_an_app_without_policy_is_a_warning(tmp_path: Path) -> None:
+    write(tmp_path, "api.yaml", API)
+    campaign = write(tmp_path, "campaigns/double-11.yaml", CAMPAIGN)
+    result = load_directory(tmp_path)
+    assert result.errors == []
+    [warning] = result.problems
+    assert (warning.path, warning.severity, warning.field) == (str(campaign), "warning", "apps./shop/worker")
+    assert "no policy" in warning.message
+    assert result.policies["/shop/api"].schedules[0].min_instances == 30  # the rest still applies
+
+
+def test_campaign_floor_above_max_is_an_error_for_that_app_only(tmp_path: Path) -> None:
+    write(tmp_path, "api.yaml", API)
+    write(tmp_path, "worker.yaml", WORKER.replace("max_instances: 30", "max_instances: 10"))
+    campaign = write(tmp_path, "campaigns/double-11.yaml", CAMPAIGN)
+    result = load_directory(tmp_path)
+    [error] = result.errors
+    assert (error.path, error.field) == (str(campaign), "apps./shop/worker")
+    assert "floor of 20, above max_instances (10)" in error.message
+    assert result.policies["/shop/worker"].schedules == ()
+    assert result.policies["/shop/api"].schedules[0].min_instances == 30
+
+
+def test_two_campaigns_with_one_name(tmp_path: Path) -> None:
+    write(tmp_path, "api.yaml", API)
+    write(tmp_path, "campaigns/a.yaml", CAMPAIGN.replace("  /shop/worker: 20\n", ""))
+    second = write(tmp_path, "campaigns/b.yaml", CAMPAIGN.replace("  /shop/worker: 20\n", ""))
+    result = load_directory(tmp_path)
+    [error] = result.errors
+    assert error.path == str(second)
+    assert "second campaign named double-11" in error.message
+
+
+def test_two_policies_for_one_app_is_an_error(tmp_path: Path) -> None:
+    first = write(tmp_path, "a.yaml", API)
+    second = write(tmp_path, "b.yaml", API.replace("max_instances: 40", "max_instances: 5"))
+    result = load_directory(tmp_path)
+    [error] = result.errors
+    assert (error.path, error.field) == (str(second), "app")
+    assert f"second policy for /shop/api (first in {first})" in error.message
+    assert result.policies["/shop/api"].max_instances == 40
+    assert result.failed_files() == {str(second)}
+
+
+def test_yaml_syntax_error_has_its_line(tmp_path: Path) -> None:
+    bad = write(tmp_path, "bad.yaml", "app: /shop/api\nmin_instances: 2\nmax_instances: [40\nmetrics: []\n")
+    result = load_directory(tmp_path)
+    [error] = result.errors
+    assert error.path == str(bad)
+    assert "YAML syntax error" in error.message
+    assert error.line is not None and error.line >= 3  # the unclosed list opens on line 3
+    assert str(error).startswith(f"{bad}:{error.line}: error: ")
+
+
+def test_unknown_field_has_its_line(tmp_path: Path) -> None:
+    bad = write(tmp_path, "bad.yaml", API.replace("max_instances: 40", "max_instance: 40"))
+    result = load_directory(tmp_path)
+    by_field = {p.field: p for p in result.errors}
+    assert by_field["max_instance"].line == 3
+    assert "unknown field" in by_field["max_instance"].message
+    assert by_field["max_instances"].message == "required field is missing"
+    assert str(by_field["max_instance"]) == f"{bad}:3: error: max_instance: unknown field (check the spelling)"
+
+
+def test_nested_field_error_has_its_line(tmp_path: Path) -> None:
+    bad = write(tmp_path, "bad.yaml", API.replace("target_average: 0.6", "target_average: -1"))
+    [error] = load_directory(tmp_path).errors
+    assert (error.path, error.field, error.line) == (str(bad), "metrics.0.target_average", 8)
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "words"),
+    [
+        (API.replace("min_instances: 2", "min_instances: 50"), "", "min_instances (50) is above max_instances (40)"),
+        (API.replace("app: /shop/api", "app: shop api"), "app", "not a Marathon app id"),
+        (API + "scale_down: {cooldown: 5 minutes}\n", "scale_down.cooldown", "duration"),
+        (
+            API + "schedules:\n  - {name: s, cron: '0 25 * * *', duration: 1h, min_instances: 3}\n",
+            "schedules.0.cron",
+            "invalid cron",
+        ),
+        (
+            API + "schedules:\n  - {name: s, cron: '0 20 * * *', timezone: Mars/Base, duration: 1h,"
+            " min_instances: 3}\n",
+            "schedules.0.timezone",
+            "unknown timezone",
+        ),
+        ("", "", "expected a mapping of fields at the top level, got empty"),
+        ("- just\n- a list\n", "", "got list"),
+    ],
+)
+def test_invalid_policy_files(tmp_path: Path, text: str, field: str, words: str) -> None:
+    bad = write(tmp_path, "bad.yaml", text)
+    errors = load_directory(tmp_path).errors
+    assert errors and all(e.path == str(bad) for e in errors)
+    assert any(e.field == field and words in e.message for e in errors), errors
+
+
+def test_one_bad_file_does_not_stop_the_others(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "app: [\n")
+    write(tmp_path, "b.yaml", API)
+    write(tmp_path, "c.yaml", WORKER.replace("min_instances: 1", "min_instances: lots"))
+    write(tmp_path, "d.yaml", WORKER.replace("/shop/worker", "/shop/other"))
+    result = load_directory(tmp_path)
+    assert sorted(result.policies) == ["/shop/api", "/shop/other"]
+    assert result.failed_files() == {str(tmp_path / "a.yaml"), str(tmp_path / "c.yaml")}
+
+
+def test_symlink_out_of_the_directory_is_refused(tmp_path: Path) -> None:
+    outside = write(tmp_path, "outside/secret.yaml", API)
+    root = tmp_path / "policies"
+    root.mkdir()
+    link = root / "api.yaml"
+    os.symlink(outside, link)
+    inside = write(root, "real/worker.yaml", WORKER)
+    os.symlink(inside, root / "worker.yaml")
+    result = load_directory(root)
+    [error] = result.errors
+    assert error.path == str(link)
+    assert "symlink leads outside the policy directory" in error.message
+    assert list(result.policies) == ["/shop/worker"]  # a link inside the directory is fine
+
+
+def test_linked_campaign_directory_out_of_the_directory_is_refused(tmp_path: Path) -> None:
+    outside = write(tmp_path, "elsewhere/double-11.yaml", CAMPAIGN)
+    root = tmp_path / "policies"
+    write(root, "api.yaml", API)
+    os.symlink(outside.parent, root / "campaigns")
+    result = load_directory(root)
+    [error] = result.errors
+    assert error.path == str(root / "campaigns" / "double-11.yaml")
+    assert "symlink leads outside the policy directory" in error.message
+    assert result.campaigns == []
+    assert result.policies["/shop/api"].schedules == ()
+
+
+def test_policy_directory_given_through_a_link_loads(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    write(real, "api.yaml", API)
+    write(real, "campaigns/double-11.yaml", CAMPAIGN.replace("  /shop/worker: 20\n", ""))
+    os.symlink(real, tmp_path / "link")
+    result = load_directory(tmp_path / "link")
+    assert result.problems == []
+    assert result.policies["/shop/api"].schedules[0].min_instances == 30
+
+
+def test_oversized_file_is_refused(tmp_path: Path) -> None:
+    big = write(tmp_path, "big.yaml", API + "#" * MAX_FILE_BYTES + "\n")
+    write(tmp_path, "worker.yaml", WORKER)
+    result = load_directory(tmp_path)
+    [error] = result.errors
+    assert error.path == str(big)
+    assert f"limited to {MAX_FILE_BYTES}" in error.message
+    assert list(result.policies) == ["/shop/worker"]
+
+
+@pytest.mark.parametrize(
+    ("depth", "words"),
+    [(MAX_DEPTH + 5, f"nesting deeper than {MAX_DEPTH} levels"), (100_000, "exceeded maximum nesting depth")],
+)
+def test_deep_nesting_is_refused(tmp_path: Path, depth: int, words: str) -> None:
+    deep = write(tmp_path, "deep.yaml", API + "series: " + "[" * depth + "]" * depth + "\n")
+    write(tmp_path, "worker.yaml", WORKER)
+    result = load_directory(tmp_path)
+    [error] = result.errors
+    assert error.path == str(deep)
+    assert words in error.message
+    assert list(result.policies) == ["/shop/worker"]
+
+
+def test_unreadable_bytes_are_an_error_not_a_crash(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b"app: /shop/\xff\xfe\n")
+    [error] = load_directory(tmp_path).errors
+    assert error.path == str(bad)
+    assert "cannot read" in error.message
+
+
+def test_load_paths_takes_single_files_with_their_directory_defaults(tmp_path: Path) -> None:
+    write(tmp_path, "_defaults.yaml", "tolerance: 0.3\n")
+    api = write(tmp_path, "api.yaml", API)
+    campaign = write(tmp_path, "campaigns/double-11.yaml", CAMPAIGN.replace("  /shop/worker: 20\n", ""))
+    result = load_paths([api, campaign])
+    assert result.errors == []
+    assert result.policies["/shop/api"].tolerance == 0.3
+    assert result.policies["/shop/api"].schedules[0].min_instances == 30
+
+
+def test_missing_path_is_an_error(tmp_path: Path) -> None:
+    [error] = load_paths([tmp_path / "nope"]).errors
+    assert "no such file or directory" in error.message
+
+
+def test_shipped_policies_load_cleanly() -> None:
+    result = load_directory(REPO / "policies")
+    assert result.errors == []
+    assert result.policies  # at least one
+    for app_id, floor in next(c for c in result.campaigns if c.name == "double-11").apps.items():
+        schedules = {s.name: s for s in result.policies[app_id].schedules}
+        assert schedules["campaign:double-11"].min_instances == floor
+
+
+def test_a_key_written_twice_is_an_error_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "api.yaml", "app: /shop/api\nmin_instances: 1\nmax_instances: 3\nmax_instances: 30\n")
+    result = load_directory(tmp_path)
+    assert result.policies == {}
+    [problem] = problems_of(result.problems, path)
+    assert (problem.field, problem.line) == ("max_instances", 4)
+
+
+def test_an_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    # Nine levels of ten aliases each: 10**9 leaves if walked naively.
+    lines = ['a0: &a0 ["x"]']
+    lines += [f"a{i}: &a{i} [{', '.join(['*a' + str(i - 1)] * 10)}]" for i in range(1, 10)]
+    write(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
+    result = load_directory(tmp_path)
+    assert result.policies == {} and result.errors
+
+
+def test_an_error_in_defaults_is_reported_against_the_defaults_file(tmp_path: Path) -> None:
+    defaults = write(tmp_path, "_defaults.yaml", "tolerance: 5\n")
+    write(tmp_path, "api.yaml", "app: /shop/api\nmin_instances: 1\nmax_instances: 3\n")
+    write(tmp_path, "web.yaml", "app: /shop/web\nmin_instances: 1\nmax_instances: 3\n")
+    result = load_directory(tmp_path)
+    # reported once, against _defaults.yaml, not once per policy file
+    assert [(p.path, p.field) for p in result.errors] == [(str(defaults), "tolerance")]
