@@ -111,9 +111,7 @@ def make_client(
 
     `verify` may be a path to a CA bundle (a custom CA; verification stays on).
     """
-    tls: bool | ssl.SSLContext = (
-        ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
-    )
+    tls: bool | ssl.SSLContext = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(policy.request_timeout),

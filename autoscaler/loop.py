@@ -62,6 +62,9 @@ class TickReport:
         return self.error is None
 
 
+# Holds that mean something is wrong outside the engine's control: worth a warning every tick.
+_WARN_CODES = frozenset({"app_not_found", "invalid_app_state", "missing_metrics", "internal_error"})
+
 _WRITE_CODES = {
     "deployment_in_progress": "deployment_in_progress",
     "deployment_cap": "deployment_cap",
@@ -254,7 +257,7 @@ class ControlLoop:
         if outcome.decision is not None:
             fields["instances"] = outcome.decision.current
             fields["reasons"] = outcome.decision.reasons()
-        level = logging.WARNING if outcome.code in ("app_not_found", "invalid_app_state") else logging.DEBUG
+        level = logging.WARNING if outcome.code in _WARN_CODES else logging.DEBUG
         self._log.log(level, "%s: %s", outcome.app_id, outcome.detail or outcome.code, extra={"fields": fields})
 
     async def run(
