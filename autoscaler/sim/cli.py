@@ -1,0 +1,181 @@
+"""The `autoscaler simulate` subcommand: replay a request trace against a policy or a baseline.
+
+`add_simulate_parser(subparsers)` adds the subcommand to the project's command line; its handler
+returns an exit code (0: done, 2: a bad trace, policy or option) and never exits the process.
+
+    autoscaler simulate --trace CSV [--policy FILE | --baseline hpa|threshold|static|oracle]
+        [--target X] [--startup SECONDS] [--peak-instances N] [--tick SECONDS] [--out DIR] [--json]
+
+`--json` prints one JSON object (the run's numbers and settings); otherwise a short report.
+`--out DIR` writes `timeline.csv` (one row per tick) and `plot.svg`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from autoscaler.core.policy import Policy
+from autoscaler.policyfiles import load_paths
+from autoscaler.sim.baselines import BASELINES
+from autoscaler.sim.plot import write_svg, write_timeline_csv
+from autoscaler.sim.runner import SimResult, simulate
+from autoscaler.sim.trace import Trace, TraceError, load_trace, parse_time
+
+EXIT_OK = 0
+EXIT_INPUT = 2
+
+
+class _InputError(Exception):
+    """A problem with the command's inputs, already worded for the person who typed it."""
+
+
+def _time(text: str) -> datetime:
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 date or time") from None
+
+
+def _positive(kind: type[float] | type[int]) -> Any:
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+        return value
+
+    return parse
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text}")
+    return value
+
+
+def add_simulate_parser(subparsers: Any) -> None:
+    """Add `simulate` to an argparse subparsers object (from ArgumentParser.add_subparsers())."""
+    parser = subparsers.add_parser(
+        "simulate",
+        help="replay a request trace against a policy or a baseline scaler",
+        description="Replay a request trace (CSV timestamp,value) in the fleet model against a policy "
+        "(the same decision engine as the live loop) or a baseline, and report cost and unserved load.",
+    )
+    parser.add_argument("--trace", required=True, type=Path, help="CSV with a header timestamp,value")
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument("--policy", type=Path, help="policy YAML (default: a built-in CPU policy)")
+    chosen.add_argument("--baseline", choices=BASELINES, help="a reference scaler instead of a policy")
+    parser.add_argument(
+        "--target", type=_positive(float), help="overrides every metric target of the policy, or the hpa target"
+    )
+    parser.add_argument("--startup", type=_non_negative, default=60.0, help="seconds until an instance is ready")
+    parser.add_argument(
+        "--peak-instances", type=_positive(int), default=50, help="instances the trace's peak needs at 100 %%"
+    )
+    parser.add_argument("--tick", type=_positive(float), default=15.0, help="loop interval in seconds")
+    parser.add_argument("--out", type=Path, help="directory for timeline.csv and plot.svg")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
+    parser.add_argument("--start", type=_time, help="simulate from this time (ISO-8601; UTC if no offset)")
+    parser.add_argument("--end", type=_time, help="simulate up to this time (exclusive)")
+    parser.add_argument("--warmup", type=_non_negative, default=0.0, help="seconds run but not counted")
+    parser.add_argument(
+        "--gaps", choices=("carry", "zero"), default="carry", help="fill missing intervals (default: carry)"
+    )
+    parser.add_argument("--app", help="which app's policy, when --policy loads several")
+    parser.set_defaults(handler=run_simulate)
+
+
+def _load_policy(path: Path, app: str | None) -> Policy:
+    result = load_paths([path])
+    for problem in result.problems:
+        print(problem, file=sys.stderr)
+    if result.errors:
+        raise _InputError(f"{path}: the policy has errors")
+    if app is not None:
+        if app not in result.policies:
+            raise _InputError(f"{path}: no policy for {app}")
+        return result.policies[app]
+    if not result.policies:
+        raise _InputError(f"{path}: no policy found")
+    if len(result.policies) > 1:
+        raise _InputError(f"{path}: {len(result.policies)} policies; choose one with --app")
+    return next(iter(result.policies.values()))
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    """The handler of `autoscaler simulate`; returns the exit code."""
+    try:
+        policy = _load_policy(args.policy, args.app) if args.policy is not None else None
+        trace = load_trace(args.trace, gaps=args.gaps, start=args.start, end=args.end)
+        settings: dict[str, Any] = {
+            "startup": args.startup,
+            "peak_instances": args.peak_instances,
+            "tick": args.tick,
+            "warmup": args.warmup,
+        }
+        result = simulate(
+            trace,
+            policy=policy,
+            baseline=args.baseline,
+            target=args.target,
+            keep_timeline=args.out is not None,
+            **settings,
+        )
+        oracle = (
+            result if args.baseline == "oracle" else simulate(trace, baseline="oracle", keep_timeline=False, **settings)
+        )
+    except (_InputError, TraceError, ValueError) as exc:
+        print(f"autoscaler simulate: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    label = f"policy {policy.app}" if policy is not None else (args.baseline or "default policy")
+    if args.out is not None:
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+            write_timeline_csv(result, args.out / "timeline.csv")
+            write_svg(result, args.out / "plot.svg", title=f"{label} on {args.trace.name}")
+        except OSError as exc:
+            print(f"autoscaler simulate: cannot write to {args.out}: {exc}", file=sys.stderr)
+            return EXIT_INPUT
+    summary = result.summary()
+    summary["trace"] = str(args.trace)
+    summary["scaler"] = label
+    summary["oracle_instance_hours"] = oracle.instance_hours
+    summary["cost_vs_oracle"] = result.instance_hours / oracle.instance_hours if oracle.instance_hours > 0 else None
+    if args.json:
+        print(json.dumps(summary, sort_keys=True))
+    else:
+        print(_report(result, trace, label, summary, args.out))
+    return EXIT_OK
+
+
+def _report(result: SimResult, trace: Trace, label: str, summary: dict[str, Any], out: Path | None) -> str:
+    ratio = summary["cost_vs_oracle"]
+    target = f" (target {result.target:g})" if result.target is not None else ""
+    lines = [
+        f"trace: {trace.name}: {trace.start.isoformat()} to {trace.end.isoformat()}, {len(trace.values):,} "
+        f"intervals of {trace.interval:g} s" + (f" ({trace.filled} missing, filled)" if trace.filled else ""),
+        f"scaler: {label}{target}",
+        f"fleet: {result.peak_instances} instances at the peak, {result.capacity_rps:.4g} req/s each, "
+        f"startup {result.startup:g} s, tick {result.tick:g} s"
+        + (f", first {result.warmup:g} s not counted" if result.warmup else ""),
+        f"instance-hours: {result.instance_hours:,.1f}"
+        + (f" ({ratio:.2f}x the oracle's {summary['oracle_instance_hours']:,.1f})" if ratio is not None else ""),
+        f"unserved: {result.unserved_pct:.4f} % of {result.total_requests:,.0f} requests",
+        f"overloaded: {result.overload_minutes:,.1f} min",
+        f"scale actions: {result.scale_actions:,}",
+        f"queue view: peak backlog {result.peak_backlog:,.0f} requests, mean wait {result.mean_wait_seconds:.3g} s",
+    ]
+    if out is not None:
+        lines.append(f"wrote {out / 'timeline.csv'} and {out / 'plot.svg'}")
+    return "\n".join(lines)
