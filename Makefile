@@ -7,13 +7,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test check lint typecheck contracts unit servers clean
+.PHONY: demo test check lint typecheck contracts unit servers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# The embedded default: the real loop against a built-in Marathon and metrics source, about 4 minutes.
+DEMO_ARGS ?= --duration 240
+demo: $(STAMP)
+	$(BIN)/autoscaler demo $(DEMO_ARGS)
 
 # Debian packages of the real servers the integration tests start (Prometheus, Graphite).
 servers:

@@ -24,6 +24,7 @@ from autoscaler.policyfiles import LoadResult, load_directory, load_paths
 from autoscaler.ports import MetricsProvider
 from autoscaler.providers import build_provider
 from autoscaler.settings import Settings, load_settings
+from autoscaler.sim.cli import add_simulate_parser
 from autoscaler.targets.marathon import MarathonClient
 
 EXIT_CONFIG = 2
@@ -194,6 +195,16 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if result.errors or not result.files else 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from autoscaler.demo.run import run_demo  # noqa: PLC0415  (only the demo needs its world)
+
+    try:
+        asyncio.run(run_demo(duration=args.duration, speed=args.speed, interval=args.interval))
+        return 0
+    except KeyboardInterrupt:
+        return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autoscaler", description="Autoscaler for Marathon apps.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -205,6 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="decide and report, never write to Marathon")
     run.add_argument("--policy-dir", type=Path, default=None, help="overrides AUTOSCALER_POLICY_DIR")
     run.set_defaults(handler=_run)
+    demo = commands.add_parser(
+        "demo", help="run the real loop against a built-in Marathon and metrics source (no servers needed)"
+    )
+    demo.add_argument("--duration", type=float, default=None, help="stop after this many real seconds")
+    demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (default 60)")
+    demo.add_argument("--interval", type=float, default=1.0, help="real seconds between ticks (default 1)")
+    demo.set_defaults(handler=_demo)
+    add_simulate_parser(commands)
     return parser
 
 

@@ -200,6 +200,7 @@ class FakeMarathon:
         self._failures: list[tuple[int, int | None]] = []
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[Any]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
         self._url: str | None = None
         self.requests: list[RecordedRequest] = []
         self.extra_field_updates: list[ExtraFieldsUpdate] = []
@@ -312,9 +313,15 @@ class FakeMarathon:
         if self._server is None:
             return
         self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        # Close the connections so their handlers read EOF and end by themselves; cancelling a
+        # handler blocked in readline makes asyncio log a spurious traceback (Python 3.11).
+        for writer in list(self._writers):
+            writer.close()
+        if self._connections:
+            _, pending = await asyncio.wait(set(self._connections), timeout=2.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         await self._server.wait_closed()
         self._server = None
 
@@ -331,6 +338,7 @@ class FakeMarathon:
         task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
+        self._writers.add(writer)
         try:
             while True:
                 try:
@@ -361,6 +369,7 @@ class FakeMarathon:
         finally:
             if task is not None:
                 self._connections.discard(task)
+            self._writers.discard(writer)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

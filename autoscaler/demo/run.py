@@ -1,0 +1,172 @@
+"""`autoscaler demo`: the real control loop, over HTTP, against a simulated Marathon and metrics.
+
+Nothing here decides anything: the loop, the Marathon client, the Prometheus provider and the engine
+are the production ones. The demo only supplies the world they talk to and a live view of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from importlib import resources
+from pathlib import Path
+from typing import TextIO
+
+from autoscaler.core.schedule import active_windows, next_windows
+from autoscaler.demo.metrics_server import MetricsServer
+from autoscaler.demo.world import DemoApp, DemoWorld, Event, SimClock, load_day_trace
+from autoscaler.errors import ConfigurationError
+from autoscaler.http import RetryPolicy
+from autoscaler.loop import ControlLoop, TickReport
+from autoscaler.policyfiles import load_directory
+from autoscaler.providers.prometheus import PrometheusProvider
+from autoscaler.targets.fake_marathon import FakeMarathon
+from autoscaler.targets.marathon import MarathonClient
+
+BEIJING = timezone(timedelta(hours=8))
+# The demo's day starts shortly before the evening push; the flash sale follows at 20:30.
+SIM_START = datetime(2026, 11, 10, 19, 40, tzinfo=BEIJING)
+PUSH = Event(
+    "evening push", datetime(2026, 11, 10, 20, 0, tzinfo=BEIJING), datetime(2026, 11, 10, 20, 10, tzinfo=BEIJING), 6.0
+)
+SALE = Event(
+    "flash sale", datetime(2026, 11, 10, 20, 30, tzinfo=BEIJING), datetime(2026, 11, 10, 21, 0, tzinfo=BEIJING), 2.5
+)
+
+APPS = (
+    DemoApp("/shop/api", initial_instances=4, peak_instances=8, events=(SALE,)),
+    DemoApp("/shop/payment", initial_instances=3, peak_instances=3, events=(SALE,)),
+    DemoApp("/shop/order-worker", initial_instances=2, peak_instances=4, kind="queue", events=(SALE,)),
+    DemoApp("/push/sender", initial_instances=2, peak_instances=2, events=(PUSH,)),
+)
+
+
+def policy_dir() -> Path:
+    return Path(str(resources.files("autoscaler.demo").joinpath("policies")))
+
+
+@dataclass(frozen=True)
+class Action:
+    """A scale action the demo saw Marathon accept."""
+
+    at: datetime
+    app_id: str
+    current: int
+    desired: int
+    cause: str
+
+
+class LiveView:
+    """Redraws a table of apps on every tick (or prints a block per tick when not on a terminal)."""
+
+    def __init__(self, *, world: DemoWorld, loop: ControlLoop, marathon: FakeMarathon, out: TextIO) -> None:
+        self._world = world
+        self._loop = loop
+        self._marathon = marathon
+        self._out = out
+        self._tty = out.isatty()
+        self._events: list[str] = []
+        self.actions: list[Action] = []
+
+    def on_tick(self, report: TickReport) -> None:
+        at = report.at.astimezone(BEIJING)
+        lines = [f"simulated time {at:%Y-%m-%d %H:%M} (+08:00)   tick took {report.duration_seconds * 1000:.0f} ms"]
+        if report.error:
+            lines.append(f"  tick failed: {report.error}")
+        header = f"  {'app':<20}{'load':>12}{'running/instances':>20}{'bounds':>9}  last decision"
+        lines.append(header)
+        for app_id, app in self._world.apps.items():
+            state = self._marathon.app_json(app_id)
+            policy = self._loop.policies.get(app_id)
+            load = (
+                f"cpu {self._world.utilisation(app_id, at):.0%}"
+                if app.kind == "cpu"
+                else f"queue {self._world.backlog(app_id, at):.0f}"
+            )
+            bounds = f"{policy.min_instances}-{policy.max_instances}" if policy else "-"
+            outcome = report.outcomes.get(app_id)
+            verdict = ""
+            if outcome is not None:
+                decision = outcome.decision
+                verdict = decision.summary().split(": ", 1)[1] if decision else f"{outcome.code}: {outcome.detail}"
+                if outcome.write is not None and outcome.write.ok and decision is not None:
+                    self.actions.append(Action(report.at, app_id, decision.current, decision.desired, decision.cause))
+                    reason = decision.reasons()[-1] if decision.reasons() else decision.cause
+                    self._events.append(f"{at:%H:%M} {app_id} {decision.current} -> {decision.desired}: {reason}")
+            running = f"{state['tasksRunning']}/{state['instances']}"
+            lines.append(f"  {app_id:<20}{load:>12}{running:>20}{bounds:>9}  {verdict}")
+        lines.append("  planned:")
+        for app_id in self._world.apps:
+            policy = self._loop.policies.get(app_id)
+            if policy is None:
+                continue
+            for window in active_windows(policy.schedules, report.at):
+                until = window.end.astimezone(BEIJING)
+                lines.append(f"    {app_id}: {window.name} IN FORCE, floor {window.min_instances} until {until:%H:%M}")
+            for window in next_windows(policy.schedules, report.at)[:1]:
+                lines.append(
+                    f"    {app_id}: {window.name} next, floor {window.min_instances} from "
+                    f"{window.applies_from.astimezone(BEIJING):%H:%M} (starts {window.start.astimezone(BEIJING):%H:%M})"
+                )
+        lines.append("  recent actions:")
+        lines.extend(f"    {event}" for event in self._events[-8:])
+        text = "\n".join(lines)
+        if self._tty:
+            self._out.write("\x1b[H\x1b[2J" + text + "\n")
+        else:
+            self._out.write(text + "\n\n")
+        self._out.flush()
+
+
+async def run_demo(*, duration: float | None, speed: float, interval: float, out: TextIO = sys.stdout) -> list[Action]:
+    """Run until `duration` real seconds pass (or SIGINT/SIGTERM); returns the accepted actions."""
+    clock = SimClock(SIM_START, speed=speed)
+    marathon = FakeMarathon(clock=clock.epoch, task_start_delay=15.0)
+    for app in APPS:
+        marathon.add_app(app.app_id, instances=app.initial_instances)
+
+    def running(app_id: str) -> int:
+        count: int = marathon.app_json(app_id)["tasksRunning"]
+        return count
+
+    world = DemoWorld(apps=APPS, trace=load_day_trace(), running=running)
+    metrics = MetricsServer(lambda query, at: world.series_for(query, at, tz_of=SIM_START), clock=clock.epoch)
+    loaded = load_directory(policy_dir())
+    if loaded.errors:
+        raise ConfigurationError("the demo's policies are invalid: " + "; ".join(map(str, loaded.errors)))
+    marathon_url = await marathon.start()
+    metrics_url = await metrics.start()
+    retry = RetryPolicy(attempts=2, request_timeout=2.0, total_timeout=interval * 0.8)
+    target = MarathonClient(base_url=marathon_url, policy=retry)
+    provider = PrometheusProvider(url=metrics_url, policy=retry)
+    logger = logging.getLogger("autoscaler.demo")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    loop = ControlLoop(
+        policies=loaded.policies, target=target, providers={"prometheus": provider}, clock=clock.now, logger=logger
+    )
+    view = LiveView(world=world, loop=loop, marathon=marathon, out=out)
+    out.write(
+        f"demo: Marathon-compatible server {marathon_url}, metrics {metrics_url}; "
+        f"one real second is {speed:g} simulated seconds\n"
+    )
+    stop = asyncio.Event()
+    running_loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        running_loop.add_signal_handler(signum, stop.set)
+    timer: asyncio.TimerHandle | None = running_loop.call_later(duration, stop.set) if duration else None
+    try:
+        await loop.run(interval=interval, stop=stop, on_tick=view.on_tick)
+    finally:
+        if timer is not None:
+            timer.cancel()
+        await target.aclose()
+        await provider.aclose()
+        await metrics.stop()
+        await marathon.stop()
+    out.write(f"demo finished: {len(view.actions)} scale actions\n")
+    return view.actions
