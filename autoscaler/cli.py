@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 from autoscaler import logs
+from autoscaler.backtest import RangeSource, fetch_history, render_svg, replay, write_csv
 from autoscaler.core.policy import Policy
-from autoscaler.errors import ConfigurationError
+from autoscaler.core.units import parse_duration
+from autoscaler.errors import ConfigurationError, MetricSourceError
 from autoscaler.http import RetryPolicy
 from autoscaler.loop import ControlLoop, TickReport
 from autoscaler.policyfiles import LoadResult, load_directory, load_paths
@@ -103,6 +107,8 @@ async def _run_service(args: argparse.Namespace, settings: Settings, logger: log
     interval = settings.interval.total_seconds()
     retry = _retry_policy(settings, interval)
     providers = _build_providers(settings, loaded.policies, retry)
+    if settings.marathon_url is None:  # load_settings(require_marathon=True) guarantees it
+        raise ConfigurationError("AUTOSCALER_MARATHON_URL is required")
     target = MarathonClient(
         base_url=settings.marathon_url,
         policy=retry,
@@ -195,6 +201,97 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if result.errors or not result.files else 0
 
 
+def _parse_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO-8601 time like 2026-11-01T00:00:00+08:00, got {text!r}"
+        ) from exc
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _parse_step(text: str) -> timedelta:
+    try:
+        step = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    if step < timedelta(seconds=1):
+        raise argparse.ArgumentTypeError("the step must be at least 1s")
+    return step
+
+
+async def _backtest_async(args: argparse.Namespace, settings: Settings, policy: Policy) -> int:
+    retry = _retry_policy(settings, 60.0)
+    providers = _build_providers(settings, {policy.app: policy}, retry)
+    try:
+        # Both providers answer range queries; the loop's port does not need them, so it does not name them.
+        sources = {name: cast(RangeSource, provider) for name, provider in providers.items()}
+        history = await fetch_history(policy, sources, start=args.start, end=args.end, step=args.step)
+    finally:
+        for provider in providers.values():
+            await provider.aclose()
+    result = replay(
+        policy,
+        history,
+        start=args.start,
+        end=args.end,
+        step=args.step,
+        initial_instances=args.instances,
+        historical_instances=args.historical_instances,
+    )
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_csv(result, args.out / "backtest.csv")
+        (args.out / "backtest.svg").write_text(render_svg(result, policy))
+    if args.json:
+        print(json.dumps(result.summary()))
+        return 0
+    for tick in result.ticks:
+        if tick.desired != tick.current:
+            values = ", ".join(f"{k}={'-' if v is None else format(v, 'g')}" for k, v in tick.values.items())
+            print(
+                f"{tick.at.isoformat()}  {tick.current:>4} -> {tick.desired:<4} "
+                f"{tick.code:<12} {tick.cause:<9} {values}"
+            )
+    summary = result.summary()
+    print(
+        f"{policy.app}: {summary['scale_actions']} scale actions "
+        f"({summary['scale_ups']} up, {summary['scale_downs']} down) "
+        f"in {len(result.ticks)} ticks; at max {summary['time_at_max_minutes']:.0f} min; "
+        f"instances {summary['lowest_instances']}..{summary['highest_instances']}"
+    )
+    for name in result.missing_history:
+        print(f"warning: metric {name} has no history in this period")
+    return 0
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    if args.end <= args.start:
+        print("autoscaler: --to must be after --from", file=sys.stderr)
+        return EXIT_CONFIG
+    loaded = load_paths([args.policy])
+    for problem in loaded.problems:
+        print(problem, file=sys.stderr)
+    if loaded.errors:
+        return EXIT_CONFIG
+    if args.app is not None:
+        policy = loaded.policies.get(args.app)
+    elif len(loaded.policies) == 1:
+        policy = next(iter(loaded.policies.values()))
+    else:
+        policy = None
+    if policy is None:
+        print(f"autoscaler: name one app with --app: {', '.join(sorted(loaded.policies))}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        settings = load_settings(require_marathon=False)
+        return asyncio.run(_backtest_async(args, settings, policy))
+    except (ConfigurationError, MetricSourceError) as exc:
+        print(f"autoscaler: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
 def _demo(args: argparse.Namespace) -> int:
     from autoscaler.demo.run import run_demo  # noqa: PLC0415  (only the demo needs its world)
 
@@ -224,6 +321,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--interval", type=float, default=1.0, help="real seconds between ticks (default 1)")
     demo.set_defaults(handler=_demo)
     add_simulate_parser(commands)
+    backtest = commands.add_parser(
+        "backtest", help="what a policy would have done over a past period, from the metric sources' history"
+    )
+    backtest.add_argument("--policy", type=Path, required=True, help="policy file or directory")
+    backtest.add_argument("--app", default=None, help="the app, when --policy holds several")
+    backtest.add_argument("--from", dest="start", type=_parse_time, required=True, help="ISO-8601 start")
+    backtest.add_argument("--to", dest="end", type=_parse_time, required=True, help="ISO-8601 end")
+    backtest.add_argument("--step", type=_parse_step, default=timedelta(seconds=15), help="tick length (default 15s)")
+    backtest.add_argument("--instances", type=int, default=None, help="instances at the start (default: min)")
+    backtest.add_argument(
+        "--historical-instances",
+        type=int,
+        default=None,
+        help="instances that actually ran then: target_average values are rescaled to the backtest's count",
+    )
+    backtest.add_argument("--out", type=Path, default=None, help="write backtest.csv and backtest.svg here")
+    backtest.add_argument("--json", action="store_true", help="print one JSON summary")
+    backtest.set_defaults(handler=_backtest)
     return parser
 
 

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AUTOSCALER_", extra="ignore", frozen=True)
 
-    marathon_url: str
+    marathon_url: str | None = None  # required by `run`; backtests need only the metric sources
     marathon_user: str | None = None
     marathon_password: SecretStr | None = None
     marathon_token: SecretStr | None = None  # DC/OS ACS token, sent as `Authorization: token=...`
@@ -82,10 +82,10 @@ class Settings(BaseSettings):
         return self.metrics_verify_tls
 
 
-def load_settings() -> Settings:
+def load_settings(*, require_marathon: bool = True) -> Settings:
     """Read the environment; raise ConfigurationError naming each bad or missing variable."""
     try:
-        settings = Settings()  # type: ignore[call-arg]  # required fields come from the environment
+        settings = Settings()
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -93,7 +93,7 @@ def load_settings() -> Settings:
             message = "is required" if error["type"] == "missing" else error["msg"].removeprefix("Value error, ")
             problems.append(f"{name} {message}")
         raise ConfigurationError("invalid settings: " + "; ".join(problems)) from None
-    if settings.marathon_url is None:
+    if require_marathon and settings.marathon_url is None:
         raise ConfigurationError("invalid settings: AUTOSCALER_MARATHON_URL is required")
     if settings.marathon_token is not None and settings.marathon_user is not None:
         raise ConfigurationError(

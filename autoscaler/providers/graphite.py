@@ -84,17 +84,22 @@ class GraphiteProvider:
         results = await asyncio.gather(*(self._latest(query, now) for query in unique))
         return dict(zip(unique, results, strict=True))
 
-    async def range_query(self, query: str, *, start: datetime, end: datetime) -> list[tuple[datetime, float | None]]:
-        """Every bucket of a single-series target between start and end, oldest first (null
-        buckets as None); [] when nothing matched.
+    async def range_query(
+        self, query: str, *, start: datetime, end: datetime, select: str | None = None
+    ) -> list[tuple[datetime, float | None]]:
+        """Every bucket of one series between start and end, oldest first (null buckets as None);
+        [] when nothing matched. Without `select` the target must match a single series; with it,
+        the series named `select` is used (e.g. one alias of an aliasByNode wildcard).
 
-        Raises MetricSourceError when the query fails or matches more than one series.
+        Raises MetricSourceError when the query fails or the series is ambiguous.
         """
         params = {"from": str(int(start.timestamp())), "until": str(int(end.timestamp()))}
         try:
             series_list = await self._render(query, params)
         except _QueryFailed as exc:
             raise MetricSourceError(f"graphite range query {query!r}: {exc}") from exc
+        if select is not None:
+            series_list = [s for s in series_list if isinstance(s, dict) and s.get("target") == select]
         if not series_list:
             return []
         if len(series_list) > 1:

@@ -98,11 +98,19 @@ class PrometheusProvider:
         return dict(zip(unique, results, strict=True))
 
     async def range_query(
-        self, query: str, *, start: datetime, end: datetime, step: timedelta
+        self,
+        query: str,
+        *,
+        start: datetime,
+        end: datetime,
+        step: timedelta,
+        select: Mapping[str, str] | None = None,
     ) -> list[tuple[datetime, float | None]]:
-        """The points of a single-series range query, oldest first; [] when there is no series.
+        """The points of one series of a range query, oldest first; [] when there is no such series.
 
-        Raises MetricSourceError when the query fails or returns more than one series.
+        Without `select` the query must return a single series; with it, the one series whose
+        labels include all of `select` is used (a grouped query serving many apps).
+        Raises MetricSourceError when the query fails or the series is ambiguous.
         """
         step_text = f"{step.total_seconds():g}"
         try:
@@ -113,12 +121,19 @@ class PrometheusProvider:
             raise MetricSourceError(f"prometheus range query {query!r}: {exc}") from exc
         if not isinstance(result, list) or not all(isinstance(s, dict) for s in result):
             raise MetricSourceError(f"prometheus range query {query!r}: answer is not a list of series")
+        if select is not None:
+            result = [
+                s
+                for s in result
+                if isinstance(s.get("metric"), dict) and all(s["metric"].get(k) == v for k, v in select.items())
+            ]
         if not result:
             return []
         if len(result) > 1:
             raise MetricSourceError(
-                f"prometheus range query {query!r} returned {len(result)} series; "
-                "aggregate it to one (sum, avg, max, ...)"
+                f"prometheus range query {query!r} returned {len(result)} series"
+                + (f" matching {dict(select)}" if select is not None else "")
+                + "; aggregate it to one (sum, avg, max, ...) or select one"
             )
         values = result[0].get("values")
         if not isinstance(values, list):

@@ -1,0 +1,277 @@
+"""`autoscaler backtest`: what a policy would have done over a past period, on real history.
+
+Each metric's history comes from its source with range queries (Prometheus `query_range`, Graphite
+render with absolute from/until), then the SAME engine decides at every tick of the period, open
+loop: the history is what it was, only the instance count is the policy's own. An operator runs this
+before switching a new policy on: how often would it have scaled, how long would it have sat at max?
+
+For `target_average` metrics the recorded value is an average over the fleet that actually ran then.
+When `historical_instances` is given, the load it represents (value x that count) is spread over the
+backtest's own instance count instead; otherwise the value is used as it was.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from html import escape
+from pathlib import Path
+from typing import Any, Protocol
+
+from autoscaler.core.decide import History, decide
+from autoscaler.core.model import AppState, Observation
+from autoscaler.core.policy import Policy, substitute
+from autoscaler.errors import MetricSourceError
+from autoscaler.sim.plot import _axes, _step_line, _time_ticks
+
+Points = Sequence[tuple[datetime, float | None]]
+
+
+class RangeSource(Protocol):
+    async def range_query(self, query: str, **kwargs: Any) -> list[tuple[datetime, float | None]]: ...
+
+
+@dataclass(frozen=True)
+class BacktestTick:
+    at: datetime
+    values: Mapping[str, float | None]
+    current: int
+    desired: int
+    code: str
+    cause: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    app_id: str
+    start: datetime
+    end: datetime
+    step: timedelta
+    min_instances: int
+    max_instances: int
+    ticks: tuple[BacktestTick, ...]
+    missing_history: tuple[str, ...] = ()
+
+    @property
+    def actions(self) -> int:
+        return sum(1 for tick in self.ticks if tick.desired != tick.current)
+
+    @property
+    def time_at_max(self) -> timedelta:
+        return self.step * sum(1 for tick in self.ticks if tick.desired >= self.max_instances)
+
+    @property
+    def time_at_min(self) -> timedelta:
+        return self.step * sum(1 for tick in self.ticks if tick.desired <= self.min_instances)
+
+    def summary(self) -> dict[str, Any]:
+        ups = sum(1 for t in self.ticks if t.desired > t.current)
+        return {
+            "app": self.app_id,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "step_seconds": self.step.total_seconds(),
+            "ticks": len(self.ticks),
+            "scale_actions": self.actions,
+            "scale_ups": ups,
+            "scale_downs": self.actions - ups,
+            "time_at_max_minutes": self.time_at_max.total_seconds() / 60,
+            "time_at_min_minutes": self.time_at_min.total_seconds() / 60,
+            "highest_instances": max((t.desired for t in self.ticks), default=0),
+            "lowest_instances": min((t.desired for t in self.ticks), default=0),
+            "metrics_without_history": list(self.missing_history),
+        }
+
+
+async def fetch_history(
+    policy: Policy,
+    sources: Mapping[str, RangeSource],
+    *,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+) -> dict[str, list[tuple[datetime, float | None]]]:
+    """Each metric's points over [start - max age, end], by metric name; [] when the source has none."""
+    history: dict[str, list[tuple[datetime, float | None]]] = {}
+    for spec in policy.metrics:
+        source = sources.get(spec.source)
+        if source is None:
+            raise MetricSourceError(f"metric {spec.name}: no {spec.source} source is configured")
+        query = substitute(spec.query, policy.app)
+        max_age = spec.max_age if spec.max_age is not None else policy.max_metric_age
+        window: dict[str, Any] = {"start": start - max_age, "end": end}
+        if spec.source == "prometheus":
+            window["step"] = step
+            if isinstance(spec.series, dict):
+                window["select"] = {k: substitute(v, policy.app) for k, v in spec.series.items()}
+        elif isinstance(spec.series, str):
+            window["select"] = substitute(spec.series, policy.app)
+        history[spec.name] = await source.range_query(query, **window)
+    return history
+
+
+def _latest(points: Points, times: list[datetime], at: datetime) -> tuple[float | None, datetime | None]:
+    index = bisect.bisect_right(times, at) - 1
+    while index >= 0:
+        value = points[index][1]
+        if value is not None:
+            return value, points[index][0]
+        index -= 1
+    return None, None
+
+
+def replay(
+    policy: Policy,
+    history: Mapping[str, Points],
+    *,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    initial_instances: int | None = None,
+    historical_instances: int | None = None,
+) -> BacktestResult:
+    """Run the engine at every tick of [start, end) on the recorded history. Pure."""
+    instances = policy.min_instances if initial_instances is None else initial_instances
+    window = policy.stabilization_window()
+    memory = History(observing_since=start - window)  # as a service that has been running a while
+    last_scaled: datetime | None = None
+    ordered = {name: sorted(points, key=lambda p: p[0]) for name, points in history.items()}
+    times = {name: [p[0] for p in points] for name, points in ordered.items()}
+    ticks: list[BacktestTick] = []
+    at = start
+    while at < end:
+        observations: dict[str, Observation] = {}
+        seen: dict[str, float | None] = {}
+        for spec in policy.metrics:
+            value, stamp = _latest(ordered.get(spec.name, []), times.get(spec.name, []), at)
+            if value is not None and spec.kind == "average" and historical_instances and instances > 0:
+                value = value * historical_instances / instances
+            seen[spec.name] = value
+            observations[spec.name] = (
+                Observation(value=value, timestamp=stamp)
+                if value is not None
+                else Observation.missing("no recorded value at this time")
+            )
+        state = AppState(app_id=policy.app, instances=instances, tasks_running=instances, last_scaled_at=last_scaled)
+        decision = decide(policy, state, observations, memory, at)
+        memory = memory.record(decision, keep=window)
+        ticks.append(
+            BacktestTick(
+                at=at,
+                values=seen,
+                current=instances,
+                desired=decision.desired,
+                code=decision.code,
+                cause=decision.cause,
+                reasons=tuple(decision.reasons()),
+            )
+        )
+        if decision.desired != instances:
+            instances = decision.desired
+            last_scaled = at
+        at += step
+    missing = tuple(
+        name for name in (s.name for s in policy.metrics) if not any(v is not None for _, v in history.get(name, []))
+    )
+    return BacktestResult(
+        app_id=policy.app,
+        start=start,
+        end=end,
+        step=step,
+        min_instances=policy.min_instances,
+        max_instances=policy.max_instances,
+        ticks=tuple(ticks),
+        missing_history=missing,
+    )
+
+
+def write_csv(result: BacktestResult, path: str | Path) -> None:
+    names = sorted({name for tick in result.ticks for name in tick.values})
+    with Path(path).open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["time", *names, "instances", "desired", "code", "cause", "reasons"])
+        for tick in result.ticks:
+            values = ["" if tick.values.get(n) is None else f"{tick.values[n]:g}" for n in names]
+            writer.writerow(
+                [
+                    tick.at.isoformat(),
+                    *values,
+                    tick.current,
+                    tick.desired,
+                    tick.code,
+                    tick.cause,
+                    " | ".join(tick.reasons),
+                ]
+            )
+
+
+_WIDTH, _LEFT, _RIGHT = 1200, 70, 20
+
+
+def _hline(y: float, colour: str, dashes: str) -> str:
+    return (
+        f'<line x1="{_LEFT}" y1="{y:.1f}" x2="{_WIDTH - _RIGHT}" y2="{y:.1f}" stroke="{colour}" '
+        f'stroke-dasharray="{dashes}"/>'
+    )
+
+
+def render_svg(result: BacktestResult, policy: Policy) -> str:
+    """Metric values against their targets (top) and what the policy would have run (bottom)."""
+    top_panel, low_panel = (50, 220), (320, 220)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="600" viewBox="0 0 {_WIDTH} 600" '
+        'font-family="sans-serif" font-size="11"><rect width="1200" height="600" fill="white"/>',
+        f'<text x="{_LEFT}" y="20" font-size="14" font-weight="bold">backtest of {escape(result.app_id)}</text>',
+        f'<text x="{_LEFT}" y="36">{result.actions} scale actions; at max {result.time_at_max} of '
+        f"{result.end - result.start}</text>",
+    ]
+    ticks = result.ticks
+    if not ticks:
+        return "\n".join([*out, "</svg>"])
+    span = max((ticks[-1].at - ticks[0].at).total_seconds(), 1.0)
+    width = _WIDTH - _LEFT - _RIGHT
+    columns = len(ticks)
+
+    def x_of(column: float) -> float:
+        return _LEFT + column * width / columns
+
+    colours = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
+    ratios = {spec.name: [(t.values.get(spec.name) or 0.0) / spec.target for t in ticks] for spec in policy.metrics}
+    ratio_top = max([1.5, *(max(r, default=0.0) for r in ratios.values())]) * 1.05
+    _axes(out, top_panel[0], top_panel[1], ratio_top, "value / target")
+
+    def y_ratio(value: float) -> float:
+        return top_panel[0] + top_panel[1] - min(value, ratio_top) / ratio_top * top_panel[1]
+
+    out.append(_hline(y_ratio(1.0), "#d62728", "4,3"))
+    for index, (name, series) in enumerate(ratios.items()):
+        out.append(_step_line(series, x_of, y_ratio, colours[index % len(colours)]))
+        label_y = top_panel[0] + 14 + 14 * index
+        colour = colours[index % len(colours)]
+        out.append(f'<text x="{_WIDTH - _RIGHT - 200}" y="{label_y}" fill="{colour}">{escape(name)}</text>')
+    count_top = max(result.max_instances, *(t.desired for t in ticks)) * 1.1
+    _axes(out, low_panel[0], low_panel[1], count_top, "instances")
+
+    def y_count(value: float) -> float:
+        return low_panel[0] + low_panel[1] - min(value, count_top) / count_top * low_panel[1]
+
+    out.append(_step_line([float(t.desired) for t in ticks], x_of, y_count, "#111"))
+    out.append(_hline(y_count(result.max_instances), "#999", "2,3"))
+    for column, tick in enumerate(ticks):
+        middle = (x_of(column) + x_of(column + 1)) / 2
+        if tick.desired > tick.current:
+            out.append(f'<path d="M{middle:.1f},{low_panel[0] - 10} l-3,6 h6 z" fill="#2ca02c"/>')
+        elif tick.desired < tick.current:
+            out.append(f'<path d="M{middle:.1f},{low_panel[0] - 2} l-3,-6 h6 z" fill="#d62728"/>')
+    first = ticks[0].at
+    for at in _time_ticks(first, ticks[-1].at):
+        x = _LEFT + (at - first).total_seconds() / span * width
+        out.append(
+            f'<text x="{x:.1f}" y="{low_panel[0] + low_panel[1] + 16}" text-anchor="middle">{at:%m-%d %H:%M}</text>'
+        )
+    out.append("</svg>")
+    return "\n".join(out)
