@@ -1,0 +1,290 @@
+"""`autoscaler explain APP`: why would the service scale this app (or not), right now, in plain words?
+
+An operator asking "why did it (not) scale?" needs every number behind the answer, not a log line.
+This reads the app's policy, asks Marathon for the app list (the one `GET /v2/apps` a tick sends),
+sends the app's metric queries once per source, runs the same pure engine the loop runs, and writes
+the whole decision out: each metric's value and proposal, each clamp in order, the schedule windows
+in force and coming, the outcome, and a last sentence answering the question.
+
+It only reads: it never scales, whatever the decision. It also has no access to the running
+service's memory, so it assumes the app has been watched for a full stabilisation window with
+steady recommendations, and says so in its output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from autoscaler.core.decide import Decision, History, decide
+from autoscaler.core.model import AppState, Observation, QueryResult
+from autoscaler.core.policy import Policy, ScaleRule, substitute
+from autoscaler.core.rules import observe
+from autoscaler.core.schedule import Window, active_windows, next_windows
+from autoscaler.core.units import format_duration
+from autoscaler.errors import AutoscalerError
+from autoscaler.ports import MetricsProvider, Target
+
+__all__ = ["ExplainError", "explain_app"]
+
+
+class ExplainError(AutoscalerError):
+    """The app cannot be explained: no policy manages it."""
+
+
+async def explain_app(
+    app_id: str,
+    *,
+    policies: Mapping[str, Policy],
+    target: Target,
+    providers: Mapping[str, MetricsProvider],
+    now: datetime,
+) -> str:
+    """The decision the engine makes for `app_id` at `now`, in plain words. Never writes.
+
+    Raises ExplainError when no policy manages the app; Marathon errors (TargetError) propagate.
+    """
+    policy = policies.get(app_id)
+    if policy is None:
+        managed = ", ".join(sorted(policies)) or "none"
+        raise ExplainError(f"no policy manages {app_id}; the managed apps are: {managed}")
+
+    snapshot = await target.list_apps()
+    state = snapshot.apps.get(app_id)
+    if state is None:
+        reason = snapshot.invalid.get(app_id)
+        lines = [f"{app_id}: not decided"]
+        lines += _policy_lines(policy)
+        if reason is not None:
+            lines.append(f"Marathon: the app's data is unusable ({reason}).")
+            lines.append("Outcome: invalid_app_state.")
+            lines.append(f"Why: it does not scale because Marathon's JSON for {app_id} cannot be read: {reason}.")
+        else:
+            lines.append(f"Marathon: no app with the id {app_id} (GET /v2/apps listed {len(snapshot.apps)} apps).")
+            lines.append("Outcome: app_not_found.")
+            lines.append(
+                f"Why: it does not scale because Marathon has no app {app_id}; the autoscaler never creates apps. "
+                "Check the policy's `app` against Marathon's app ids."
+            )
+        return "\n".join(lines)
+
+    results = await _query_metrics(policy, providers, now=now)
+    observations: dict[str, Observation] = {}
+    for spec in policy.metrics:
+        query = substitute(spec.query, policy.app)
+        observations[spec.name] = observe(results.get((spec.source, query)), spec=spec, app_id=policy.app)
+    window = policy.stabilization_window()
+    # A full window already observed, with no earlier recommendation that differs from this one.
+    history = History(observing_since=now - window)
+    decision = decide(policy, state, observations, history, now)
+    return _render(policy, state, observations, decision, now=now, window=window)
+
+
+async def _query_metrics(
+    policy: Policy, providers: Mapping[str, MetricsProvider], *, now: datetime
+) -> dict[tuple[str, str], QueryResult]:
+    wanted: dict[str, list[str]] = {}
+    for spec in policy.metrics:
+        query = substitute(spec.query, policy.app)
+        queries = wanted.setdefault(spec.source, [])
+        if query not in queries:
+            queries.append(query)
+    results: dict[tuple[str, str], QueryResult] = {}
+    for source, queries in wanted.items():
+        provider = providers.get(source)
+        if provider is None:
+            message = f"no {source} source is configured (AUTOSCALER_{source.upper()}_URL)"
+            results.update({(source, q): QueryResult(query=q, error=message) for q in queries})
+            continue
+        try:
+            answers = await provider.query(queries, now=now)
+        except AutoscalerError as exc:
+            results.update({(source, q): QueryResult(query=q, error=f"{source} failed: {exc}") for q in queries})
+            continue
+        results.update({(source, q): answers.get(q, QueryResult(query=q, error="no answer")) for q in queries})
+    return results
+
+
+def _rule_text(rule: ScaleRule) -> str:
+    steps = ", ".join(str(step) for step in rule.max_step)
+    return (
+        f"cooldown {format_duration(rule.cooldown)}, max_step {steps}, "
+        f"stabilization {format_duration(rule.stabilization)}"
+    )
+
+
+def _policy_lines(policy: Policy) -> list[str]:
+    return [
+        f"Policy: min_instances {policy.min_instances}, max_instances {policy.max_instances}, "
+        f"tolerance {policy.tolerance:g}, max_metric_age {format_duration(policy.max_metric_age)}"
+        + (", force: true" if policy.force else ""),
+        f"  scale_up: {_rule_text(policy.scale_up)}",
+        f"  scale_down: {_rule_text(policy.scale_down)}",
+    ]
+
+
+def _ago(moment: datetime, now: datetime) -> str:
+    delta = now - moment
+    if delta >= timedelta(0):
+        return f"{format_duration(delta)} ago"
+    return f"in {format_duration(-delta)}"
+
+
+def _window_text(window: Window, now: datetime) -> str:
+    bounds = []
+    if window.min_instances is not None:
+        bounds.append(f"floor {window.min_instances}")
+    if window.max_instances is not None:
+        bounds.append(f"ceiling {window.max_instances}")
+    lead = f", lead {format_duration(window.lead)}" if window.lead else ""
+    return (
+        f"{window.name} ({', '.join(bounds)}): {window.start.isoformat()} to {window.end.isoformat()}{lead}; "
+        f"applies from {window.applies_from.isoformat()} ({_ago(window.applies_from, now)})"
+    )
+
+
+def _state_text(state: AppState, now: datetime) -> str:
+    parts = [
+        f"{state.instances} instances",
+        f"{state.tasks_running} running",
+        f"{state.tasks_healthy} healthy" if state.has_health_checks else "no health checks",
+        f"{state.tasks_staged} staged",
+    ]
+    if state.tasks_unhealthy:
+        parts.append(f"{state.tasks_unhealthy} unhealthy")
+    parts.append(f"{state.ready_instances} ready")
+    deployments = (
+        f"deployment {', '.join(state.deployment_ids)} in progress" if state.deployment_ids else "no deployment"
+    )
+    scaled = (
+        f"last scaled {_ago(state.last_scaled_at, now)} ({state.last_scaled_at.isoformat()})"
+        if state.last_scaled_at is not None
+        else "last scale time unknown"
+    )
+    return f"Marathon: {', '.join(parts)}; {deployments}; {scaled}"
+
+
+def _render(
+    policy: Policy,
+    state: AppState,
+    observations: Mapping[str, Observation],
+    decision: Decision,
+    *,
+    now: datetime,
+    window: timedelta,
+) -> str:
+    lines = [decision.summary(), f"At {now.isoformat()}."]
+    lines += _policy_lines(policy)
+    lines.append(_state_text(state, now))
+
+    lines.append("Metrics (the highest proposal wins; a missing metric may not drive a scale-down):")
+    if not decision.metrics:
+        lines.append("  none: only schedules and bounds apply")
+    specs = {spec.name: spec for spec in policy.metrics}
+    for evaluation in decision.metrics:
+        spec = specs[evaluation.name]
+        observation = observations.get(evaluation.name)
+        value = "none" if evaluation.value is None else f"{evaluation.value:g}"
+        target = f"target_{'average' if evaluation.kind == 'average' else 'per_instance'} {evaluation.target:g}"
+        lines.append(f"  {evaluation.name} ({evaluation.source}): value {value} vs {target}: {evaluation.detail}")
+        lines.append(f"    query: {substitute(spec.query, policy.app)}")
+        if observation is not None and observation.timestamp is not None:
+            lines.append(f"    newest sample: {observation.timestamp.isoformat()} ({_ago(observation.timestamp, now)})")
+    if decision.proposed is not None:
+        remembered = (
+            f" (remembered as {decision.recommendation}, the schedule floor)"
+            if decision.recommendation is not None and decision.recommendation != decision.proposed
+            else ""
+        )
+        lines.append(f"  metrics recommend {decision.proposed}{remembered}")
+    lines.extend(f"  {note}" for note in decision.notes)
+
+    lines.append("Clamps, in the order they applied:")
+    if not decision.clamps:
+        lines.append("  none")
+    for number, clamp in enumerate(decision.clamps, start=1):
+        lines.append(f"  {number}. {clamp.rule}: {clamp.before} -> {clamp.after} ({clamp.detail})")
+
+    lines.append("Schedules:")
+    if not policy.schedules:
+        lines.append("  none in this policy")
+    else:
+        active = active_windows(policy.schedules, now)
+        upcoming = next_windows(policy.schedules, now)
+        lines.extend(f"  in force: {_window_text(w, now)}" for w in active)
+        if not active:
+            lines.append("  none in force now")
+        lines.extend(f"  next: {_window_text(w, now)}" for w in upcoming)
+        if not upcoming:
+            lines.append("  no upcoming window")
+
+    if decision.scaled:
+        lines.append(
+            f"Outcome: {decision.code}, desired {decision.desired} (cause: {decision.cause}). A running service "
+            f'would send PATCH /v2/apps{decision.app_id} {{"instances": {decision.desired}}}; explain sent nothing.'
+        )
+    else:
+        lines.append(f"Outcome: {decision.code}, stays at {decision.current}.")
+    lines.append(
+        f"Assumed: the app has been observed for a full stabilisation window ({format_duration(window)}) with "
+        "steady recommendations; explain cannot see the running service's recent recommendations, so the "
+        "service itself may hold a scale-down longer (stabilization) than shown here."
+    )
+    lines.append(f"Why: {why(decision)}")
+    return "\n".join(lines)
+
+
+def _clamp_detail(decision: Decision, rule: str) -> str | None:
+    for clamp in decision.clamps:
+        if clamp.rule == rule:
+            return clamp.detail
+    return None
+
+
+def why(decision: Decision) -> str:
+    """One sentence answering "why did it (not) scale?"."""
+    current, desired = decision.current, decision.desired
+    if decision.scaled:
+        verb = "scales up" if desired > current else "scales down"
+        if decision.cause == "metrics":
+            reason = f"the metrics recommend {decision.proposed}"
+            limits = [c.rule for c in decision.clamps if c.rule not in ("missing_metrics",)]
+            if limits and decision.proposed != desired:
+                reason += f", limited to {desired} by {', '.join(limits)}"
+        else:
+            last = decision.clamps[-1] if decision.clamps else None
+            reason = last.detail if last is not None else f"its {decision.cause} require it"
+        return f"It {verb} from {current} to {desired} because {reason}."
+
+    code = decision.code
+    stay = f"It stays at {current}"
+    fixed = {
+        "deployment_in_progress": "because a deployment is in progress; Marathon would refuse a change and the "
+        "autoscaler never fights a running deployment",
+        "within_tolerance": "because every metric is within the tolerance band of its target, so no change is needed",
+        "no_metrics": "because the policy has no metrics and no schedule or bound asks for another count",
+    }
+    if code in fixed:
+        return f"{stay} {fixed[code]}."
+    if code == "missing_metrics":
+        missing = [m.name for m in decision.metrics if m.missing]
+        return (
+            f"{stay} because metric(s) {', '.join(missing)} have no usable value, and a missing metric may never "
+            "cause a scale-down (the others do not ask for more)."
+        )
+    if code == "at_max":
+        return f"{stay} because it is already at its maximum; the metrics recommend {decision.proposed}."
+    if code == "at_min":
+        return f"{stay} because it is already at its minimum; the metrics recommend {decision.proposed}."
+    if code == "at_schedule_floor":
+        return f"{stay} because a schedule floor holds it there; the metrics recommend {decision.proposed}."
+    if code == "at_schedule_ceiling":
+        return f"{stay} because a schedule ceiling holds it there; the metrics recommend {decision.proposed}."
+    rule = {"stabilizing": "stabilization", "cooldown": "cooldown", "instances_not_ready": "instances_not_ready"}.get(
+        code, code
+    )
+    detail = _clamp_detail(decision, rule)
+    wanted = f" (the metrics recommend {decision.proposed})" if decision.proposed is not None else ""
+    if detail is not None:
+        return f"{stay}{wanted} because of the {rule} rule: {detail}."
+    return f"{stay}{wanted}: {code}."

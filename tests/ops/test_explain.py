@@ -1,0 +1,228 @@
+"""`explain_app` against the fake Marathon over real HTTP with the real client: every number of the
+decision is in the text, the last sentence answers why, and nothing but GETs reach Marathon."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from autoscaler.core.model import QueryResult, Sample
+from autoscaler.core.policy import Policy
+from autoscaler.errors import MetricSourceError, TargetUnavailable
+from autoscaler.explain import ExplainError, explain_app
+from autoscaler.http import RetryPolicy
+from autoscaler.ports import MetricsProvider
+from autoscaler.targets.fake_marathon import FakeMarathon
+from autoscaler.targets.marathon import MarathonClient
+
+NOW = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)
+CPU = 'avg(rate(container_cpu_usage_seconds_total{marathon_app="${app}"}[1m])) / 0.5'
+BACKLOG = "sumSeries(stats.gauges.rabbitmq.orders.messages)"
+
+
+class FakeSource:
+    """A metric source answering fixed values, stamped `age` before the query time."""
+
+    def __init__(self, name: str, values: Mapping[str, float], *, age: timedelta = timedelta(seconds=10)) -> None:
+        self.name = name
+        self.values = dict(values)
+        self.age = age
+        self.calls: list[list[str]] = []
+        self.down = False
+
+    async def query(self, queries: Sequence[str], *, now: datetime) -> Mapping[str, QueryResult]:
+        self.calls.append(list(queries))
+        if self.down:
+            raise MetricSourceError(f"{self.name} at http://metrics.test is down")
+        return {
+            q: QueryResult(
+                query=q,
+                samples=(Sample(labels={}, value=self.values[q], timestamp=now - self.age),)
+                if q in self.values
+                else (),
+            )
+            for q in queries
+        }
+
+    async def aclose(self) -> None:
+        return None
+
+
+def shop_api(**overrides: object) -> Policy:
+    data: dict[str, object] = {
+        "app": "/shop/api",
+        "min_instances": 2,
+        "max_instances": 40,
+        "metrics": [
+            {"name": "cpu", "source": "prometheus", "query": CPU, "target_average": 0.6},
+            {"name": "orders_backlog", "source": "graphite", "query": BACKLOG, "target_per_instance": 500},
+        ],
+        "schedules": [
+            {"name": "double-11", "start": "2026-11-11T00:00:00+08:00", "end": "2026-11-11T03:00:00+08:00",
+             "lead": "20m", "min_instances": 30},
+            {"name": "evening-push", "cron": "0 20 * * *", "timezone": "Asia/Shanghai", "duration": "1h",
+             "lead": "10m", "min_instances": 12},
+        ],
+        "scale_up": {"cooldown": "30s", "max_step": ["100%", 4]},
+        "scale_down": {"cooldown": "5m", "stabilization": "5m", "max_step": "20%"},
+    }  # fmt: skip
+    data.update(overrides)
+    return Policy.model_validate(data)
+
+
+def policies(*items: Policy) -> dict[str, Policy]:
+    return {p.app: p for p in items}
+
+
+@pytest.fixture
+async def marathon() -> AsyncIterator[FakeMarathon]:
+    # Apps are created (and so last scaled) two minutes before NOW.
+    fake = FakeMarathon(clock=(NOW - timedelta(minutes=2)).timestamp)
+    fake.add_app("/shop/api", instances=4, health_checks=True)
+    fake.add_app("/shop/web", instances=3)
+    async with fake:
+        yield fake
+
+
+@pytest.fixture
+async def client(marathon: FakeMarathon) -> AsyncIterator[MarathonClient]:
+    target = MarathonClient(base_url=marathon.url, policy=RetryPolicy(attempts=1, total_timeout=3, request_timeout=3))
+    yield target
+    await target.aclose()
+    # Let the fake see the client's close and end its connection handlers by itself: on Python 3.11
+    # a handler that stop() has to cancel makes asyncio log a spurious error.
+    for _ in range(200):
+        if not marathon._connections:
+            break
+        await asyncio.sleep(0.005)
+
+
+def sources(cpu: float, backlog: float) -> tuple[FakeSource, FakeSource, dict[str, MetricsProvider]]:
+    prometheus = FakeSource("prometheus", {CPU.replace("${app}", "/shop/api"): cpu})
+    graphite = FakeSource("graphite", {BACKLOG: backlog})
+    return prometheus, graphite, {"prometheus": prometheus, "graphite": graphite}
+
+
+def only_one_list_call(marathon: FakeMarathon) -> None:
+    assert [(r.method, r.path) for r in marathon.requests] == [("GET", "/v2/apps")]
+
+
+async def test_the_worked_example_in_full(marathon: FakeMarathon, client: MarathonClient) -> None:
+    prometheus, graphite, providers = sources(cpu=0.9, backlog=6000)
+
+    text = await explain_app("/shop/api", policies=policies(shop_api()), target=client, providers=providers, now=NOW)
+
+    lines = text.splitlines()
+    assert lines[0] == "/shop/api: 4 -> 8 (scaled_up: metrics)"
+    for expected in (
+        "Policy: min_instances 2, max_instances 40, tolerance 0.1, max_metric_age 3m",
+        "  scale_up: cooldown 30s, max_step 100%, 4, stabilization 0s",
+        "  scale_down: cooldown 5m, max_step 20%, stabilization 5m",
+        "Marathon: 4 instances, 4 running, 4 healthy, 0 staged, 4 ready; no deployment; last scaled 2m ago",
+        "  cpu (prometheus): value 0.9 vs target_average 0.6: 4 ready x 0.9 / 0.6 = 6.00, proposes 6",
+        '    query: avg(rate(container_cpu_usage_seconds_total{marathon_app="/shop/api"}[1m])) / 0.5',
+        "    newest sample: 2026-11-10T09:59:50+00:00 (10s ago)",
+        "  orders_backlog (graphite): value 6000 vs target_per_instance 500: "
+        "6000 / 500 per instance = 12.00, proposes 12",
+        "  metrics recommend 12",
+        "  highest proposal: orders_backlog (12)",
+        "  1. max_step: 12 -> 8 (scale_up max_step 100%, 4 allows +4 from 4)",
+        "  none in force now",
+        "  next: double-11 (floor 30): 2026-11-10T16:00:00+00:00 to 2026-11-10T19:00:00+00:00, lead 20m; "
+        "applies from 2026-11-10T15:40:00+00:00 (in 5h40m)",
+        "  next: evening-push (floor 12): 2026-11-10T12:00:00+00:00 to 2026-11-10T13:00:00+00:00, lead 10m; "
+        "applies from 2026-11-10T11:50:00+00:00 (in 1h50m)",
+        "Why: It scales up from 4 to 8 because the metrics recommend 12, limited to 8 by max_step.",
+    ):
+        assert any(line.startswith(expected) for line in lines), f"missing: {expected}\n---\n{text}"
+    assert (
+        "Outcome: scaled_up, desired 8 (cause: metrics). A running service would send PATCH /v2/apps/shop/api "
+        '{"instances": 8}; explain sent nothing.'
+    ) in text
+    assert "Assumed: the app has been observed for a full stabilisation window (5m)" in text
+    assert "cannot see the running service's recent recommendations" in text
+    only_one_list_call(marathon)
+    assert prometheus.calls == [[CPU.replace("${app}", "/shop/api")]] and graphite.calls == [[BACKLOG]]
+
+
+async def test_a_hold_says_why(marathon: FakeMarathon, client: MarathonClient) -> None:
+    _, _, providers = sources(cpu=0.9, backlog=100)
+    policy = shop_api(scale_up={"cooldown": "5m"})
+
+    text = await explain_app("/shop/api", policies=policies(policy), target=client, providers=providers, now=NOW)
+
+    assert text.splitlines()[0] == "/shop/api: stays at 4 (cooldown)"
+    assert "  1. max_step: 6 -> 8" not in text  # 4 -> 6 fits in one step
+    assert "  1. cooldown: 6 -> 4 (last scaled 2m ago; scale_up cooldown is 5m (wait 3m))" in text
+    assert "Outcome: cooldown, stays at 4." in text
+    assert text.splitlines()[-1] == (
+        "Why: It stays at 4 (the metrics recommend 6) because of the cooldown rule: "
+        "last scaled 2m ago; scale_up cooldown is 5m (wait 3m)."
+    )
+    only_one_list_call(marathon)
+
+
+async def test_an_active_schedule_floor_and_a_missing_metric(marathon: FakeMarathon, client: MarathonClient) -> None:
+    _, graphite, providers = sources(cpu=0.6, backlog=0)
+    graphite.down = True
+    during = datetime(2026, 11, 10, 15, 50, tzinfo=UTC)  # double-11's lead has begun (floor 30)
+
+    text = await explain_app("/shop/api", policies=policies(shop_api()), target=client, providers=providers, now=during)
+
+    assert text.splitlines()[0] == "/shop/api: 4 -> 30 (scaled_up: schedule)"
+    assert "orders_backlog (graphite): value none vs target_per_instance 500: missing: graphite failed:" in text
+    assert "  in force: double-11 (floor 30): 2026-11-10T16:00:00+00:00 to 2026-11-10T19:00:00+00:00, lead 20m" in text
+    assert "schedule_floor: 4 -> 30 (schedule double-11 requires at least 30" in text
+    assert "Why: It scales up from 4 to 30 because schedule double-11 requires at least 30" in text
+    only_one_list_call(marathon)
+
+
+async def test_every_metric_missing_holds(marathon: FakeMarathon, client: MarathonClient) -> None:
+    prometheus, graphite, providers = sources(cpu=0.1, backlog=0)
+    prometheus.values.clear()
+    graphite.down = True
+
+    text = await explain_app("/shop/api", policies=policies(shop_api()), target=client, providers=providers, now=NOW)
+
+    assert text.splitlines()[0] == "/shop/api: stays at 4 (missing_metrics)"
+    assert "returned no series for /shop/api (empty result)" in text
+    assert "every metric is missing: holding at the current count" in text
+    assert "Why: It stays at 4 because metric(s) cpu, orders_backlog have no usable value" in text
+
+
+async def test_unknown_app_lists_the_managed_apps(marathon: FakeMarathon, client: MarathonClient) -> None:
+    with pytest.raises(ExplainError, match=r"no policy manages /shop/nope; the managed apps are: /shop/api, /shop/web"):
+        await explain_app(
+            "/shop/nope",
+            policies=policies(shop_api(), shop_api(app="/shop/web")),
+            target=client,
+            providers={},
+            now=NOW,
+        )
+    assert marathon.requests == []
+
+
+async def test_app_missing_in_marathon(marathon: FakeMarathon, client: MarathonClient) -> None:
+    text = await explain_app(
+        "/shop/gone", policies=policies(shop_api(app="/shop/gone")), target=client, providers={}, now=NOW
+    )
+    assert "Marathon: no app with the id /shop/gone (GET /v2/apps listed 2 apps)." in text
+    assert "Outcome: app_not_found." in text
+    assert "the autoscaler never creates apps" in text
+    only_one_list_call(marathon)
+
+
+async def test_marathon_down_is_an_error_not_an_explanation(marathon: FakeMarathon, client: MarathonClient) -> None:
+    marathon.fail_next(1, status=503)
+    with pytest.raises(TargetUnavailable, match="HTTP 503"):
+        await explain_app("/shop/api", policies=policies(shop_api()), target=client, providers={}, now=NOW)
+    assert {r.method for r in marathon.requests} == {"GET"}
+
+
+async def test_a_source_without_settings_is_named(marathon: FakeMarathon, client: MarathonClient) -> None:
+    text = await explain_app("/shop/api", policies=policies(shop_api()), target=client, providers={}, now=NOW)
+    assert "missing: no prometheus source is configured (AUTOSCALER_PROMETHEUS_URL)" in text
+    assert "missing: no graphite source is configured (AUTOSCALER_GRAPHITE_URL)" in text
