@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
+import os
 import signal
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -21,14 +24,22 @@ from autoscaler import logs
 from autoscaler.backtest import RangeSource, fetch_history, render_svg, replay, write_csv
 from autoscaler.core.policy import Policy
 from autoscaler.core.units import parse_duration
-from autoscaler.errors import ConfigurationError, MetricSourceError
+from autoscaler.errors import ConfigurationError, MetricSourceError, TargetAuthError, TargetError
+from autoscaler.events import GraphiteEvents, event_tags
+from autoscaler.explain import ExplainError, explain_app
 from autoscaler.http import RetryPolicy
+from autoscaler.leader import LeaderElection
 from autoscaler.loop import ControlLoop, TickReport
-from autoscaler.policyfiles import LoadResult, load_directory, load_paths
+from autoscaler.notify import Notifier, NotifyConfig, parse_targets
+from autoscaler.policyfiles import LoadResult, Problem, load_directory, load_paths
 from autoscaler.ports import MetricsProvider
 from autoscaler.providers import build_provider
+from autoscaler.reload import PolicyReloader
+from autoscaler.selfmetrics import SelfMetrics, observe_tick
+from autoscaler.server import StatusServer
 from autoscaler.settings import Settings, load_settings
 from autoscaler.sim.cli import add_simulate_parser
+from autoscaler.status import ServiceStatus
 from autoscaler.targets.marathon import MarathonClient
 
 EXIT_CONFIG = 2
@@ -65,6 +76,8 @@ def _load_policies(settings: Settings, logger: logging.Logger) -> LoadResult:
 def _build_providers(
     settings: Settings, policies: Mapping[str, Policy], retry: RetryPolicy
 ) -> dict[str, MetricsProvider]:
+    """A provider for every source that has a URL (a policy reloaded later may use one the first set
+    did not); a source that a loaded policy uses but that has no URL is a configuration error."""
     used = {spec.source for policy in policies.values() for spec in policy.metrics}
     urls = {"prometheus": settings.prometheus_url, "graphite": settings.graphite_url}
     missing = sorted(source for source in used if not urls.get(source))
@@ -73,7 +86,7 @@ def _build_providers(
         users = sorted(p.app for p in policies.values() if any(m.source in missing for m in p.metrics))
         raise ConfigurationError(f"{names} must be set: used by the policies of {', '.join(users)}")
     providers: dict[str, MetricsProvider] = {}
-    if "prometheus" in used and settings.prometheus_url:
+    if settings.prometheus_url:
         token = _secret(settings.prometheus_token)
         password = _secret(settings.prometheus_password)
         providers["prometheus"] = build_provider(
@@ -85,7 +98,7 @@ def _build_providers(
             verify=settings.metrics_verify(),
             max_concurrency=settings.concurrency,
         )
-    if "graphite" in used and settings.graphite_url:
+    if settings.graphite_url:
         password = _secret(settings.graphite_password)
         providers["graphite"] = build_provider(
             "graphite",
@@ -98,18 +111,54 @@ def _build_providers(
     return providers
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _background_retry(settings: Settings) -> RetryPolicy:
+    # Deliveries run beside the loop, not inside a tick: they may take longer than a tick's budget.
+    timeout = settings.request_timeout.total_seconds()
+    return RetryPolicy(attempts=settings.retry_attempts, request_timeout=timeout, total_timeout=max(timeout, 30.0))
 
 
-async def _run_service(args: argparse.Namespace, settings: Settings, logger: logging.Logger) -> int:
-    loaded = _load_policies(settings, logger)
-    interval = settings.interval.total_seconds()
-    retry = _retry_policy(settings, interval)
-    providers = _build_providers(settings, loaded.policies, retry)
+def _build_notifier(settings: Settings, logger: logging.Logger) -> Notifier | None:
+    spec = _secret(settings.notify_urls)
+    targets = parse_targets(spec, dingtalk_secret=_secret(settings.notify_dingtalk_secret)) if spec else ()
+    if not targets:
+        return None
+    config = NotifyConfig(
+        targets=targets,
+        failure_ticks=settings.notify_failure_ticks,
+        scale_actions=settings.notify_scale_actions,
+        rate_per_minute=settings.notify_rate,
+        queue_size=settings.notify_queue,
+        title=settings.notify_title,
+    )
+    logger.info("notifications to %s", ", ".join(t.label for t in targets), extra={"fields": {"event": "notify"}})
+    return Notifier(config, retry=_background_retry(settings), clock=_now, logger=logger)
+
+
+def _build_graphite_events(settings: Settings, logger: logging.Logger) -> GraphiteEvents | None:
+    if not settings.graphite_events:
+        return None
+    url = settings.graphite_events_url or settings.graphite_url
+    if not url:
+        raise ConfigurationError(
+            "AUTOSCALER_GRAPHITE_EVENTS needs AUTOSCALER_GRAPHITE_EVENTS_URL or AUTOSCALER_GRAPHITE_URL"
+        )
+    password = _secret(settings.graphite_password)
+    same_server = settings.graphite_events_url in (None, settings.graphite_url)
+    auth = (settings.graphite_user, password) if same_server and settings.graphite_user and password else None
+    return GraphiteEvents(
+        url=url,
+        retry=_background_retry(settings),
+        logger=logger,
+        tags=event_tags(settings.graphite_events_tags),
+        auth=auth,
+        verify=settings.metrics_verify(),
+    )
+
+
+def _marathon(settings: Settings, retry: RetryPolicy) -> MarathonClient:
     if settings.marathon_url is None:  # load_settings(require_marathon=True) guarantees it
         raise ConfigurationError("AUTOSCALER_MARATHON_URL is required")
-    target = MarathonClient(
+    return MarathonClient(
         base_url=settings.marathon_url,
         policy=retry,
         username=settings.marathon_user,
@@ -117,6 +166,44 @@ async def _run_service(args: argparse.Namespace, settings: Settings, logger: log
         token=_secret(settings.marathon_token),
         verify=settings.marathon_verify(),
     )
+
+
+def _settle_memory() -> None:
+    """Move what start-up built (policies, clients) out of the garbage collector's sight.
+
+    Long-lived objects would otherwise be traversed by every full collection, which makes a tick of
+    thousands of apps cost more than linearly; the objects a tick creates are still collected.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _start_election(settings: Settings, args: argparse.Namespace, logger: logging.Logger) -> LeaderElection | None:
+    """Join the election when ZooKeeper is configured (a dry run never writes, so it never joins)."""
+    if not settings.zk_hosts or args.dry_run:
+        return None
+    election = LeaderElection(
+        settings.zk_hosts,
+        settings.zk_path,
+        identifier=os.environ.get("MESOS_TASK_ID") or f"{socket.gethostname()}:{os.getpid()}",
+        logger=logger,
+        session_timeout=settings.zk_session_timeout.total_seconds(),
+    )
+    election.start()
+    return election
+
+
+async def _run_service(args: argparse.Namespace, settings: Settings, logger: logging.Logger) -> int:
+    loaded = _load_policies(settings, logger)
+    interval = settings.interval.total_seconds()
+    retry = _retry_policy(settings, interval)
+    providers = _build_providers(settings, loaded.policies, retry)
+    target = _marathon(settings, retry)
+    election = _start_election(settings, args, logger)
     loop = ControlLoop(
         policies=loaded.policies,
         target=target,
@@ -125,33 +212,141 @@ async def _run_service(args: argparse.Namespace, settings: Settings, logger: log
         logger=logger,
         dry_run=args.dry_run,
         concurrency=settings.concurrency,
+        may_write=election.is_leader if election is not None else (lambda: True),
     )
+    status = ServiceStatus(interval=settings.interval, started_at=_now())
+    status.set_policies(loaded.policies, loaded.problems)
+    metrics = SelfMetrics()
+    _settle_memory()
     logger.info(
-        "managing %d apps from %s every %gs%s",
+        "managing %d apps from %s every %gs%s%s",
         len(loaded.policies),
         settings.policy_dir,
         interval,
         " (dry run: no writes)" if args.dry_run else "",
+        " (leader election on ZooKeeper)" if election is not None else "",
         extra={"fields": {"event": "start", "apps": sorted(loaded.policies)}},
     )
     try:
         if args.once:
+            if election is not None:  # give the election one session to decide before the single tick
+                deadline = asyncio.get_running_loop().time() + settings.zk_session_timeout.total_seconds()
+                # the election runs in kazoo threads and offers no awaitable: poll its cheap flag
+                while not election.is_leader() and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
             report = await loop.tick()
             _print_report(report)
             if report.auth_error:
                 return EXIT_CONFIG
             return 0 if report.reached_marathon else EXIT_TICK_FAILED
-        stop = asyncio.Event()
-        running = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            running.add_signal_handler(signum, stop.set)
-        await loop.run(interval=interval, stop=stop)
-        logger.info("stopped", extra={"fields": {"event": "stop"}})
+        return await _serve(
+            settings, logger, loop=loop, status=status, metrics=metrics, election=election, loaded=loaded
+        )
+    finally:
+        await target.aclose()
+        for provider in providers.values():
+            await provider.aclose()
+        if election is not None:
+            await asyncio.to_thread(election.stop)
+
+
+async def _serve(
+    settings: Settings,
+    logger: logging.Logger,
+    *,
+    loop: ControlLoop,
+    status: ServiceStatus,
+    metrics: SelfMetrics,
+    election: LeaderElection | None,
+    loaded: LoadResult,
+) -> int:
+    """The long-running service: the loop, the status server, hot reload and notifications."""
+    stop = asyncio.Event()
+    running = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        running.add_signal_handler(signum, stop.set)
+
+    def apply_policies(policies: dict[str, Policy], problems: list[Problem]) -> None:
+        loop.set_policies(policies)
+        status.set_policies(policies, problems)
+        _settle_memory()
+
+    server = StatusServer(
+        status=status,
+        metrics=metrics,
+        clock=_now,
+        host=settings.host,
+        port=settings.port,
+        api_token=_secret(settings.api_token),
+    )
+    reloader = PolicyReloader(
+        settings.policy_dir,
+        on_change=apply_policies,
+        logger=logger,
+        initial=loaded,
+        poll_interval=settings.policy_poll_interval.total_seconds(),
+    )
+    notifier = _build_notifier(settings, logger)
+    graphite_events = _build_graphite_events(settings, logger)
+
+    def on_tick(report: TickReport) -> None:
+        status.role = "single" if election is None else ("leader" if election.is_leader() else "follower")
+        status.record(report)
+        observe_tick(metrics, report)
+        if election is None or election.is_leader():  # followers would repeat the leader's messages
+            if notifier is not None:
+                notifier.submit(report)
+            if graphite_events is not None:
+                graphite_events.submit(report)
+
+    url = await server.start()
+    logger.info("status server on %s", url, extra={"fields": {"event": "server", "url": url}})
+    running.add_signal_handler(signal.SIGHUP, reloader.trigger)
+    reloader.start()
+    for background in (notifier, graphite_events):
+        if background is not None:
+            background.start()
+    try:
+        await loop.run(interval=settings.interval.total_seconds(), stop=stop, on_tick=on_tick)
+    finally:
+        running.remove_signal_handler(signal.SIGHUP)
+        await reloader.aclose()
+        for background in (notifier, graphite_events):
+            if background is not None:
+                await background.aclose(grace=3.0)
+        await server.stop()
+    logger.info("stopped", extra={"fields": {"event": "stop"}})
+    return 0
+
+
+async def _explain_async(args: argparse.Namespace, settings: Settings, logger: logging.Logger) -> int:
+    loaded = _load_policies(settings, logger)
+    retry = _retry_policy(settings, settings.interval.total_seconds())
+    policy = loaded.policies.get(args.app)
+    providers = _build_providers(settings, {args.app: policy} if policy is not None else {}, retry)
+    target = _marathon(settings, retry)
+    try:
+        print(await explain_app(args.app, policies=loaded.policies, target=target, providers=providers, now=_now()))
         return 0
     finally:
         await target.aclose()
         for provider in providers.values():
             await provider.aclose()
+
+
+def _explain(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+        if args.policy_dir is not None:
+            settings = settings.model_copy(update={"policy_dir": args.policy_dir})
+        logger = logs.configure(level="WARNING", fmt="text")
+        return asyncio.run(_explain_async(args, settings, logger))
+    except (ConfigurationError, ExplainError, TargetAuthError) as exc:
+        print(f"autoscaler: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except TargetError as exc:
+        print(f"autoscaler: {exc}", file=sys.stderr)
+        return EXIT_TICK_FAILED
 
 
 def _print_report(report: TickReport) -> None:
@@ -320,6 +515,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (default 60)")
     demo.add_argument("--interval", type=float, default=1.0, help="real seconds between ticks (default 1)")
     demo.set_defaults(handler=_demo)
+    explain = commands.add_parser("explain", help="why would this app scale (or not) right now? reads only")
+    explain.add_argument("app", help="Marathon app id, e.g. /shop/api")
+    explain.add_argument("--policy-dir", type=Path, default=None, help="overrides AUTOSCALER_POLICY_DIR")
+    explain.set_defaults(handler=_explain)
     add_simulate_parser(commands)
     backtest = commands.add_parser(
         "backtest", help="what a policy would have done over a past period, from the metric sources' history"

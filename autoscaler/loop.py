@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from autoscaler.core.decide import Decision, History, decide
-from autoscaler.core.model import AppState, Observation, QueryResult
-from autoscaler.core.policy import Policy, substitute
+from autoscaler.core.model import AppState, Observation, QueryResult, Sample
+from autoscaler.core.policy import MetricSpec, Policy, substitute
 from autoscaler.core.rules import observe
 from autoscaler.errors import AutoscalerError, TargetAuthError, TargetError
 from autoscaler.ports import MetricsProvider, ScaleResult, Target
@@ -55,7 +55,9 @@ class TickReport:
     error: str | None = None
     auth_error: bool = False
     duration_seconds: float = 0.0
-    queries: Mapping[str, int] = field(default_factory=dict)
+    queries: Mapping[str, int] = field(default_factory=dict)  # distinct queries sent, per source
+    query_seconds: Mapping[str, float] = field(default_factory=dict)  # wall time of each source's batch
+    query_errors: Mapping[str, int] = field(default_factory=dict)  # queries per source that ended in an error
 
     @property
     def reached_marathon(self) -> bool:
@@ -72,6 +74,38 @@ _WRITE_CODES = {
     "rejected": "write_rejected",
     "unavailable": "write_failed",
 }
+
+
+class _SeriesIndex:
+    """Each app's series of a grouped query, found by lookup instead of a scan.
+
+    A grouped query returns one series per app; scanning all of them for every app would make a tick
+    quadratic in the number of apps. Each (query, selector labels) pair is indexed once per tick; the
+    engine's `observe` then sees only the candidate series (and still checks that exactly one matched).
+    """
+
+    def __init__(self, results: Mapping[tuple[str, str], QueryResult]) -> None:
+        self._results = results
+        self._indexes: dict[tuple[str, str, tuple[str, ...]], dict[tuple[str | None, ...], list[Sample]]] = {}
+
+    def for_app(self, spec: MetricSpec, app_id: str) -> QueryResult | None:
+        query = substitute(spec.query, app_id)
+        result = self._results.get((spec.source, query))
+        if result is None or spec.series is None or result.error is not None:
+            return result
+        if isinstance(spec.series, str):
+            keys: tuple[str, ...] = ("name",)
+            wanted: tuple[str | None, ...] = (substitute(spec.series, app_id),)
+        else:
+            keys = tuple(sorted(spec.series))
+            wanted = tuple(substitute(spec.series[key], app_id) for key in keys)
+        index = self._indexes.get((spec.source, query, keys))
+        if index is None:
+            index = {}
+            for sample in result.samples:
+                index.setdefault(tuple(sample.labels.get(key) for key in keys), []).append(sample)
+            self._indexes[(spec.source, query, keys)] = index
+        return QueryResult(query=result.query, samples=tuple(index.get(wanted, ())), error=result.error)
 
 
 class ControlLoop:
@@ -125,7 +159,8 @@ class ControlLoop:
             self.last_report = report
             return report
 
-        results, counts = await self._gather_metrics(now)
+        results, counts, seconds, errors = await self._gather_metrics(now)
+        series = _SeriesIndex(results)
         outcomes: dict[str, AppOutcome] = {}
         to_write: list[tuple[Policy, Decision]] = []
         for app_id, policy in self._policies.items():
@@ -141,7 +176,7 @@ class ControlLoop:
                 self._log_outcome(outcome)
                 continue
             try:
-                decision = self._decide(policy, state, results, now)
+                decision = self._decide(policy, state, series, now)
             except Exception as exc:  # one app's bug never stops the others
                 self._log.exception("decision failed for %s", app_id, extra={"fields": {"app": app_id}})
                 outcomes[app_id] = AppOutcome(app_id, "internal_error", f"{type(exc).__name__}: {exc}")
@@ -154,30 +189,45 @@ class ControlLoop:
 
         for outcome in await self._apply(to_write):
             outcomes[outcome.app_id] = outcome
-        report = TickReport(at=now, outcomes=outcomes, duration_seconds=time.perf_counter() - started, queries=counts)
+        report = TickReport(
+            at=now,
+            outcomes=outcomes,
+            duration_seconds=time.perf_counter() - started,
+            queries=counts,
+            query_seconds=seconds,
+            query_errors=errors,
+        )
         self.last_report = report
         return report
 
-    def _decide(
-        self, policy: Policy, state: AppState, results: Mapping[tuple[str, str], QueryResult], now: datetime
-    ) -> Decision:
+    def _decide(self, policy: Policy, state: AppState, series: _SeriesIndex, now: datetime) -> Decision:
         observations: dict[str, Observation] = {}
         for spec in policy.metrics:
-            query = substitute(spec.query, policy.app)
-            observations[spec.name] = observe(results.get((spec.source, query)), spec=spec, app_id=policy.app)
+            observations[spec.name] = observe(series.for_app(spec, policy.app), spec=spec, app_id=policy.app)
         history = self._histories.get(policy.app, History())
         decision = decide(policy, state, observations, history, now)
         self._histories[policy.app] = history.record(decision, keep=policy.stabilization_window())
         return decision
 
-    async def _gather_metrics(self, now: datetime) -> tuple[dict[tuple[str, str], QueryResult], dict[str, int]]:
+    async def _gather_metrics(
+        self, now: datetime
+    ) -> tuple[dict[tuple[str, str], QueryResult], dict[str, int], dict[str, float], dict[str, int]]:
         """Every distinct query once per source, all sources concurrently."""
         wanted: dict[str, set[str]] = {}
         for policy in self._policies.values():
             for spec in policy.metrics:
                 wanted.setdefault(spec.source, set()).add(substitute(spec.query, policy.app))
 
+        seconds: dict[str, float] = {}
+
         async def run(source: str, queries: list[str]) -> dict[tuple[str, str], QueryResult]:
+            started = time.perf_counter()
+            try:
+                return await ask(source, queries)
+            finally:
+                seconds[source] = time.perf_counter() - started
+
+        async def ask(source: str, queries: list[str]) -> dict[tuple[str, str], QueryResult]:
             provider = self._providers.get(source)
             if provider is None:
                 message = f"no {source} source is configured (AUTOSCALER_{source.upper()}_URL)"
@@ -193,9 +243,11 @@ class ControlLoop:
 
         parts = await asyncio.gather(*(run(source, sorted(qs)) for source, qs in wanted.items()))
         results: dict[tuple[str, str], QueryResult] = {}
-        for part in parts:
+        errors: dict[str, int] = {}
+        for source, part in zip(wanted, parts, strict=True):
             results.update(part)
-        return results, {source: len(qs) for source, qs in wanted.items()}
+            errors[source] = sum(1 for result in part.values() if result.error is not None)
+        return results, {source: len(qs) for source, qs in wanted.items()}, seconds, errors
 
     async def _apply(self, decisions: list[tuple[Policy, Decision]]) -> list[AppOutcome]:
         gate = asyncio.Semaphore(self._concurrency)

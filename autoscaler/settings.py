@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from autoscaler.core.units import parse_duration
@@ -30,7 +30,7 @@ def _check_url(value: str | None) -> str | None:
 class Settings(BaseSettings):
     """Every setting of `autoscaler run`; each is the environment variable AUTOSCALER_<NAME>."""
 
-    model_config = SettingsConfigDict(env_prefix="AUTOSCALER_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="AUTOSCALER_", extra="ignore", frozen=True, env_ignore_empty=True)
 
     marathon_url: str | None = None  # required by `run`; backtests need only the metric sources
     marathon_user: str | None = None
@@ -54,10 +54,31 @@ class Settings(BaseSettings):
     request_timeout: Duration = timedelta(seconds=5)
     retry_attempts: int = Field(default=3, ge=1, le=10)
     concurrency: int = Field(default=16, ge=1, le=256)
+    policy_poll_interval: Duration = timedelta(seconds=5)  # 0s: reload on SIGHUP only
+
+    host: str = "0.0.0.0"  # the status server (health, readiness, /metrics, API, dashboard)
+    port: int = Field(default=8080, ge=0, le=65535, validation_alias=AliasChoices("AUTOSCALER_PORT", "PORT0"))
+    api_token: SecretStr | None = None  # protects /api/ of the status server
+
+    notify_urls: SecretStr | None = None  # FORMAT:URL[,FORMAT:URL...]; formats slack, dingtalk, wecom, json
+    notify_dingtalk_secret: SecretStr | None = None
+    notify_failure_ticks: int = Field(default=3, ge=1, le=10000)
+    notify_scale_actions: bool = True
+    notify_rate: float = Field(default=20.0, gt=0, le=6000)  # messages per minute per target
+    notify_queue: int = Field(default=100, ge=1, le=100000)
+    notify_title: str = "marathon-autoscaler"
+    graphite_events: bool = False
+    graphite_events_url: str | None = None  # default: AUTOSCALER_GRAPHITE_URL
+    graphite_events_tags: str = "autoscaler"
+
+    zk_hosts: str | None = None  # e.g. zk1:2181,zk2:2181,zk3:2181[/chroot]; enables leader election
+    zk_path: str = "/marathon-autoscaler/leader"
+    zk_session_timeout: Duration = timedelta(seconds=30)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
 
-    _urls = field_validator("marathon_url", "prometheus_url", "graphite_url")(_check_url)
+    _urls = field_validator("marathon_url", "prometheus_url", "graphite_url", "graphite_events_url")(_check_url)
 
     @field_validator("interval")
     @classmethod
@@ -99,6 +120,14 @@ def load_settings(*, require_marathon: bool = True) -> Settings:
         raise ConfigurationError(
             "invalid settings: set AUTOSCALER_MARATHON_TOKEN or AUTOSCALER_MARATHON_USER/PASSWORD, not both"
         )
+    if settings.zk_hosts is not None:
+        longest_write = max(settings.request_timeout.total_seconds(), 0.6 * settings.interval.total_seconds())
+        if settings.zk_session_timeout.total_seconds() < 3 * longest_write:
+            raise ConfigurationError(
+                "invalid settings: AUTOSCALER_ZK_SESSION_TIMEOUT must be at least 3 x the longest write "
+                f"({longest_write:g}s: the larger of AUTOSCALER_REQUEST_TIMEOUT and 60 % of AUTOSCALER_INTERVAL), "
+                "so that a write in flight lands before another instance can lead"
+            )
     if (settings.marathon_user is None) != (settings.marathon_password is None):
         raise ConfigurationError(
             "invalid settings: AUTOSCALER_MARATHON_USER and AUTOSCALER_MARATHON_PASSWORD go together"

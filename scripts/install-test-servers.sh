@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages of the real servers that the integration tests start on loopback:
-# Prometheus, Graphite (carbon + graphite-web). Idempotent: does nothing when all are present.
+# Prometheus, Graphite (carbon + graphite-web), ZooKeeper (with a Java runtime), and Chromium for the
+# dashboard browser test. Idempotent: does nothing when all are present.
 # No system service is started: a temporary policy-rc.d denies it while the packages install.
 set -euo pipefail
 
-pkgs=(prometheus graphite-carbon graphite-web curl procps)
+pkgs=(prometheus graphite-carbon graphite-web zookeeper default-jre-headless chromium curl procps)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -40,9 +40,10 @@ def test_one_scale_up_when_the_load_doubles_with_the_fleet_rescaled() -> None:
 def test_without_the_historical_count_values_are_taken_as_they_were() -> None:
     history = {"cpu": flat_then_high(60, 0.3, 0.9)}
     result = replay(POLICY, history, start=T0, end=T0 + 60 * MINUTE, step=MINUTE, initial_instances=2)
-    # 0.9 stays 0.9 whatever we run: 2 -> 4 (step limit +4 would allow more, max is 4), then at max.
+    # 0.9 stays 0.9 whatever we run: 2 -> 4 (step limit +4 would allow more, max is 4), then it stays at max.
     assert [t.desired for t in result.ticks if t.desired != t.current] == [4]
-    assert {t.code for t in result.ticks[31:]} == {"at_max"}
+    assert {t.desired for t in result.ticks[31:]} == {4}
+    assert result.time_at_max == 30 * MINUTE
 
 
 def test_a_gap_in_history_never_scales_down() -> None:

@@ -223,7 +223,7 @@ def test_scales_down_only_after_the_stabilization_window(
 ) -> None:
     marathon.call(marathon.fake.add_app, "/shop/api", instances=10)
     feed_cpu(exporter, prometheus_server, {"/shop/api": 0.1})  # 10 x 0.1 / 0.5 = 2 wanted
-    policy = cpu_policy("/shop/api", scale_down={"stabilization": "3s", "cooldown": "0s"})
+    policy = cpu_policy("/shop/api", scale_down={"stabilization": "3s", "cooldown": "0s", "max_step": "20%"})
     policies = write_policies(tmp_path / "p", policy)
     started = time.time()
 
