@@ -21,6 +21,16 @@ Role = Literal["single", "leader", "follower"]
 DEFAULT_HISTORY = 100
 
 
+def _same(previous: AppOutcome, outcome: AppOutcome) -> bool:
+    """Two outcomes that say the same thing: no action, same code, same counts."""
+    if outcome.write is not None or previous.write is not None or outcome.code != previous.code:
+        return False
+    before, now = previous.decision, outcome.decision
+    if before is None or now is None:
+        return before is None and now is None
+    return (before.current, before.desired) == (now.current, now.desired)
+
+
 @dataclass
 class ServiceStatus:
     """Mutable by the loop's owner only; everything else reads."""
@@ -47,6 +57,9 @@ class ServiceStatus:
             recent = self._recent.get(app_id)
             if recent is None:
                 recent = self._recent[app_id] = deque(maxlen=self.history_size)
+            elif recent and _same(recent[-1], outcome):
+                recent[-1] = outcome  # the same hold again: keep its newest form, not another entry
+                continue
             recent.append(outcome)
 
     def set_policies(self, policies: Mapping[str, Policy], problems: list[Problem]) -> None:
@@ -57,7 +70,7 @@ class ServiceStatus:
                 del self._recent[app_id]
 
     def recent(self, app_id: str) -> list[AppOutcome]:
-        """The app's latest outcomes, oldest first."""
+        """The app's latest distinct outcomes, oldest first (a repeated hold is kept once, newest)."""
         return list(self._recent.get(app_id, ()))
 
     def last(self, app_id: str) -> AppOutcome | None:

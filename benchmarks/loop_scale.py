@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,10 @@ from scale_world import BACKLOG_QUERY, CPU_QUERY, app_ids
 
 from autoscaler.core.policy import Policy
 from autoscaler.http import RetryPolicy
-from autoscaler.loop import ControlLoop
+from autoscaler.loop import ControlLoop, settle_memory
 from autoscaler.providers.prometheus import PrometheusProvider
+from autoscaler.selfmetrics import SelfMetrics, observe_tick
+from autoscaler.status import ServiceStatus
 from autoscaler.targets.marathon import MarathonClient
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -110,6 +112,10 @@ async def run_ticks(
         logger=logger,
         concurrency=16,
     )
+    status = ServiceStatus(interval=timedelta(seconds=15), started_at=datetime.now(UTC))
+    status.set_policies(loop.policies, [])
+    metrics = SelfMetrics()
+    settle_memory()  # as the service does after loading its policies
     walls: list[float] = []
     cpus: list[float] = []
     scaled: list[int] = []
@@ -120,6 +126,8 @@ async def run_ticks(
                 before = stats()
             wall, cpu = time.perf_counter(), time.process_time()
             report = await loop.tick()
+            status.record(report)  # what the service does with every report
+            observe_tick(metrics, report)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             if report.error:
                 raise RuntimeError(report.error)

@@ -1,0 +1,46 @@
+"""ServiceStatus keeps a bounded history of what changed, not every identical hold."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from autoscaler.core.decide import Decision
+from autoscaler.loop import AppOutcome, TickReport
+from autoscaler.ports import ScaleResult
+from autoscaler.status import ServiceStatus
+
+T0 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
+
+
+def hold(at: datetime, code: str = "cooldown", current: int = 4) -> AppOutcome:
+    decision = Decision(app_id="/a", at=at, current=current, desired=current, code=code)
+    return AppOutcome("/a", code, decision.summary(), decision)
+
+
+def scaled(at: datetime, current: int, desired: int) -> AppOutcome:
+    decision = Decision(app_id="/a", at=at, current=current, desired=desired, code="scaled_up", cause="metrics")
+    return AppOutcome("/a", "scaled_up", "", decision, ScaleResult("/a", desired, "scaled"))
+
+
+def record(status: ServiceStatus, *outcomes: AppOutcome) -> None:
+    for outcome in outcomes:
+        assert outcome.decision is not None
+        status.record(TickReport(at=outcome.decision.at, outcomes={"/a": outcome}))
+
+
+def test_repeated_holds_are_kept_once_with_their_newest_time() -> None:
+    status = ServiceStatus(interval=timedelta(seconds=15), started_at=T0)
+    ticks = [T0 + timedelta(seconds=15 * i) for i in range(6)]
+    record(status, hold(ticks[0]), hold(ticks[1]), hold(ticks[2]), scaled(ticks[3], 4, 8), hold(ticks[4], current=8))
+    recent = status.recent("/a")
+    assert [(o.code, o.decision.at if o.decision else None) for o in recent] == [
+        ("cooldown", ticks[2]),  # three identical holds, one entry, the newest
+        ("scaled_up", ticks[3]),
+        ("cooldown", ticks[4]),  # same code but a different count: a new entry
+    ]
+
+
+def test_history_is_bounded() -> None:
+    status = ServiceStatus(interval=timedelta(seconds=15), started_at=T0, history_size=3)
+    record(status, *(scaled(T0 + timedelta(seconds=15 * i), i, i + 1) for i in range(10)))
+    assert [o.decision.desired for o in status.recent("/a") if o.decision] == [8, 9, 10]
