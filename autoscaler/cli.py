@@ -480,7 +480,7 @@ def _demo(args: argparse.Namespace) -> int:
     from autoscaler.demo.run import run_demo  # noqa: PLC0415  (only the demo needs its world)
 
     try:
-        asyncio.run(run_demo(duration=args.duration, speed=args.speed, interval=args.interval))
+        asyncio.run(run_demo(duration=args.duration, speed=args.speed, interval=args.interval, port=args.port))
         return 0
     except KeyboardInterrupt:
         return 0
@@ -503,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=None, help="stop after this many real seconds")
     demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (default 60)")
     demo.add_argument("--interval", type=float, default=1.0, help="real seconds between ticks (default 1)")
+    demo.add_argument("--port", type=int, default=8080, help="dashboard port on 127.0.0.1 (0: any free port)")
     demo.set_defaults(handler=_demo)
     explain = commands.add_parser("explain", help="why would this app scale (or not) right now? reads only")
     explain.add_argument("app", help="Marathon app id, e.g. /shop/api")

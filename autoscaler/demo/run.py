@@ -24,6 +24,9 @@ from autoscaler.http import RetryPolicy
 from autoscaler.loop import ControlLoop, TickReport
 from autoscaler.policyfiles import load_directory
 from autoscaler.providers.prometheus import PrometheusProvider
+from autoscaler.selfmetrics import SelfMetrics, observe_tick
+from autoscaler.server import StatusServer
+from autoscaler.status import ServiceStatus
 from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient
 
@@ -71,10 +74,13 @@ class LiveView:
         self._tty = out.isatty()
         self._events: list[str] = []
         self.actions: list[Action] = []
+        self.header = ""
 
     def on_tick(self, report: TickReport) -> None:
         at = report.at.astimezone(BEIJING)
         lines = [f"simulated time {at:%Y-%m-%d %H:%M} (+08:00)   tick took {report.duration_seconds * 1000:.0f} ms"]
+        if self.header:
+            lines.append(self.header)
         if report.error:
             lines.append(f"  tick failed: {report.error}")
         header = f"  {'app':<20}{'load':>12}{'running/instances':>20}{'bounds':>9}  last decision"
@@ -108,9 +114,11 @@ class LiveView:
                 until = window.end.astimezone(BEIJING)
                 lines.append(f"    {app_id}: {window.name} IN FORCE, floor {window.min_instances} until {until:%H:%M}")
             for window in next_windows(policy.schedules, report.at)[:1]:
+                day = "%H:%M" if window.start.astimezone(BEIJING).date() == at.date() else "%m-%d %H:%M"
                 lines.append(
                     f"    {app_id}: {window.name} next, floor {window.min_instances} from "
-                    f"{window.applies_from.astimezone(BEIJING):%H:%M} (starts {window.start.astimezone(BEIJING):%H:%M})"
+                    f"{window.applies_from.astimezone(BEIJING).strftime(day)} "
+                    f"(starts {window.start.astimezone(BEIJING).strftime(day)})"
                 )
         lines.append("  recent actions:")
         lines.extend(f"    {event}" for event in self._events[-8:])
@@ -122,7 +130,9 @@ class LiveView:
         self._out.flush()
 
 
-async def run_demo(*, duration: float | None, speed: float, interval: float, out: TextIO = sys.stdout) -> list[Action]:
+async def run_demo(
+    *, duration: float | None, speed: float, interval: float, out: TextIO = sys.stdout, port: int = 0
+) -> list[Action]:
     """Run until `duration` real seconds pass (or SIGINT/SIGTERM); returns the accepted actions."""
     clock = SimClock(SIM_START, speed=speed)
     marathon = FakeMarathon(clock=clock.epoch, task_start_delay=15.0)
@@ -150,18 +160,35 @@ async def run_demo(*, duration: float | None, speed: float, interval: float, out
         policies=loaded.policies, target=target, providers={"prometheus": provider}, clock=clock.now, logger=logger
     )
     view = LiveView(world=world, loop=loop, marathon=marathon, out=out)
+    status = ServiceStatus(interval=timedelta(seconds=interval * speed), started_at=clock.now())
+    status.set_policies(loaded.policies, loaded.problems)
+    metrics_registry = SelfMetrics()
+    server = StatusServer(status=status, metrics=metrics_registry, clock=clock.now, host="127.0.0.1", port=port)
+    try:
+        dashboard = await server.start()
+    except OSError:  # the port is taken: any free one will do for a demo
+        server = StatusServer(status=status, metrics=metrics_registry, clock=clock.now, host="127.0.0.1", port=0)
+        dashboard = await server.start()
+    view.header = f"dashboard {dashboard}/   (Marathon-compatible server {marathon_url}, metrics {metrics_url})"
     out.write(
-        f"demo: Marathon-compatible server {marathon_url}, metrics {metrics_url}; "
+        f"demo: dashboard {dashboard}/, Marathon-compatible server {marathon_url}, metrics {metrics_url}; "
         f"one real second is {speed:g} simulated seconds\n"
     )
+
+    def on_tick(report: TickReport) -> None:
+        status.record(report)
+        observe_tick(metrics_registry, report)
+        view.on_tick(report)
+
     stop = asyncio.Event()
     running_loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         running_loop.add_signal_handler(signum, stop.set)
     timer: asyncio.TimerHandle | None = running_loop.call_later(duration, stop.set) if duration else None
     try:
-        await loop.run(interval=interval, stop=stop, on_tick=view.on_tick)
+        await loop.run(interval=interval, stop=stop, on_tick=on_tick)
     finally:
+        await server.stop()
         if timer is not None:
             timer.cancel()
         await target.aclose()
