@@ -55,7 +55,7 @@ DEFAULT_MAX_METRIC_AGE = timedelta(minutes=3)
 
 def validate_app_id(app_id: str) -> str:
     """Marathon's id rules: `/group/app`, lowercase letters, digits, `-` and `.` inside segments."""
-    if not APP_ID_PATTERN.match(app_id):
+    if not APP_ID_PATTERN.fullmatch(app_id):  # match() would let a trailing newline through
         raise ValueError(
             f"{app_id!r} is not a Marathon app id (absolute path like /shop/api; segments of "
             "lowercase letters, digits, '-' and '.')"
