@@ -19,19 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from autoscaler.core.decide import History, decide
 from autoscaler.core.model import AppState, Observation
-from autoscaler.core.policy import Policy, substitute
-from autoscaler.errors import MetricSourceError
+from autoscaler.core.policy import Policy
 from autoscaler.sim.plot import _axes, _step_line, _time_ticks
 
 Points = Sequence[tuple[datetime, float | None]]
-
-
-class RangeSource(Protocol):
-    async def range_query(self, query: str, **kwargs: Any) -> list[tuple[datetime, float | None]]: ...
 
 
 @dataclass(frozen=True)
@@ -85,33 +80,6 @@ class BacktestResult:
             "lowest_instances": min((t.desired for t in self.ticks), default=0),
             "metrics_without_history": list(self.missing_history),
         }
-
-
-async def fetch_history(
-    policy: Policy,
-    sources: Mapping[str, RangeSource],
-    *,
-    start: datetime,
-    end: datetime,
-    step: timedelta,
-) -> dict[str, list[tuple[datetime, float | None]]]:
-    """Each metric's points over [start - max age, end], by metric name; [] when the source has none."""
-    history: dict[str, list[tuple[datetime, float | None]]] = {}
-    for spec in policy.metrics:
-        source = sources.get(spec.source)
-        if source is None:
-            raise MetricSourceError(f"metric {spec.name}: no {spec.source} source is configured")
-        query = substitute(spec.query, policy.app)
-        max_age = spec.max_age if spec.max_age is not None else policy.max_metric_age
-        window: dict[str, Any] = {"start": start - max_age, "end": end}
-        if spec.source == "prometheus":
-            window["step"] = step
-            if isinstance(spec.series, dict):
-                window["select"] = {k: substitute(v, policy.app) for k, v in spec.series.items()}
-        elif isinstance(spec.series, str):
-            window["select"] = substitute(spec.series, policy.app)
-        history[spec.name] = await source.range_query(query, **window)
-    return history
 
 
 def _latest(points: Points, times: list[datetime], at: datetime) -> tuple[float | None, datetime | None]:

@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import cast
 
 from autoscaler import logs
-from autoscaler.backtest import RangeSource, fetch_history, render_svg, replay, write_csv
+from autoscaler.backtest import render_svg, replay, write_csv
 from autoscaler.core.policy import Policy
 from autoscaler.core.units import parse_duration
 from autoscaler.errors import ConfigurationError, MetricSourceError, TargetAuthError, TargetError
 from autoscaler.events import GraphiteEvents, event_tags
 from autoscaler.explain import ExplainError, explain_app
+from autoscaler.history import RangeSource, fetch_history
 from autoscaler.http import RetryPolicy
 from autoscaler.leader import LeaderElection
 from autoscaler.loop import ControlLoop, TickReport, settle_memory
