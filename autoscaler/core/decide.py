@@ -8,21 +8,24 @@ The pipeline, each stage recording what it did in plain words:
    of recommendations has been observed (so a restart cannot cause a scale-down);
 4. stabilisation: a scale-down goes only as low as the highest recommendation of its window
    (a scale-up only as high as the lowest of its window, when one is set);
-5. step limits per direction;
+5. step limits per direction, and the smallest scale-down worth a deployment (`scale_down.min_step`);
 6. cooldowns per direction, measured from the app's last scale by anyone (Marathon's lastScalingAt);
 7. schedule and campaign windows: the lowest active ceiling, then the highest active floor, at once;
 8. min/max bounds, always, also when the app was set outside them by hand.
 
-The caller keeps the History (recommendations of recent ticks) and feeds it back in; `record()`
-returns the next History. Nothing here reads a clock or does I/O.
+The caller keeps the History (recommendations and ready counts of recent ticks) and feeds it back in;
+`record()` returns the next History. Nothing here reads a clock or does I/O.
+
+The text of every reason is formatted only when it is read (`Clamp.detail`, `reasons()`, `explain()`):
+most decisions of a live loop over thousands of apps are holds that nobody reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import FrozenInstanceError, dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import Policy
@@ -39,10 +42,32 @@ READY_SHARE_FOR_SCALE_DOWN = 0.9
 SCALED_CODES = frozenset({"scaled_up", "scaled_down"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Recommendation:
     at: datetime
     instances: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyCount:
+    """How many instances were ready at one tick (for the metric window)."""
+
+    at: datetime
+    instances: int
+
+
+def _appended(items: tuple[Any, ...], item: Any, cutoff: datetime) -> tuple[Any, ...]:
+    """`items` (oldest first) without those at or before `cutoff`, then `item`.
+
+    Ticks arrive in time order, so only the oldest entries expire and the rest is kept as one slice;
+    if the clock went back, every entry is checked instead.
+    """
+    if items and items[-1].at > item.at:
+        return (*(i for i in items if i.at > cutoff), item)
+    start, end = 0, len(items)
+    while start < end and items[start].at <= cutoff:
+        start += 1
+    return (*items[start:], item) if start else (*items, item)
 
 
 @dataclass(frozen=True)
@@ -50,35 +75,94 @@ class History:
     """What the engine needs to remember between ticks for one app.
 
     `observing_since`: when this process first evaluated the app (restart safety);
-    `recommendations`: recent recommendations, oldest first, for the stabilisation windows.
+    `recommendations`: recent recommendations, oldest first, for the stabilisation windows;
+    `ready`: the ready count of recent ticks, oldest first, for the metric window.
     """
 
     observing_since: datetime | None = None
     recommendations: tuple[Recommendation, ...] = ()
+    ready: tuple[ReadyCount, ...] = ()
 
     def record(self, decision: Decision, *, keep: timedelta) -> History:
         """The history after `decision`, keeping only what a window of length `keep` can need."""
+        at = decision.at
+        since = self.observing_since or at
+        cutoff = at - keep
+        ready = self.ready
+        if decision.ready is not None:
+            ready = _appended(ready, ReadyCount(at, decision.ready), cutoff)
         if decision.recommendation is None:
-            return self if self.observing_since is not None else replace(self, observing_since=decision.at)
-        cutoff = decision.at - keep
-        kept = tuple(r for r in self.recommendations if r.at > cutoff)
-        return History(
-            observing_since=self.observing_since or decision.at,
-            recommendations=(
-                *kept,
-                Recommendation(at=decision.at, instances=decision.recommendation),
-            ),
-        )
+            if since is self.observing_since and ready is self.ready:
+                return self
+            return replace(self, observing_since=since, ready=ready)
+        recommendations = _appended(self.recommendations, Recommendation(at, decision.recommendation), cutoff)
+        return History(observing_since=since, recommendations=recommendations, ready=ready)
+
+    def ready_range(self, since: datetime, ready: int) -> tuple[int, int]:
+        """The fewest and the most instances ready at the ticks from `since` on, `ready` (now) included."""
+        fewest = most = ready
+        for past in reversed(self.ready):
+            if past.at < since:
+                break
+            count = past.instances
+            if count < fewest:
+                fewest = count
+            elif count > most:
+                most = count
+        return fewest, most
 
 
-@dataclass(frozen=True)
 class Clamp:
-    """One stage that changed (or held) the count: its rule, the numbers before and after, and why."""
+    """One stage that changed (or held) the count: its rule, the numbers before and after, and why.
+
+    Immutable. `detail` may be given as text or as a function that makes it, once, when first read.
+    """
+
+    __slots__ = ("_detail", "after", "before", "rule")
 
     rule: str
     before: int
     after: int
-    detail: str
+    _detail: str | Callable[[], str]
+
+    def __init__(self, rule: str, before: int, after: int, detail: str | Callable[[], str]) -> None:
+        init = object.__setattr__
+        init(self, "rule", rule)
+        init(self, "before", before)
+        init(self, "after", after)
+        init(self, "_detail", detail)
+
+    @property
+    def detail(self) -> str:
+        detail = self._detail
+        if not isinstance(detail, str):
+            detail = detail()
+            object.__setattr__(self, "_detail", detail)
+        return detail
+
+    def _fields(self) -> tuple[str, int, int, str]:
+        return (self.rule, self.before, self.after, self.detail)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Clamp)
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return f"Clamp(rule={self.rule!r}, before={self.before!r}, after={self.after!r}, detail={self.detail!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Clamp, self._fields())
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
 
 
 @dataclass(frozen=True)
@@ -97,6 +181,7 @@ class Decision:
     recommendation: int | None = None  # `proposed` raised to an active floor; kept in History
     cause: str = ""  # what moved the count: metrics, schedule, bounds
     notes: tuple[str, ...] = field(default=())
+    ready: int | None = None  # instances ready at this tick; kept in History for the metric window
 
     @property
     def action(self) -> Action:
@@ -163,8 +248,8 @@ class _Trail:
         self.notes: list[str] = []
         self.holds: list[str] = []  # codes of stages that kept the count where it was
 
-    def clamp(self, rule: str, before: int, after: int, detail: str) -> int:
-        self.clamps.append(Clamp(rule=rule, before=before, after=after, detail=detail))
+    def clamp(self, rule: str, before: int, after: int, detail: str | Callable[[], str]) -> int:
+        self.clamps.append(Clamp(rule, before, after, detail))
         return after
 
 
@@ -177,9 +262,11 @@ def decide(
 ) -> Decision:
     """Decide the instance count of one app. Pure and deterministic."""
     current = state.instances
+    ready = state.ready_instances
     trail = _Trail()
-    windows = tuple(active_windows(policy.schedules, now))
-    metrics = tuple(evaluate_all(policy, observations, state=state, now=now))
+    windows = tuple(active_windows(policy.schedules, now)) if policy.schedules else ()
+    ready_range = history.ready_range(now - policy.metric_window, ready) if history.ready else None
+    metrics = tuple(evaluate_all(policy, observations, state=state, now=now, ready_range=ready_range))
 
     proposed: int | None = None
 
@@ -197,6 +284,7 @@ def decide(
             recommendation=recommendation,
             cause=cause,
             notes=tuple(trail.notes),
+            ready=ready,
         )
 
     if state.deployment_in_progress:
@@ -240,16 +328,14 @@ def decide(
 
     desired = recommendation
     # 3. no scale-down while instances are starting, or before a full window has been observed
-    if desired < current:
-        ready = state.ready_instances
-        if ready < READY_SHARE_FOR_SCALE_DOWN * current:
-            desired = trail.clamp(
-                "instances_not_ready",
-                desired,
-                current,
-                f"only {ready} of {current} instances ready; not scaling down while they start",
-            )
-            trail.holds.append("instances_not_ready")
+    if desired < current and ready < READY_SHARE_FOR_SCALE_DOWN * current:
+        desired = trail.clamp(
+            "instances_not_ready",
+            desired,
+            current,
+            lambda: f"only {ready} of {current} instances ready; not scaling down while they start",
+        )
+        trail.holds.append("instances_not_ready")
     if desired < current:
         window = policy.scale_down.stabilization
         since = history.observing_since
@@ -259,37 +345,45 @@ def decide(
                 "stabilization",
                 desired,
                 current,
-                f"observed for {format_duration(seen)} of the {format_duration(window)} "
-                "scale-down window; no scale-down before a full window",
+                lambda: (
+                    f"observed for {format_duration(seen)} of the {format_duration(window)} "
+                    "scale-down window; no scale-down before a full window"
+                ),
             )
             trail.holds.append("stabilizing")
 
     # 4. stabilisation windows
     if desired != current:
-        up_cutoff = now - policy.scale_up.stabilization
-        down_cutoff = now - policy.scale_down.stabilization
-        up_limit = down_limit = recommendation
-        for past in history.recommendations:
-            if past.at > up_cutoff:
-                up_limit = min(up_limit, past.instances)
-            if past.at > down_cutoff:
-                down_limit = max(down_limit, past.instances)
+        # only the window of the direction of travel matters
+        limit = recommendation
         if desired > current:
-            stabilized = max(min(desired, up_limit), current)
+            cutoff = now - policy.scale_up.stabilization
+            for past in history.recommendations:
+                if past.instances < limit and past.at > cutoff:
+                    limit = past.instances
+            stabilized = max(min(desired, limit), current)
         else:
-            stabilized = max(desired, min(down_limit, current))
+            cutoff = now - policy.scale_down.stabilization
+            for past in history.recommendations:
+                if past.instances > limit and past.at > cutoff:
+                    limit = past.instances
+            stabilized = max(desired, min(limit, current))
         if stabilized != desired:
-            direction = "up" if desired > current else "down"
-            rule = policy.scale_up if direction == "up" else policy.scale_down
-            detail = (
-                f"{'lowest' if direction == 'up' else 'highest'} recommendation of the last "
-                f"{format_duration(rule.stabilization)} is {stabilized}"
+            up = desired > current
+            length = policy.scale_up.stabilization if up else policy.scale_down.stabilization
+            desired = trail.clamp(
+                "stabilization",
+                desired,
+                stabilized,
+                lambda: (
+                    f"{'lowest' if up else 'highest'} recommendation of the last "
+                    f"{format_duration(length)} is {stabilized}"
+                ),
             )
-            desired = trail.clamp("stabilization", desired, stabilized, detail)
             if desired == current:
                 trail.holds.append("stabilizing")
 
-    # 5. step limits
+    # 5. step limits; a scale-down too small to be worth a deployment waits (hysteresis)
     if desired > current:
         step = policy.scale_up.step_size(current)
         if desired - current > step:
@@ -297,7 +391,9 @@ def decide(
                 "max_step",
                 desired,
                 current + step,
-                f"scale_up max_step {', '.join(map(str, policy.scale_up.max_step))} allows +{step} from {current}",
+                lambda: (
+                    f"scale_up max_step {', '.join(map(str, policy.scale_up.max_step))} allows +{step} from {current}"
+                ),
             )
     elif desired < current:
         step = policy.scale_down.step_size(current)
@@ -306,8 +402,24 @@ def decide(
                 "max_step",
                 desired,
                 current - step,
-                f"scale_down max_step {', '.join(map(str, policy.scale_down.max_step))} allows -{step} from {current}",
+                lambda: (
+                    f"scale_down max_step {', '.join(map(str, policy.scale_down.max_step))} "
+                    f"allows -{step} from {current}"
+                ),
             )
+        least = policy.scale_down.min_step.size(current)
+        if current - desired < least:
+            shed = current - desired
+            desired = trail.clamp(
+                "min_step",
+                desired,
+                current,
+                lambda: (
+                    f"shedding {shed} is below scale_down min_step {policy.scale_down.min_step} "
+                    f"({least} from {current}): not worth a deployment"
+                ),
+            )
+            trail.holds.append("within_tolerance")
 
     # 6. cooldowns
     if desired != current and state.last_scaled_at is not None:
@@ -315,12 +427,15 @@ def decide(
         elapsed = max(now - state.last_scaled_at, timedelta(0))
         if elapsed < rule.cooldown:
             direction = "scale_up" if desired > current else "scale_down"
+            cooldown = rule.cooldown
             desired = trail.clamp(
                 "cooldown",
                 desired,
                 current,
-                f"last scaled {format_duration(elapsed)} ago; {direction} cooldown is "
-                f"{format_duration(rule.cooldown)} (wait {format_duration(rule.cooldown - elapsed)})",
+                lambda: (
+                    f"last scaled {format_duration(elapsed)} ago; {direction} cooldown is "
+                    f"{format_duration(cooldown)} (wait {format_duration(cooldown - elapsed)})"
+                ),
             )
             trail.holds.append("cooldown")
 

@@ -45,12 +45,17 @@ StepLimits = Annotated[
     PlainSerializer(lambda steps: [str(step) for step in steps], return_type=list[str]),
 ]
 
+MinStep = Annotated[Step, BeforeValidator(parse_step), PlainSerializer(str, return_type=str)]
+
 # Marathon app ids: absolute paths of lowercase segments (Marathon's PathId rules).
 _SEGMENT = r"(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])"
 APP_ID_PATTERN = re.compile(rf"^(/{_SEGMENT})+$")
 
 DEFAULT_TOLERANCE = 0.1
 DEFAULT_MAX_METRIC_AGE = timedelta(minutes=3)
+# How far back a `target_average` value looks (the `[1m]` of `rate(...[1m])`): instances that became
+# ready (or went away) within it are only partly in the average.
+DEFAULT_METRIC_WINDOW = timedelta(minutes=1)
 
 
 def validate_app_id(app_id: str) -> str:
@@ -120,11 +125,13 @@ class ScaleUpRule(ScaleRule):
 
 
 class ScaleDownRule(ScaleRule):
-    """Scale-down defaults: wait for 5 min of lower recommendations, shed at most 20 % per action."""
+    """Scale-down defaults: wait for 10 min of lower recommendations, shed at most 20 % per action and
+    at least `min_step` (10 %: a smaller drop is not worth a deployment), 10 min between actions."""
 
-    cooldown: Duration = timedelta(minutes=5)
+    cooldown: Duration = timedelta(minutes=10)
     max_step: StepLimits = (Step(percent=20.0),)
-    stabilization: Duration = timedelta(minutes=5)
+    stabilization: Duration = timedelta(minutes=10)
+    min_step: MinStep = Step(percent=10.0)
 
 
 def _check_timezone(name: str | None) -> str | None:
@@ -214,6 +221,7 @@ class Policy(_Model):
     scale_down: ScaleDownRule = ScaleDownRule()
     tolerance: float = Field(default=DEFAULT_TOLERANCE, ge=0, lt=1)
     max_metric_age: Duration = DEFAULT_MAX_METRIC_AGE
+    metric_window: Duration = DEFAULT_METRIC_WINDOW
     force: bool = False  # send ?force=true to Marathon; cancels running deployments. Opt-in only.
 
     _check_app = field_validator("app")(validate_app_id)
@@ -240,7 +248,8 @@ class Policy(_Model):
         return self
 
     def stabilization_window(self) -> timedelta:
-        return max(self.scale_down.stabilization, self.scale_up.stabilization)
+        """How much History the engine needs: the longest stabilisation window or the metric window."""
+        return max(self.scale_down.stabilization, self.scale_up.stabilization, self.metric_window)
 
 
 class Campaign(_Model):

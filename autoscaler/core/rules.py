@@ -8,14 +8,24 @@ Two kinds of metric:
   ceil(value / target). It works from zero instances.
 Within the tolerance band around the current count the proposal is the current count (no flapping).
 Missing, non-finite, implausible or stale values give no proposal at all, never zero.
+
+A `target_average` value is an average over the metric window (`rate(...[1m])`), so when the ready
+count changed within that window the value still partly describes the old fleet: a saturated average
+from 2 instances, multiplied by the 4 that are ready now, would ask for twice the load there is. The
+caller passes the fewest and the most instances ready within the window (`ready_range`): load above
+the target is taken over the fewest (instances that became ready within the window are not yet
+measured), load below it over the most (instances that went away within the window still lowered it).
+
+The arithmetic of each proposal is kept as text, formatted only when someone reads it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import FrozenInstanceError
 from datetime import datetime, timedelta
+from typing import Any
 
 from autoscaler.core.model import AppState, Observation, QueryResult, Sample
 from autoscaler.core.policy import MetricSpec, Policy, substitute
@@ -25,9 +35,14 @@ from autoscaler.core.units import EPSILON
 MAX_PLAUSIBLE_VALUE = 1e12
 
 
-@dataclass(frozen=True)
 class MetricEvaluation:
-    """One metric's contribution to a decision: its value, its proposal, and how it got there."""
+    """One metric's contribution to a decision: its value, its proposal, and how it got there.
+
+    Immutable. `detail` may be given as text or as a function that makes it; it is made once, when
+    first read (most decisions are never explained, and formatting is most of a tick's cost).
+    """
+
+    __slots__ = ("_detail", "kind", "name", "proposal", "source", "target", "value")
 
     name: str
     source: str
@@ -35,11 +50,63 @@ class MetricEvaluation:
     target: float
     value: float | None
     proposal: int | None  # None: this metric is missing and may not drive a scale-down
-    detail: str
+    _detail: str | Callable[[], str]
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass it replaced
+        self,
+        name: str,
+        source: str,
+        kind: str,
+        target: float,
+        value: float | None,
+        proposal: int | None,
+        detail: str | Callable[[], str],
+    ) -> None:
+        init = object.__setattr__
+        init(self, "name", name)
+        init(self, "source", source)
+        init(self, "kind", kind)
+        init(self, "target", target)
+        init(self, "value", value)
+        init(self, "proposal", proposal)
+        init(self, "_detail", detail)
+
+    @property
+    def detail(self) -> str:
+        detail = self._detail
+        if not isinstance(detail, str):
+            detail = detail()
+            object.__setattr__(self, "_detail", detail)
+        return detail
 
     @property
     def missing(self) -> bool:
         return self.proposal is None
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.name, self.source, self.kind, self.target, self.value, self.proposal, self.detail)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, MetricEvaluation)
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        names = ("name", "source", "kind", "target", "value", "proposal", "detail")
+        return "MetricEvaluation(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True)) + ")"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (MetricEvaluation, self._fields())
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
 
 
 def observe(
@@ -106,8 +173,13 @@ def evaluate(
     policy: Policy,
     state: AppState,
     now: datetime,
+    ready_range: tuple[int, int] | None = None,
 ) -> MetricEvaluation:
-    """Turn one observation into a proposal, or explain why there is none."""
+    """Turn one observation into a proposal, or explain why there is none.
+
+    `ready_range`: the fewest and the most instances ready within the metric window (this tick's
+    included); without it, the ready count of this tick only.
+    """
 
     def missing(reason: str, value: float | None = None) -> MetricEvaluation:
         return MetricEvaluation(
@@ -136,45 +208,61 @@ def evaluate(
             return missing(f"sample is {_seconds(-age)} in the future (clock skew?)", value)
 
     current = state.instances
-    if spec.kind == "average":
-        ready = state.ready_instances
+    target = spec.target
+    average = spec.kind == "average"
+    ready = measured = state.ready_instances
+    if average:
         if ready == 0:
             return missing("no ready instances, so an average per instance says nothing about load", value)
-        ratio = value / spec.target
-        raw = ready * ratio
-        arithmetic = f"{ready} ready x {value:g} / {spec.target:g} = {raw:.2f}"
+        ratio = value / target
+        if ready_range is not None:
+            fewest, most = ready_range
+            # load above the target over the fewest ready within the window, below it over the most
+            if ratio > 1.0 and 0 < fewest < ready:
+                measured = fewest
+            elif ratio < 1.0 and most > ready:
+                measured = most
+        raw = measured * ratio
     else:
-        raw = value / spec.target
+        raw = value / target
         ratio = raw / current if current > 0 else math.inf
-        arithmetic = f"{value:g} / {spec.target:g} per instance = {raw:.2f}"
+
+    def arithmetic() -> str:
+        if not average:
+            return f"{value:g} / {target:g} per instance = {raw:.2f}"
+        if measured == ready:
+            return f"{ready} ready x {value:g} / {target:g} = {raw:.2f}"
+        which = "fewest" if measured < ready else "most"
+        window = _seconds(policy.metric_window)
+        return (
+            f"{ready} ready, {measured} the {which} within the {window} metric window: "
+            f"{measured} x {value:g} / {target:g} = {raw:.2f}"
+        )
 
     if current > 0 and abs(ratio - 1.0) <= policy.tolerance + EPSILON:
+        tolerance = policy.tolerance
         return MetricEvaluation(
-            name=spec.name,
-            source=spec.source,
-            kind=spec.kind,
-            target=spec.target,
-            value=value,
-            proposal=current,
-            detail=f"{arithmetic}; within tolerance {policy.tolerance:g} of {current}, proposes {current}",
+            spec.name,
+            spec.source,
+            spec.kind,
+            target,
+            value,
+            current,
+            lambda: f"{arithmetic()}; within tolerance {tolerance:g} of {current}, proposes {current}",
         )
     proposal = max(0, math.ceil(raw - EPSILON))
-    if spec.kind == "average" and current > 0:
+    side = ""
+    if average and current > 0:
         # Fewer (or more) ready instances than current must not turn load above target into a
         # scale-down (or load below target into a scale-up): keep the proposal on the value's side.
         kept = max(proposal, current) if ratio > 1.0 else min(proposal, current)
         if kept != proposal:
-            side = "above target, so not below" if ratio > 1.0 else "below target, so not above"
-            arithmetic = f"{arithmetic} ({side} the current {current})"
+            side = " (above target, so not below" if ratio > 1.0 else " (below target, so not above"
+            side += f" the current {current})"
             proposal = kept
+    final = proposal
     return MetricEvaluation(
-        name=spec.name,
-        source=spec.source,
-        kind=spec.kind,
-        target=spec.target,
-        value=value,
-        proposal=proposal,
-        detail=f"{arithmetic}, proposes {proposal}",
+        spec.name, spec.source, spec.kind, target, value, proposal, lambda: f"{arithmetic()}{side}, proposes {final}"
     )
 
 
@@ -184,8 +272,12 @@ def evaluate_all(
     *,
     state: AppState,
     now: datetime,
+    ready_range: tuple[int, int] | None = None,
 ) -> list[MetricEvaluation]:
-    return [evaluate(spec, observations.get(spec.name), policy=policy, state=state, now=now) for spec in policy.metrics]
+    return [
+        evaluate(spec, observations.get(spec.name), policy=policy, state=state, now=now, ready_range=ready_range)
+        for spec in policy.metrics
+    ]
 
 
 def _seconds(duration: timedelta) -> str:

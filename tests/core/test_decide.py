@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from autoscaler.core.decide import Decision, History, Recommendation, decide
+from autoscaler.core.decide import Decision, History, ReadyCount, Recommendation, decide
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import Policy
 
@@ -19,7 +19,8 @@ APP = "/shop/api"
 CPU = {"name": "cpu", "source": "prometheus", "query": "avg(cpu)", "target_average": 0.5}
 BACKLOG = {"name": "backlog", "source": "graphite", "query": "sumSeries(q)", "target_per_instance": 500}
 # The policy of most rows: 1..20 instances, CPU 50 % target, the default scale_up and scale_down rules
-# (up: cooldown 30s, max_step [100%, 4]; down: cooldown 5m, stabilization 5m, max_step 20%), tolerance 0.1.
+# (up: cooldown 30s, max_step [100%, 4]; down: cooldown 10m, stabilization 10m, max_step 20%, min_step 10%),
+# tolerance 0.1, metric_window 1m.
 BASE: dict[str, Any] = {"app": APP, "min_instances": 1, "max_instances": 20, "metrics": [CPU]}
 OBSERVED = History(observing_since=NOW - timedelta(hours=1))
 
@@ -287,13 +288,13 @@ CASES = [
         clamps=[("stabilization", 8, 9)],
     ),
     Case(
-        "stabilisation: 10 recommended 6m ago is outside the 5m window",
+        "stabilisation: 10 recommended 11m ago is outside the 10m window",
         state(10),
         {"cpu": fresh(0.4)},
         8,
         "scaled_down",
         "metrics",
-        history=replace(OBSERVED, recommendations=(Recommendation(ago(minutes=6), 10),)),
+        history=replace(OBSERVED, recommendations=(Recommendation(ago(minutes=11), 10),)),
     ),
     Case(
         "scale-up stabilisation: the lowest of the window (5) bounds a wish for 6",
@@ -331,6 +332,169 @@ CASES = [
         2,
         "scaled_down",
         "metrics",
+    ),
+    # --- scale-down hysteresis (min_step, default 10 % of the current count, at least 1) ---
+    Case(
+        "hysteresis: 20 x 0.4 / 0.5 = 16, the window's highest is 19: shedding 1 < 2 (10 % of 20) holds",
+        state(20),
+        {"cpu": fresh(0.4)},
+        20,
+        "within_tolerance",
+        policy={"max_instances": 40},
+        history=replace(OBSERVED, recommendations=(Recommendation(ago(minutes=2), 19),)),
+        clamps=[("stabilization", 16, 19), ("min_step", 19, 20)],
+    ),
+    Case(
+        "hysteresis: 20 x 0.4 / 0.5 = 16, the window's highest is 18: shedding 2 = 10 % of 20 scales",
+        state(20),
+        {"cpu": fresh(0.4)},
+        18,
+        "scaled_down",
+        "metrics",
+        policy={"max_instances": 40},
+        history=replace(OBSERVED, recommendations=(Recommendation(ago(minutes=2), 18),)),
+        clamps=[("stabilization", 16, 18)],
+    ),
+    Case(
+        "hysteresis rounds up: 11 -> 10 sheds 1 < ceil(1.1) = 2, holds",
+        state(11),
+        {"cpu": fresh(0.1)},
+        11,
+        "within_tolerance",
+        history=replace(OBSERVED, recommendations=(Recommendation(ago(minutes=1), 10),)),
+        clamps=[("stabilization", 3, 10), ("min_step", 10, 11)],
+    ),
+    Case(
+        "hysteresis is at least 1 instance: 3 -> 2 sheds 1 >= max(1, 0.3)",
+        state(3),
+        {"cpu": fresh(0.3)},
+        2,
+        "scaled_down",
+        "metrics",
+    ),
+    Case(
+        "min_step as a count: 20 x 0.4 / 0.5 = 16 sheds 4 < 5, holds",
+        state(20),
+        {"cpu": fresh(0.4)},
+        20,
+        "within_tolerance",
+        policy={"max_instances": 40, "scale_down": {"min_step": 5}},
+        clamps=[("min_step", 16, 20)],
+    ),
+    Case(
+        "min_step as a count: 20 x 0.35 / 0.5 = 14 sheds 6 >= 5",
+        state(20),
+        {"cpu": fresh(0.35)},
+        14,
+        "scaled_down",
+        "metrics",
+        policy={"max_instances": 40, "scale_down": {"min_step": 5, "max_step": "100%"}},
+    ),
+    Case(
+        "min_step 1 turns hysteresis off: 11 -> 10",
+        state(11),
+        {"cpu": fresh(0.1)},
+        10,
+        "scaled_down",
+        "metrics",
+        policy={"scale_down": {"min_step": 1}},
+        history=replace(OBSERVED, recommendations=(Recommendation(ago(minutes=1), 10),)),
+    ),
+    Case(
+        "hysteresis never holds back the bounds: 22 above max 20, on target, comes down to 20",
+        state(22),
+        {"cpu": fresh(0.5)},
+        20,
+        "scaled_down",
+        "bounds",
+    ),
+    Case(
+        "hysteresis never holds back a schedule ceiling: 20 on target, ceiling 19",
+        state(20),
+        {"cpu": fresh(0.5)},
+        19,
+        "scaled_down",
+        "schedule",
+        policy={"schedules": [window(ceiling=19)]},
+    ),
+    # --- the metric window (default 1m): ready counts that changed within it ---
+    Case(
+        "2 ready 45s ago, 4 now: the saturated average is 2 instances' load: 2 x 1.0 / 0.5 = 4, not 8",
+        state(4),
+        {"cpu": fresh(1.0)},
+        4,
+        "within_tolerance",
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=45), 2), ReadyCount(ago(seconds=15), 4))),
+    ),
+    Case(
+        "2 ready exactly one window (60s) ago still counts: 2 x 1.0 / 0.5 = 4",
+        state(4),
+        {"cpu": fresh(1.0)},
+        4,
+        "within_tolerance",
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=60), 2),)),
+    ),
+    Case(
+        "2 ready 75s ago is outside the 60s window: 4 x 1.0 / 0.5 = 8",
+        state(4),
+        {"cpu": fresh(1.0)},
+        8,
+        "scaled_up",
+        "metrics",
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=75), 2),)),
+    ),
+    Case(
+        "metric_window 2m: 2 ready 75s ago counts: 2 x 1.0 / 0.5 = 4",
+        state(4),
+        {"cpu": fresh(1.0)},
+        4,
+        "within_tolerance",
+        policy={"metric_window": "2m"},
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=75), 2),)),
+    ),
+    Case(
+        "metric_window 0s: only this tick's ready count: 4 x 1.0 / 0.5 = 8",
+        state(4),
+        {"cpu": fresh(1.0)},
+        8,
+        "scaled_up",
+        "metrics",
+        policy={"metric_window": "0s"},
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=15), 2),)),
+    ),
+    Case(
+        "no ready instance within the window says nothing: 4 x 1.0 / 0.5 = 8",
+        state(4),
+        {"cpu": fresh(1.0)},
+        8,
+        "scaled_up",
+        "metrics",
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=30), 0),)),
+    ),
+    Case(
+        "below target over the most ready within the window: 10 ready 30s ago, 8 now: 10 x 0.3 / 0.5 = 6, not 5",
+        state(8),
+        {"cpu": fresh(0.3)},
+        6,
+        "scaled_down",
+        "metrics",
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=30), 10),)),
+    ),
+    Case(
+        "below target, more ready within the window than now and current: never above current (9 x 0.4 / 0.5)",
+        state(6),
+        {"cpu": fresh(0.4)},
+        6,
+        "within_tolerance",
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=30), 9),)),
+    ),
+    Case(
+        "above target, fewer ready within the window: never below current (2 x 0.75 / 0.5 = 3 < 4)",
+        state(4),
+        {"cpu": fresh(0.75)},
+        4,
+        "within_tolerance",
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=30), 2),)),
     ),
     Case(
         "scale-up step: 4 x 2.0 / 0.5 = 16, [100 %, 4] of 4 allows +4",
@@ -392,8 +556,8 @@ CASES = [
         "metrics",
     ),
     Case(
-        "scale-down cooldown over: 6m ago",
-        state(10, last_scaled_at=ago(minutes=6)),
+        "scale-down cooldown over: 11m ago",
+        state(10, last_scaled_at=ago(minutes=11)),
         {"cpu": fresh(0.4)},
         8,
         "scaled_down",
@@ -683,7 +847,7 @@ def test_explain_of_a_cooldown_says_how_long_to_wait() -> None:
     decision = run(make_policy(), state(10, last_scaled_at=ago(minutes=2)), {"cpu": fresh(0.4)})
     text = decision.explain()
     assert "stays at 10 (cooldown)" in text
-    assert "last scaled 2m ago; scale_down cooldown is 5m (wait 3m)" in text  # 5m - 2m = 3m
+    assert "last scaled 2m ago; scale_down cooldown is 10m (wait 8m)" in text  # 10m - 2m = 8m
 
 
 def test_explain_of_a_schedule_names_the_window() -> None:
@@ -769,16 +933,14 @@ def simulate(
         out.append((now, decision.current, decision.desired, decision.code))
         history = history.record(decision, keep=policy.stabilization_window())
         if decision.scaled:
-            st = replace(
-                st, instances=decision.desired, tasks_running=decision.desired, last_scaled_at=now
-            )
+            st = replace(st, instances=decision.desired, tasks_running=decision.desired, last_scaled_at=now)
     return out, history
 
 
 def test_window_end_comes_down_gradually() -> None:
     end = NOW + timedelta(minutes=5)
     sale = window(floor=15, start=(NOW - timedelta(hours=1)).isoformat(), end=end.isoformat())
-    policy = make_policy(schedules=[sale])
+    policy = make_policy(schedules=[sale], scale_down={"cooldown": "5m", "stabilization": "5m"})
     # An hour into the sale, at its floor, with little load: 15 x 0.1 / 0.5 = 3 wanted all along.
     st = state(15, last_scaled_at=NOW - timedelta(hours=1))
     ticks, _ = simulate(policy, st, 0.1, start=NOW, ticks=70, history=History(observing_since=NOW - timedelta(hours=1)))
@@ -797,11 +959,11 @@ def test_window_end_comes_down_gradually() -> None:
 
 def test_restart_then_scale_down_after_one_window() -> None:
     policy = make_policy()
-    ticks, _ = simulate(policy, state(10), 0.4, start=NOW, ticks=12, history=History())
-    # 10 x 0.4 / 0.5 = 8 is wanted from the first tick, but only after a full 5m window is observed
+    ticks, _ = simulate(policy, state(10), 0.4, start=NOW, ticks=22, history=History())
+    # 10 x 0.4 / 0.5 = 8 is wanted from the first tick, but only after a full 10m window is observed
     codes = [(now - NOW, code) for now, _, _, code in ticks]
-    assert all(code == "stabilizing" for offset, code in codes if offset < timedelta(minutes=5))
-    assert (timedelta(minutes=5), "scaled_down") in codes
+    assert all(code == "stabilizing" for offset, code in codes if offset < timedelta(minutes=10))
+    assert (timedelta(minutes=10), "scaled_down") in codes
 
 
 def test_floor_inside_cooldown_then_metrics_resume() -> None:
@@ -829,3 +991,79 @@ def test_a_long_floor_window_reports_the_floor_not_stabilizing() -> None:
     )
     decision = run(policy, state(8), {"cpu": fresh(0.1)}, history)
     assert (decision.desired, decision.code) == (8, "at_schedule_floor")
+
+
+# --- History: ready counts for the metric window ---
+
+
+def test_history_record_keeps_the_ready_count_of_every_tick() -> None:
+    policy = make_policy()
+    history = OBSERVED
+    for seconds, ready in ((-45, 2), (-30, 2), (-15, 3)):
+        at = NOW + timedelta(seconds=seconds)
+        history = history.record(
+            decide(policy, state(4, ready=ready), {"cpu": fresh(0.5)}, history, at), keep=policy.stabilization_window()
+        )
+    assert [(r.at, r.instances) for r in history.ready] == [
+        (ago(seconds=45), 2),
+        (ago(seconds=30), 2),
+        (ago(seconds=15), 3),
+    ]
+    assert history.ready_range(ago(seconds=60), 4) == (2, 4)
+    assert history.ready_range(ago(seconds=20), 4) == (3, 4)
+    assert history.ready_range(NOW, 4) == (4, 4)
+
+
+def test_history_record_of_a_deployment_hold_keeps_its_ready_count() -> None:
+    # a scale-up is a deployment until the new instances are ready: its ticks still count for the window
+    deploying = state(4, ready=2, deployment_ids=("d-1",))
+    decision = decide(make_policy(), deploying, {"cpu": fresh(1.0)}, OBSERVED, NOW)
+    assert decision.code == "deployment_in_progress" and decision.recommendation is None and decision.ready == 2
+    after = OBSERVED.record(decision, keep=timedelta(minutes=5))
+    assert after.ready == (ReadyCount(NOW, 2),)
+    assert after.recommendations == OBSERVED.recommendations
+
+
+def test_history_record_prunes_ready_counts_with_the_recommendations() -> None:
+    history = replace(
+        OBSERVED, ready=(ReadyCount(ago(minutes=6), 1), ReadyCount(ago(minutes=5), 2), ReadyCount(ago(minutes=4), 3))
+    )
+    decision = replace(decision_at(NOW, 6), ready=4)
+    after = history.record(decision, keep=timedelta(minutes=5))
+    assert after.ready == (ReadyCount(ago(minutes=4), 3), ReadyCount(NOW, 4))
+
+
+def test_history_record_when_the_clock_went_back() -> None:
+    history = replace(OBSERVED, recommendations=(Recommendation(ago(minutes=8), 9), Recommendation(ago(minutes=1), 8)))
+    after = history.record(decision_at(ago(minutes=2), 7), keep=timedelta(minutes=5))
+    # 8m ago is outside the 5m before the decision (2m ago); the rest is kept in arrival order
+    assert after.recommendations == (Recommendation(ago(minutes=1), 8), Recommendation(ago(minutes=2), 7))
+
+
+def test_explain_names_the_metric_window_when_it_changed_the_count() -> None:
+    history = replace(OBSERVED, ready=(ReadyCount(ago(seconds=45), 2),))
+    decision = run(make_policy(), state(4), {"cpu": fresh(1.0)}, history)
+    assert decision.desired == 4
+    assert "4 ready, 2 the fewest within the 60s metric window: 2 x 1 / 0.5 = 4.00, proposes 4" in decision.explain()
+
+
+# --- reasons are formatted when read, and behave as plain values ---
+
+
+def test_reasons_are_text_when_read_and_decisions_stay_values() -> None:
+    import pickle
+
+    policy = make_policy()
+    decision = run(policy, state(10, last_scaled_at=ago(minutes=1)), {"cpu": fresh(0.1)})
+    assert decision.code == "cooldown"
+    clamp = decision.clamps[-1]
+    assert clamp.detail == "last scaled 1m ago; scale_down cooldown is 10m (wait 9m)"
+    assert decision.metrics[0].detail == "10 ready x 0.1 / 0.5 = 2.00, proposes 2"
+    again = run(policy, state(10, last_scaled_at=ago(minutes=1)), {"cpu": fresh(0.1)})
+    assert again == decision and hash(again.clamps) == hash(decision.clamps)
+    assert pickle.loads(pickle.dumps(decision)) == decision
+    assert "detail='last scaled 1m ago" in repr(clamp)
+    with pytest.raises(AttributeError):
+        clamp.rule = "other"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        decision.metrics[0].proposal = 3  # type: ignore[misc]

@@ -149,12 +149,50 @@ def test_scale_rules_default_when_absent() -> None:
     assert parsed.scale_up.cooldown == timedelta(seconds=30)
     assert parsed.scale_up.max_step == (Step(percent=100.0), Step(count=4))
     assert parsed.scale_up.stabilization == timedelta(0)
-    assert parsed.scale_down.cooldown == timedelta(minutes=5)
+    assert parsed.scale_down.cooldown == timedelta(minutes=10)
     assert parsed.scale_down.max_step == (Step(percent=20.0),)
-    assert parsed.scale_down.stabilization == timedelta(minutes=5)
+    assert parsed.scale_down.stabilization == timedelta(minutes=10)
+    assert parsed.scale_down.min_step == Step(percent=10.0)
     assert parsed.tolerance == DEFAULT_TOLERANCE
     assert parsed.max_metric_age == DEFAULT_MAX_METRIC_AGE
+    assert parsed.metric_window == timedelta(minutes=1)
     assert parsed.force is False
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [(3, Step(count=3)), ("3", Step(count=3)), ("25%", Step(percent=25.0)), ("2.5 %", Step(percent=2.5))],
+)
+def test_scale_down_min_step_is_a_count_or_a_percentage(given: object, expected: Step) -> None:
+    assert Policy.model_validate(policy(scale_down={"min_step": given})).scale_down.min_step == expected
+
+
+@pytest.mark.parametrize("given", [0, -1, "0%", "ten", True, [2, "10%"]])
+def test_scale_down_min_step_rejects_what_is_not_one_step(given: object) -> None:
+    with pytest.raises(ValidationError):
+        Policy.model_validate(policy(scale_down={"min_step": given}))
+
+
+def test_min_step_is_a_scale_down_setting_only() -> None:
+    with pytest.raises(ValidationError):
+        Policy.model_validate(policy(scale_up={"min_step": 2}))
+
+
+def test_metric_window_parses_and_extends_the_history_kept() -> None:
+    parsed = Policy.model_validate(policy(metric_window="15m"))
+    assert parsed.metric_window == timedelta(minutes=15)
+    assert parsed.stabilization_window() == timedelta(minutes=15)  # longer than the 10m scale-down window
+    assert Policy.model_validate(policy()).stabilization_window() == timedelta(minutes=10)
+    with pytest.raises(ValidationError):
+        Policy.model_validate(policy(metric_window="-1m"))
+
+
+def test_new_fields_round_trip_through_a_dump() -> None:
+    parsed = Policy.model_validate(policy(scale_down={"min_step": "15%"}, metric_window="2m"))
+    dumped = parsed.model_dump(mode="json")
+    assert dumped["scale_down"]["min_step"] == "15%"
+    assert dumped["metric_window"] == "2m"
+    assert Policy.model_validate(dumped) == parsed
 
 
 def test_scale_rules_keep_defaults_for_fields_not_given() -> None:
@@ -162,8 +200,9 @@ def test_scale_rules_keep_defaults_for_fields_not_given() -> None:
     assert parsed.scale_up.cooldown == timedelta(minutes=1)
     assert parsed.scale_up.max_step == (Step(percent=100.0), Step(count=4))  # default kept
     assert parsed.scale_down.max_step == (Step(percent=10.0),)
-    assert parsed.scale_down.cooldown == timedelta(minutes=5)  # default kept
-    assert parsed.scale_down.stabilization == timedelta(minutes=5)  # default kept
+    assert parsed.scale_down.cooldown == timedelta(minutes=10)  # default kept
+    assert parsed.scale_down.stabilization == timedelta(minutes=10)  # default kept
+    assert parsed.scale_down.min_step == Step(percent=10.0)  # default kept
 
 
 @pytest.mark.parametrize(

@@ -231,7 +231,7 @@ async def test_restart_does_not_scale_down_before_a_full_stabilization_window(cl
     loop = make_loop([cpu_policy("/a")], target, provider, clock)
 
     codes = []
-    for _ in range(20):  # 20 ticks x 15 s = 300 s = the default 5m window
+    for _ in range(40):  # 40 ticks x 15 s = 600 s = the default 10m window
         codes.append((await loop.tick()).outcomes["/a"].code)
         clock.advance(15)
     assert target.writes == []

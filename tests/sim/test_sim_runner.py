@@ -63,21 +63,20 @@ def test_a_short_run_worked_out_by_hand() -> None:
     # Default policy at target 0.5 and the engine's default steps (+100 % or +4) and cooldown (30 s):
     # t=0:  2 ready x 1.0 / 0.5 = 4 -> 2 -> 4 (ready at 60 s)
     # t=15..45: still 2 ready at 1.0: proposes 4, the current count: holds
-    # t=60: 4 ready, but the 60 s average is still 1.0 (it covers 0..60 s): 4 x 1.0 / 0.5 = 8 -> 4 -> 8
-    # t=75..105: the average falls (0.875 at 75 s: proposes 7, not below 8 while above target)
-    # t=120: 4 ready at 0.5 for the whole window: on target
-    # t=135..165: 8 ready at 0.25 since 120 s: (45 x 0.5 + 15 x 0.25) / 60 = 0.44 at 135 s, below
-    #   target, but no scale-down before one 5 min window has been observed.
+    # t=60: 4 ready, but the 60 s average still covers 0..60 s, when 2 were ready: the default 1m
+    #   metric window takes it over those 2: 2 x 1.0 / 0.5 = 4: holds (not 4 x 1.0 / 0.5 = 8)
+    # t=75..105: the average falls (0.875 at 75 s: 2 x 0.875 / 0.5 = 3.5 -> 4): holds
+    # t=120..165: 4 ready at 0.5 for the whole window: on target
     result = simulate(minutes(120, 120, 120), target=0.5, peak_instances=2)
     actions = [(r.time - T0, r.requested, r.desired) for r in result.timeline if r.action != "none"]
-    assert actions == [(timedelta(0), 2, 4), (timedelta(seconds=60), 4, 8)]
-    assert result.scale_actions == 2
+    assert actions == [(timedelta(0), 2, 4)]
+    assert result.scale_actions == 1
     assert result.unserved_pct == 0  # 2 ready always served 2 req/s
-    # requested: 4 for 60 s, then 8 for 120 s = 1200 instance-seconds
-    assert result.instance_hours == pytest.approx(1200 / 3600)
-    assert result.timeline[-4].code == "within_tolerance"
-    assert result.timeline[-3].cpu == pytest.approx((45 * 0.5 + 15 * 0.25) / 60)
-    assert [r.code for r in result.timeline[-3:]] == ["stabilizing"] * 3
+    # requested: 4 for 180 s = 720 instance-seconds
+    assert result.instance_hours == pytest.approx(720 / 3600)
+    assert result.timeline[5].cpu == pytest.approx(0.875)
+    assert result.timeline[-3].cpu == pytest.approx(0.5)
+    assert [r.code for r in result.timeline[1:]] == ["within_tolerance"] * (len(result.timeline) - 1)
 
 
 def test_per_instance_metrics_see_the_backlog() -> None:
