@@ -203,6 +203,7 @@ async def _run_service(args: argparse.Namespace, settings: Settings, logger: log
         dry_run=args.dry_run,
         concurrency=settings.concurrency,
         may_write=election.is_leader if election is not None else (lambda: True),
+        interval=settings.interval.total_seconds(),
     )
     status = ServiceStatus(interval=settings.interval, started_at=_now())
     status.set_policies(loaded.policies, loaded.problems)

@@ -17,14 +17,18 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import cast
 
 from autoscaler.core.decide import Decision, History, decide
 from autoscaler.core.model import AppState, Observation, QueryResult, Sample
 from autoscaler.core.policy import MetricSpec, Policy, substitute
+from autoscaler.core.predict import Forecaster
 from autoscaler.core.rules import observe
 from autoscaler.errors import AutoscalerError, TargetAuthError, TargetError
+from autoscaler.history import LoadedHistory, RangeSource, load_history
 from autoscaler.ports import MetricsProvider, ScaleResult, Target
+from autoscaler.startup import StartupEstimate, StartupTracker
 
 Clock = Callable[[], datetime]
 
@@ -152,6 +156,7 @@ class ControlLoop:
         dry_run: bool = False,
         concurrency: int = 16,
         may_write: Callable[[], bool] = lambda: True,
+        interval: float = 15.0,
     ) -> None:
         self._target = target
         self._providers = dict(providers)
@@ -161,6 +166,15 @@ class ControlLoop:
         self._concurrency = concurrency
         self._may_write = may_write
         self._histories: dict[str, History] = {}
+        # predictive: start-up times learned from Marathon, per-app load histories and forecasts
+        self._tick = timedelta(seconds=interval)
+        self.startup = StartupTracker()
+        self._forecasters: dict[str, Forecaster] = {}
+        self._learns: frozenset[str] = frozenset()  # apps with `predictive` or a `lead: auto`
+        self._history_wanted: set[str] = set()  # apps whose history is still to be loaded from the source
+        self._history_task: asyncio.Task[None] | None = None
+        self.history_reports: dict[str, tuple[LoadedHistory, ...]] = {}
+        self._policies_before: dict[str, Policy] = {}
         self._plans: dict[str, tuple[_MetricPlan, ...]] = {}
         self._queries: dict[str, list[str]] = {}
         self.last_report: TickReport | None = None
@@ -174,6 +188,24 @@ class ControlLoop:
         """Swap the policy set (hot reload); history of apps that stay managed is kept."""
         self._policies = dict(policies)
         self._histories = {app: h for app, h in self._histories.items() if app in self._policies}
+        previous = self._policies_before
+        forecasters: dict[str, Forecaster] = {}
+        for app, policy in self._policies.items():
+            if policy.predictive is None:
+                continue
+            old = self._forecasters.get(app)
+            forecasters[app] = old.adopt(policy) if old is not None else Forecaster(policy.predictive)
+            if previous.get(app) != policy:  # new or changed: (re)load its history from the source
+                self._history_wanted.add(app)
+        self._forecasters = forecasters
+        self._history_wanted &= set(forecasters)
+        self._learns = frozenset(
+            app
+            for app, policy in self._policies.items()
+            if policy.predictive is not None or any(schedule.lead is None for schedule in policy.schedules)
+        )
+        self.startup.forget(set(self._policies))
+        self._policies_before = dict(self._policies)
         self._plans = {
             app: tuple(_MetricPlan.of(spec, app) for spec in policy.metrics) for app, policy in self._policies.items()
         }
@@ -199,6 +231,8 @@ class ControlLoop:
             self.last_report = report
             return report
 
+        if self._history_wanted and (self._history_task is None or self._history_task.done()):
+            self._history_task = asyncio.create_task(self._load_history(now))
         results, counts, seconds, errors = await self._gather_metrics(now)
         series = _SeriesIndex(results)
         outcomes: dict[str, AppOutcome] = {}
@@ -245,9 +279,64 @@ class ControlLoop:
         for plan in self._plans[policy.app]:
             observations[plan.spec.name] = observe(series.for_app(plan), spec=plan.spec, app_id=policy.app)
         history = self._histories.get(policy.app, History())
-        decision = decide(policy, state, observations, history, now)
+        if policy.app not in self._learns:
+            decision = decide(policy, state, observations, history, now)
+        else:
+            estimate = self.startup.observe(state, now)
+            forecaster = self._forecasters.get(policy.app) or Forecaster(None)
+            startup = estimate.duration if estimate is not None else None
+            outlook = forecaster.outlook(policy, now, startup=startup, tick=self._tick)
+            decision = decide(policy, state, observations, history, now, outlook=outlook)
+            forecaster.record(policy, decision, history)
         self._histories[policy.app] = history.record(decision, keep=policy.stabilization_window())
         return decision
+
+    def startup_estimate(self, app_id: str) -> StartupEstimate | None:
+        """The app's start-up time learned from Marathon (apps with `predictive` or `lead: auto`)."""
+        return self.startup.estimate(app_id)
+
+    async def _load_history(self, now: datetime) -> None:
+        """Load the load history of every app that wants it from its metric source, beside the ticks.
+        Never raises: a source without history means no forecast yet."""
+        gate = asyncio.Semaphore(self._concurrency)
+        sources = {name: cast(RangeSource, provider) for name, provider in self._providers.items()}
+
+        async def one(app: str) -> None:
+            policy = self._policies.get(app)
+            forecaster = self._forecasters.get(app)
+            if policy is None or policy.predictive is None or forecaster is None:
+                return
+            settings = policy.predictive
+            async with gate:
+                try:
+                    _, report = await load_history(
+                        policy,
+                        sources,
+                        now=now,
+                        lookback=settings.lookback,
+                        bucket=settings.bucket,
+                        load_queries=settings.load_queries,
+                        histories={spec.name: forecaster.history(spec.name) for spec in policy.metrics},
+                    )
+                except Exception as exc:  # a source's surprise never stops the loop
+                    report = (LoadedHistory("*", "failed", detail=f"{type(exc).__name__}: {exc}"),)
+            self.history_reports[app] = report
+            for item in report:
+                level = logging.WARNING if item.status == "failed" else logging.INFO
+                self._log.log(
+                    level,
+                    "%s: history of %s %s (%d points)%s",
+                    app,
+                    item.metric,
+                    item.status,
+                    item.points,
+                    f": {item.detail}" if item.detail else "",
+                    extra={"fields": {"event": "history", "app": app, "metric": item.metric, "status": item.status}},
+                )
+
+        apps = sorted(self._history_wanted)
+        self._history_wanted.difference_update(apps)
+        await asyncio.gather(*(one(app) for app in apps))
 
     async def _gather_metrics(
         self, now: datetime
@@ -303,6 +392,8 @@ class ControlLoop:
                     result = ScaleResult(decision.app_id, decision.desired, "rejected", detail=str(exc))
                 except TargetError as exc:
                     result = ScaleResult(decision.app_id, decision.desired, "unavailable", detail=str(exc))
+            if result.ok and decision.app_id in self._learns:
+                self.startup.wrote(decision.app_id, instances=decision.desired, at=self._clock())
             code = decision.code if result.ok else _WRITE_CODES.get(result.outcome, "write_failed")
             outcome = AppOutcome(decision.app_id, code, result.detail or decision.summary(), decision, result)
             self._log_action(decision, outcome, dry_run=False)

@@ -173,7 +173,7 @@ def outcome_json(outcome: AppOutcome) -> JSON:
 
 
 def _schedule_json(schedule: Schedule) -> JSON:
-    body: JSON = {"name": schedule.name, "lead": format_duration(schedule.lead)}
+    body: JSON = {"name": schedule.name, "lead": "auto" if schedule.lead is None else format_duration(schedule.lead)}
     if schedule.cron is not None:
         body.update(
             type="recurring",

@@ -27,6 +27,7 @@ from dataclasses import FrozenInstanceError, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from autoscaler.core.forecast import LoadForecast, Outlook
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import Policy
 from autoscaler.core.rules import MetricEvaluation, evaluate_all
@@ -182,6 +183,11 @@ class Decision:
     cause: str = ""  # what moved the count: metrics, schedule, bounds
     notes: tuple[str, ...] = field(default=())
     ready: int | None = None  # instances ready at this tick; kept in History for the metric window
+    # The seasonal forecast (policies with `predictive`): its numbers, and whether it proposed more
+    # than the metrics (`proposed_by`: "reactive" or "forecast"; a forecast_only one never does).
+    forecast: LoadForecast | None = None
+    proposed_by: str = "reactive"
+    forecast_mode: str | None = None  # the policy's predictive mode, None without one
 
     @property
     def action(self) -> Action:
@@ -227,6 +233,14 @@ class Decision:
                 f"  schedule {window.name} in force ({', '.join(bounds)}): "
                 f"{window.start.isoformat()} to {window.end.isoformat()}, lead {format_duration(window.lead)}"
             )
+        if self.forecast_mode is not None:
+            if self.forecast is None:
+                lines.append(f"  forecast ({self.forecast_mode}): no forecast yet (not enough history)")
+            else:
+                won = "won" if self.proposed_by == "forecast" else "did not win"
+                if self.forecast_mode == "forecast_only":
+                    won = "not acted on: forecast_only"
+                lines.append(f"  {self.forecast.describe()} ({self.forecast_mode}; {won})")
         if self.proposed is not None:
             remembered = (
                 f" (remembered as {self.recommendation}, the schedule floor, for stabilisation)"
@@ -259,12 +273,23 @@ def decide(
     observations: Mapping[str, Observation],
     history: History,
     now: datetime,
+    *,
+    outlook: Outlook | None = None,
 ) -> Decision:
-    """Decide the instance count of one app. Pure and deterministic."""
+    """Decide the instance count of one app. Pure and deterministic.
+
+    `outlook` (optional) carries what the caller forecast from pure functions: the seasonal forecast
+    of the load (`core.forecast`) and the lead for `lead: auto`. The forecast may only raise the
+    recommendation, and only when the policy's `predictive.mode` is `on`.
+    """
     current = state.instances
     ready = state.ready_instances
     trail = _Trail()
-    windows = tuple(active_windows(policy.schedules, now)) if policy.schedules else ()
+    auto_lead = outlook.lead if outlook is not None else None
+    windows = tuple(active_windows(policy.schedules, now, auto_lead=auto_lead)) if policy.schedules else ()
+    predictive = policy.predictive
+    forecast = outlook.forecast if outlook is not None and predictive is not None else None
+    proposed_by = "reactive"
     ready_range = history.ready_range(now - policy.metric_window, ready) if history.ready else None
     metrics = tuple(evaluate_all(policy, observations, state=state, now=now, ready_range=ready_range))
 
@@ -285,6 +310,9 @@ def decide(
             cause=cause,
             notes=tuple(trail.notes),
             ready=ready,
+            forecast=forecast,
+            proposed_by=proposed_by,
+            forecast_mode=predictive.mode if predictive is not None else None,
         )
 
     if state.deployment_in_progress:
@@ -325,6 +353,12 @@ def decide(
     # Remembered raised to an active floor, so after the window ends the count comes down through the
     # stabilisation window and step limits instead of falling off a cliff.
     recording = floor if floor is not None and recommendation < floor else recommendation
+    # The seasonal forecast (mode `on`): the higher of it and the reactive proposal wins. It acts like
+    # a learned schedule floor (stage 7): the load it expects is due within one start-up time, so it
+    # applies at once; it is remembered, so after the peak the count comes down through stabilisation.
+    acting = forecast if forecast is not None and predictive is not None and predictive.mode == "on" else None
+    if acting is not None and acting.proposal > recording:
+        recording = acting.proposal
 
     desired = recommendation
     # 3. no scale-down while instances are starting, or before a full window has been observed
@@ -440,7 +474,18 @@ def decide(
             trail.holds.append("cooldown")
 
     metric_desired = desired
-    # 7. schedule windows: ceiling, then floor (capacity for a planned event wins), at once
+    # 7. the forecast, then schedule windows: ceiling, then floor (capacity for a planned event wins), at once
+    if acting is not None and desired < acting.proposal:
+        desired = trail.clamp(
+            "forecast",
+            desired,
+            acting.proposal,
+            lambda: (
+                f"the forecast expects {acting.load:.2f} within {format_duration(acting.horizon)}: at least "
+                f"{acting.proposal} (applies at once, like a schedule floor)"
+            ),
+        )
+        proposed_by = "forecast"
     if ceiling is not None and desired > ceiling:
         names = ", ".join(w.name for w in windows if w.max_instances == ceiling)
         desired = trail.clamp("schedule_ceiling", desired, ceiling, f"schedule {names} caps the count at {ceiling}")
@@ -477,6 +522,7 @@ def decide(
             cause = "metrics"
         else:
             cause = {
+                "forecast": "forecast",
                 "schedule_floor": "schedule",
                 "schedule_ceiling": "schedule",
                 "min_instances": "bounds",
@@ -525,6 +571,8 @@ def _hold_code(
         return "at_schedule_floor"
     if last == "schedule_ceiling":
         return "at_schedule_ceiling"
+    if last == "forecast":
+        return "at_forecast"
     if not metrics:
         return "no_metrics"
     return "within_tolerance"

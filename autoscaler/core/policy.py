@@ -23,6 +23,16 @@ from pydantic import (
     model_validator,
 )
 
+from autoscaler.core.forecast import (
+    DEFAULT_BUCKET,
+    DEFAULT_LOOKBACK,
+    DEFAULT_MARGIN,
+    DEFAULT_MIN_SAMPLES,
+    DEFAULT_PERIOD,
+    DEFAULT_QUANTILE,
+    DEFAULT_SATURATION,
+    MAX_HORIZON,
+)
 from autoscaler.core.units import Step, format_duration, parse_duration, parse_step
 
 Duration = Annotated[
@@ -46,6 +56,48 @@ StepLimits = Annotated[
 ]
 
 MinStep = Annotated[Step, BeforeValidator(parse_step), PlainSerializer(str, return_type=str)]
+
+
+def _parse_lead(value: object) -> timedelta | None:
+    """`auto` (None: the app's learned start-up time plus one tick) or a duration."""
+    if value is None or (isinstance(value, str) and value.strip() == "auto"):
+        return None
+    return parse_duration(value)
+
+
+# A lead time: a duration, or `auto` (None here): the start-up time learned from Marathon plus one tick.
+Lead = Annotated[
+    timedelta | None,
+    BeforeValidator(_parse_lead),
+    PlainSerializer(lambda lead: "auto" if lead is None else format_duration(lead), return_type=str),
+]
+# `horizon` of a forecast: a duration or `auto` (None here), like Lead.
+Horizon = Lead
+
+
+def _parse_fraction(value: object) -> float:
+    """`10%` -> 0.1; a bare number is a fraction (0.1)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a percentage like 10% or a fraction like 0.1, got a boolean")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", text)
+        if match:
+            return float(match.group(1)) / 100.0
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    raise ValueError(f"expected a percentage like 10% or a fraction like 0.1, got {value!r}")
+
+
+Fraction = Annotated[
+    float,
+    BeforeValidator(_parse_fraction),
+    PlainSerializer(lambda value: f"{value * 100:g}%", return_type=str),
+]
 
 # Marathon app ids: absolute paths of lowercase segments (Marathon's PathId rules).
 _SEGMENT = r"(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])"
@@ -162,7 +214,7 @@ class Schedule(_Model):
     cron: str | None = None
     timezone: str | None = None
     duration: Duration | None = None
-    lead: Duration = timedelta(0)
+    lead: Lead = timedelta(0)
     min_instances: int | None = Field(default=None, ge=0)
     max_instances: int | None = Field(default=None, ge=0)
 
@@ -209,6 +261,50 @@ class Schedule(_Model):
         return self
 
 
+class Predictive(_Model):
+    """Seasonal forecast of the app's load (see `core.forecast`): the load over the next `horizon`
+    (default: the learned start-up time plus one tick) on each previous `period` within `lookback`,
+    its `quantile` raised by `margin`, proposes ceil(load / target) beside the metrics' own proposals.
+
+    `mode: forecast_only` (the default) computes and shows the forecast but never acts on it; `on`
+    lets the higher of the reactive and the forecast proposal win. `load_queries` gives, per
+    `target_average` metric, a query for the load itself in instance units, so that its history can be
+    loaded from the source at start (an average alone cannot say what load it was).
+    """
+
+    mode: Literal["forecast_only", "on"] = "forecast_only"
+    lookback: Duration = DEFAULT_LOOKBACK
+    period: Duration = DEFAULT_PERIOD
+    quantile: float = Field(default=DEFAULT_QUANTILE, gt=0, le=1)
+    margin: Fraction = DEFAULT_MARGIN
+    horizon: Horizon = None
+    bucket: Duration = DEFAULT_BUCKET
+    min_samples: int = Field(default=DEFAULT_MIN_SAMPLES, ge=1)
+    # A `target_average` value at or above this (a utilisation at its cap) is not recorded as load:
+    # it only says the load was at least that high. null: the averages are not utilisations.
+    saturation: float | None = Field(default=DEFAULT_SATURATION, gt=0)
+    load_queries: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_periods(self) -> Predictive:
+        if not 0 <= self.margin <= 10:
+            raise ValueError(f"margin must be between 0% and 1000%, got {self.margin * 100:g}%")
+        if self.bucket < timedelta(seconds=10) or self.bucket > timedelta(hours=1):
+            raise ValueError("bucket must be between 10s and 1h")
+        if self.period < timedelta(hours=1) or self.period < self.bucket:
+            raise ValueError("period must be at least 1h and at least one bucket")
+        if self.lookback < self.period * self.min_samples:
+            raise ValueError(
+                f"lookback ({format_duration(self.lookback)}) must cover min_samples ({self.min_samples}) "
+                f"periods of {format_duration(self.period)}"
+            )
+        if self.lookback > timedelta(days=60):
+            raise ValueError("lookback is at most 60d (the history is kept in memory)")
+        if self.horizon is not None and not timedelta(0) < self.horizon <= MAX_HORIZON:
+            raise ValueError(f"horizon must be auto or between 1s and {format_duration(MAX_HORIZON)}")
+        return self
+
+
 class Policy(_Model):
     """Everything that decides the instance count of one Marathon app."""
 
@@ -223,6 +319,7 @@ class Policy(_Model):
     max_metric_age: Duration = DEFAULT_MAX_METRIC_AGE
     metric_window: Duration = DEFAULT_METRIC_WINDOW
     force: bool = False  # send ?force=true to Marathon; cancels running deployments. Opt-in only.
+    predictive: Predictive | None = None
 
     _check_app = field_validator("app")(validate_app_id)
 
@@ -234,6 +331,10 @@ class Policy(_Model):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"metric names must be unique; repeated: {', '.join(duplicates)}")
+        if self.predictive is not None:
+            unknown = sorted(set(self.predictive.load_queries) - set(names))
+            if unknown:
+                raise ValueError(f"predictive.load_queries names no metric of this policy: {', '.join(unknown)}")
         for schedule in self.schedules:
             if schedule.min_instances is not None and schedule.min_instances > self.max_instances:
                 raise ValueError(
@@ -258,7 +359,7 @@ class Campaign(_Model):
     name: str = Field(min_length=1)
     start: datetime
     end: datetime
-    lead: Duration = timedelta(0)
+    lead: Lead = timedelta(0)
     apps: dict[str, int] = Field(min_length=1)
 
     @field_validator("apps")

@@ -1,7 +1,9 @@
 """When is a schedule window in force? A pure function of (schedule, now), DST-correct.
 
 A window runs from `start` to `end`; its floor applies from `start - lead` (instances need time to
-start). Recurring windows take their start times from a cron expression evaluated in the schedule's
+start). `lead: auto` is the app's start-up time learned from Marathon plus one tick, which the caller
+passes as `auto_lead`; before anything is learned it is AUTO_LEAD_FALLBACK. Recurring windows take
+their start times from a cron expression evaluated in the schedule's
 IANA timezone, so "0 20 * * *" in Asia/Shanghai is 20:00 local on every day, across DST changes
 elsewhere and in zones that have them (a start inside a skipped hour moves to the first valid time).
 """
@@ -20,6 +22,9 @@ from autoscaler.core.policy import Schedule
 # How many recurring starts to look at when searching for the next window (cron "every minute" with
 # a long lead would otherwise loop for a long time; no sensible schedule needs more).
 _MAX_SCAN = 1000
+
+# `lead: auto` before the app's start-up time has been measured: long enough for most apps.
+AUTO_LEAD_FALLBACK = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -41,12 +46,12 @@ class Window:
         return self.applies_from <= now < self.end
 
 
-def _occurrences(schedule: Schedule, after: datetime) -> Iterator[Window]:
+def _occurrences(schedule: Schedule, after: datetime, auto_lead: timedelta | None = None) -> Iterator[Window]:
     """Windows of `schedule` whose end is after `after`, in start order."""
     if schedule.cron is None:
         assert schedule.start is not None and schedule.end is not None
         if schedule.end > after:
-            yield _window(schedule, schedule.start, schedule.end)
+            yield _window(schedule, schedule.start, schedule.end, auto_lead)
         return
     assert schedule.duration is not None
     zone = ZoneInfo(schedule.timezone or "UTC")
@@ -56,25 +61,32 @@ def _occurrences(schedule: Schedule, after: datetime) -> Iterator[Window]:
             return
         # The duration is elapsed time (as the scan above assumes): add it in UTC, not on the local
         # wall clock, or a window spanning a DST change would last an hour more or less.
-        yield _window(schedule, start, start.astimezone(UTC) + schedule.duration)
+        yield _window(schedule, start, start.astimezone(UTC) + schedule.duration, auto_lead)
 
 
-def _window(schedule: Schedule, start: datetime, end: datetime) -> Window:
+def lead_of(schedule: Schedule, auto_lead: timedelta | None = None) -> timedelta:
+    """The schedule's lead; for `lead: auto`, `auto_lead` (or the fallback before it is known)."""
+    if schedule.lead is not None:
+        return schedule.lead
+    return auto_lead if auto_lead is not None else AUTO_LEAD_FALLBACK
+
+
+def _window(schedule: Schedule, start: datetime, end: datetime, auto_lead: timedelta | None) -> Window:
     return Window(
         name=schedule.name,
         start=start.astimezone(UTC),
         end=end.astimezone(UTC),
-        lead=schedule.lead,
+        lead=lead_of(schedule, auto_lead),
         min_instances=schedule.min_instances,
         max_instances=schedule.max_instances,
     )
 
 
-def active_windows(schedules: Iterable[Schedule], now: datetime) -> list[Window]:
+def active_windows(schedules: Iterable[Schedule], now: datetime, *, auto_lead: timedelta | None = None) -> list[Window]:
     """Every window in force at `now` (lead included), at most one per schedule."""
     active = []
     for schedule in schedules:
-        for window in _occurrences(schedule, now):
+        for window in _occurrences(schedule, now, auto_lead):
             if window.active_at(now):
                 active.append(window)
                 break
@@ -83,11 +95,11 @@ def active_windows(schedules: Iterable[Schedule], now: datetime) -> list[Window]
     return active
 
 
-def next_windows(schedules: Iterable[Schedule], now: datetime) -> list[Window]:
+def next_windows(schedules: Iterable[Schedule], now: datetime, *, auto_lead: timedelta | None = None) -> list[Window]:
     """For each schedule, its next window whose floor is not yet in force, soonest first."""
     upcoming = []
     for schedule in schedules:
-        for window in _occurrences(schedule, now):
+        for window in _occurrences(schedule, now, auto_lead):
             if window.applies_from > now:
                 upcoming.append(window)
                 break

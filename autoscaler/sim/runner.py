@@ -26,7 +26,8 @@ from typing import Any
 
 from autoscaler.core.decide import History, decide
 from autoscaler.core.model import AppState, Observation
-from autoscaler.core.policy import MetricSpec, Policy
+from autoscaler.core.policy import MetricSpec, Policy, Predictive
+from autoscaler.core.predict import Forecaster
 from autoscaler.sim.baselines import (
     BASELINES,
     HPA_DEFAULT_TARGET,
@@ -40,6 +41,7 @@ from autoscaler.sim.baselines import (
 )
 from autoscaler.sim.model import Accounting, FleetModel, needed_instances, to_ms
 from autoscaler.sim.trace import Trace
+from autoscaler.startup import StartupTracker
 
 DEFAULT_APP = "/sim/app"
 # The CPU target of the default policy when none is given: the value of the README's example policy.
@@ -131,6 +133,13 @@ def default_policy(*, peak_instances: int = 50, target: float | None = None) -> 
     )
 
 
+def with_predictive(policy: Policy, predictive: Predictive | None) -> Policy:
+    """The policy with its `predictive` block replaced."""
+    data = dict(policy)
+    data["predictive"] = predictive
+    return Policy.model_validate(data)
+
+
 def with_target(policy: Policy, target: float) -> Policy:
     """The policy with every metric target replaced by `target` (validated like a policy file)."""
     metrics = []
@@ -144,10 +153,20 @@ def with_target(policy: Policy, target: float) -> Policy:
 
 
 class PolicyScaler:
-    """Our engine: `core.decide` under one policy, with its History kept as the live loop keeps it."""
+    """Our engine: `core.decide` under one policy, with its History kept as the live loop keeps it.
 
-    def __init__(self, policy: Policy, *, start: datetime) -> None:
-        self.name = "policy"
+    A policy with `predictive` also learns as the live loop does: the start-up time from the fleet's
+    states (StartupTracker), and each metric's load history from the run's own observations, so the
+    forecast of a run rests on the trace's earlier days (the warm-up).
+    """
+
+    def __init__(self, policy: Policy, *, start: datetime, tick: float = 15.0) -> None:
+        self.name = "policy" if policy.predictive is None else "predictive"
+        self._tick = timedelta(seconds=tick)
+        self._startup = StartupTracker()
+        self._forecaster = Forecaster(policy.predictive)
+        # only policies that forecast or have a `lead: auto` learn (and pay for it)
+        self._learns = policy.predictive is not None or any(s.lead is None for s in policy.schedules)
         self.policy = policy
         self.min_instances = policy.min_instances
         self.max_instances = policy.max_instances
@@ -169,10 +188,19 @@ class PolicyScaler:
         observations = {name: Observation(value=view.cpu, timestamp=now) for name in self._average}
         for name in self._per_instance:
             observations[name] = Observation(value=view.backlog, timestamp=now)
-        decision = decide(self.policy, state, observations, self._history, now)
+        if self._learns:
+            estimate = self._startup.observe(state, now)
+            startup = estimate.duration if estimate is not None else None
+            outlook = self._forecaster.outlook(self.policy, now, startup=startup, tick=self._tick)
+            decision = decide(self.policy, state, observations, self._history, now, outlook=outlook)
+            self._forecaster.record(self.policy, decision, self._history)
+        else:
+            decision = decide(self.policy, state, observations, self._history, now)
         self._history = self._history.record(decision, keep=self._keep)
         if decision.scaled:
             self._last_scaled = now
+            if self._learns:
+                self._startup.wrote(self.policy.app, instances=decision.desired, at=now)
             return Verdict(decision.desired, decision.code, decision.cause)
         reason = decision.clamps[-1].detail if decision.clamps else ""
         return Verdict(decision.desired, decision.code, reason)
@@ -185,6 +213,8 @@ def build_scaler(
     baseline: str | None,
     target: float | None,
     peak_instances: int,
+    tick: float = 15.0,
+    predictive: Predictive | None = None,
 ) -> tuple[Scaler, float | None]:
     """The scaler for a run and the target it uses (None where a target does not apply)."""
     if policy is not None and baseline is not None:
@@ -196,8 +226,10 @@ def build_scaler(
             chosen = default_policy(peak_instances=peak_instances, target=target)
         else:
             chosen = policy if target is None else with_target(policy, target)
+        if predictive is not None:
+            chosen = with_predictive(chosen, predictive)
         targets = sorted({spec.target for spec in chosen.metrics})
-        return PolicyScaler(chosen, start=trace.start), targets[0] if len(targets) == 1 else None
+        return PolicyScaler(chosen, start=trace.start, tick=tick), targets[0] if len(targets) == 1 else None
     if baseline == "hpa":
         used = HPA_DEFAULT_TARGET if target is None else target
         return HpaScaler(target=used, min_instances=1, max_instances=DEFAULT_MAX_FACTOR * peak_instances), used
@@ -224,10 +256,13 @@ def simulate(
     warmup: float = 0.0,
     metric_window: float = 60.0,
     keep_timeline: bool = True,
+    predictive: Predictive | None = None,
 ) -> SimResult:
     """Run one scaler over `trace` (see the module docstring). `warmup` seconds at the start are run
     but not counted. The fleet starts with every instance ready: ceil(first demand / capacity) within
-    the scaler's bounds (the static count for `static`)."""
+    the scaler's bounds (the static count for `static`). `predictive` adds (or replaces) the policy's
+    predictive block; its history is the trace's own earlier ticks, so give it a `warmup` of at least
+    `min_samples` periods to leave the learning out of the figures."""
     if peak_instances < 1:
         raise ValueError(f"peak_instances must be at least 1, got {peak_instances}")
     if tick <= 0 or to_ms(tick) == 0:
@@ -238,7 +273,13 @@ def simulate(
         raise ValueError(f"the warmup ({warmup:g} s) covers the whole trace ({trace.duration:g} s)")
     capacity = trace.peak_rate / peak_instances
     scaler, used_target = build_scaler(
-        trace=trace, policy=policy, baseline=baseline, target=target, peak_instances=peak_instances
+        trace=trace,
+        policy=policy,
+        baseline=baseline,
+        target=target,
+        peak_instances=peak_instances,
+        tick=tick,
+        predictive=predictive,
     )
     follows = isinstance(scaler, OracleScaler)
     initial = needed_instances(trace.rates[0], capacity)
