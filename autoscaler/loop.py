@@ -277,7 +277,9 @@ class ControlLoop:
     def _decide(self, policy: Policy, state: AppState, series: _SeriesIndex, now: datetime) -> Decision:
         observations: dict[str, Observation] = {}
         for plan in self._plans[policy.app]:
-            observations[plan.spec.name] = observe(series.for_app(plan), spec=plan.spec, app_id=policy.app)
+            observations[plan.spec.name] = observe(
+                series.for_app(plan), spec=plan.spec, app_id=policy.app, selected=bool(plan.keys)
+            )
         history = self._histories.get(policy.app, History())
         if policy.app not in self._learns:
             decision = decide(policy, state, observations, history, now)

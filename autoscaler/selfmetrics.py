@@ -14,6 +14,7 @@ Per-app series disappear when an app leaves the policy set, so label sets do not
 
 from __future__ import annotations
 
+from collections import Counter as Tally
 from collections.abc import Mapping
 from typing import Any
 
@@ -108,6 +109,8 @@ class SelfMetrics:
             "autoscaler_leader", "1 when this instance may write (leader or single), 0 for a follower", registry=r
         )
         self.app_labels: set[str] = set()  # apps that have per-app gauges
+        # each app's (instances, desired) gauge children: a labels() lookup per app per tick adds up
+        self._app_gauges: dict[str, tuple[Any, Any]] = {}
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
@@ -119,6 +122,14 @@ class SelfMetrics:
             self.instances.remove(app_id)
             self.desired.remove(app_id)
             self.app_labels.discard(app_id)
+        self._app_gauges.pop(app_id, None)
+
+    def app_gauges(self, app_id: str) -> tuple[Any, Any]:
+        """The app's instances and desired gauges (created on first use)."""
+        gauges = self._app_gauges.get(app_id)
+        if gauges is None:
+            gauges = self._app_gauges[app_id] = (self.instances.labels(app=app_id), self.desired.labels(app=app_id))
+        return gauges
 
 
 def marathon_error_status(outcome: str) -> str:
@@ -150,17 +161,20 @@ def observe_tick(metrics: SelfMetrics, report: TickReport) -> None:
     metrics.last_success.set(report.at.timestamp())
 
     seen: set[str] = set()
+    codes: Tally[str] = Tally()
+    missing: Tally[str] = Tally()
     for app_id, outcome in report.outcomes.items():
-        metrics.decisions.labels(code=outcome.code).inc()
+        codes[outcome.code] += 1
         decision = outcome.decision
         if decision is None:
             continue  # not in Marathon or unusable there: no count to show
         seen.add(app_id)
-        metrics.instances.labels(app=app_id).set(decision.current)
-        metrics.desired.labels(app=app_id).set(decision.desired)
+        instances, desired = metrics.app_gauges(app_id)
+        instances.set(decision.current)
+        desired.set(decision.desired)
         for evaluation in decision.metrics:
             if evaluation.missing:
-                metrics.missing_metrics.labels(source=evaluation.source).inc()
+                missing[evaluation.source] += 1
         write = outcome.write
         if write is None:
             continue
@@ -168,6 +182,10 @@ def observe_tick(metrics: SelfMetrics, report: TickReport) -> None:
             metrics.scale_actions.labels(app=app_id, direction=decision.action).inc()
         else:
             metrics.marathon_errors.labels(request="scale", status=marathon_error_status(write.outcome)).inc()
+    for code, count in codes.items():
+        metrics.decisions.labels(code=code).inc(count)
+    for source, count in missing.items():
+        metrics.missing_metrics.labels(source=source).inc(count)
     for app_id in metrics.app_labels - seen:
         metrics.forget_app(app_id)
     metrics.app_labels = seen

@@ -27,6 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from results import replace_section
+
 from autoscaler.sim.runner import simulate
 from autoscaler.sim.trace import Trace, load_trace
 
@@ -237,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     wall = time.perf_counter() - started
     text = render(outcomes, traces, wall=wall, processes=args.processes, scalers=scalers)
-    args.output.write_text(text, encoding="utf-8")
+    replace_section(args.output, "decision_quality", text)
     write_sweep(outcomes, args.sweep)
     print(text)
     return 0

@@ -114,19 +114,24 @@ def observe(
     *,
     spec: MetricSpec,
     app_id: str,
+    selected: bool = False,
 ) -> Observation:
     """Pick this app's value out of a (possibly grouped) query result.
 
     Without a `series` selector the query must return exactly one series. With one, exactly one series
     must match it: Prometheus labels (all given labels equal) or the Graphite series name.
+    `selected`: the caller already kept only the series that match the selector (the loop indexes a
+    grouped result once per tick), so they are not filtered again.
     """
-    query = substitute(spec.query, app_id)
     if result is None:
-        return Observation.missing(f"query {query!r} was not answered")
+        return Observation.missing(f"query {substitute(spec.query, app_id)!r} was not answered")
+    query = result.query
     if result.error is not None:
         return Observation.missing(result.error)
     samples = list(result.samples)
-    if spec.series is None:
+    if selected:
+        pass
+    elif spec.series is None:
         if len(samples) > 1:
             return Observation.missing(
                 f"query {query!r} returned {len(samples)} series where one was expected "
@@ -154,16 +159,16 @@ def _from_sample(sample: Sample, *, query: str) -> Observation:
             value=None,
             timestamp=sample.timestamp,
             reason=f"query {query!r}: no value (null, NaN or Inf)",
-            series=dict(sample.labels),
+            series=sample.labels,
         )
     if value < 0 or value > MAX_PLAUSIBLE_VALUE:
         return Observation(
             value=None,
             timestamp=sample.timestamp,
             reason=f"query {query!r}: implausible value {value!r}",
-            series=dict(sample.labels),
+            series=sample.labels,
         )
-    return Observation(value=value, timestamp=sample.timestamp, series=dict(sample.labels))
+    return Observation(value=value, timestamp=sample.timestamp, series=sample.labels)
 
 
 def evaluate(

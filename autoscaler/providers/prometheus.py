@@ -251,6 +251,7 @@ def _instant_samples(result: Any) -> tuple[tuple[Sample, ...], list[str]]:
         return (sample,), [f"scalar: {problem}"] if problem else []
     samples: list[Sample] = []
     problems: list[str] = []
+    times: dict[object, datetime | None] = {}  # every series of an instant vector has the same time
     for series in result:
         if not isinstance(series, dict):
             raise _QueryFailed(f"unexpected result {one_line(repr(result), limit=80)}")
@@ -258,7 +259,13 @@ def _instant_samples(result: Any) -> tuple[tuple[Sample, ...], list[str]]:
             raise _QueryFailed("returned a range vector (matrix); an instant vector is needed")
         labels = _labels(series.get("metric"))
         point = series.get("value")
-        timestamp = _timestamp(point[0]) if isinstance(point, list) and len(point) == 2 else None
+        timestamp = None
+        if isinstance(point, list) and len(point) == 2:
+            raw_time = point[0]
+            if isinstance(raw_time, int | float) and not isinstance(raw_time, bool):
+                if raw_time not in times:
+                    times[raw_time] = _timestamp(raw_time)
+                timestamp = times[raw_time]
         if labels is None or timestamp is None or not isinstance(point, list):
             problems.append(f"unreadable series {one_line(repr(series), limit=80)}")
             continue
@@ -295,7 +302,7 @@ def _labels(raw: object) -> dict[str, str] | None:
         return None
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
         return None
-    return dict(raw)
+    return raw  # freshly parsed JSON that nothing else holds: no copy needed
 
 
 def _selector(labels: Mapping[str, str]) -> str:
