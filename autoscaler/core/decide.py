@@ -23,11 +23,12 @@ most decisions of a live loop over thousands of apps are holds that nobody reads
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import FrozenInstanceError, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from autoscaler.core.forecast import LoadForecast, Outlook
+from autoscaler.core.lazytext import LazyDetail
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import Policy
 from autoscaler.core.rules import MetricEvaluation, evaluate_all
@@ -113,57 +114,21 @@ class History:
         return fewest, most
 
 
-class Clamp:
+class Clamp(LazyDetail):
     """One stage that changed (or held) the count: its rule, the numbers before and after, and why.
 
     Immutable. `detail` may be given as text or as a function that makes it, once, when first read.
     """
 
-    __slots__ = ("_detail", "after", "before", "rule")
+    __slots__ = ("after", "before", "rule")
+    _FIELDS = ("rule", "before", "after")
 
     rule: str
     before: int
     after: int
-    _detail: str | Callable[[], str]
 
     def __init__(self, rule: str, before: int, after: int, detail: str | Callable[[], str]) -> None:
-        init = object.__setattr__
-        init(self, "rule", rule)
-        init(self, "before", before)
-        init(self, "after", after)
-        init(self, "_detail", detail)
-
-    @property
-    def detail(self) -> str:
-        detail = self._detail
-        if not isinstance(detail, str):
-            detail = detail()
-            object.__setattr__(self, "_detail", detail)
-        return detail
-
-    def _fields(self) -> tuple[str, int, int, str]:
-        return (self.rule, self.before, self.after, self.detail)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, Clamp)
-        return self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __repr__(self) -> str:
-        return f"Clamp(rule={self.rule!r}, before={self.before!r}, after={self.after!r}, detail={self.detail!r})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Clamp, self._fields())
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
+        self._init(detail, rule=rule, before=before, after=after)
 
 
 @dataclass(frozen=True)

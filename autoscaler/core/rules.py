@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import FrozenInstanceError
 from datetime import datetime, timedelta
-from typing import Any
 
+from autoscaler.core.lazytext import LazyDetail
 from autoscaler.core.model import AppState, Observation, QueryResult, Sample
 from autoscaler.core.policy import MetricSpec, Policy, substitute
 from autoscaler.core.units import EPSILON
@@ -35,14 +34,15 @@ from autoscaler.core.units import EPSILON
 MAX_PLAUSIBLE_VALUE = 1e12
 
 
-class MetricEvaluation:
+class MetricEvaluation(LazyDetail):
     """One metric's contribution to a decision: its value, its proposal, and how it got there.
 
     Immutable. `detail` may be given as text or as a function that makes it; it is made once, when
     first read (most decisions are never explained, and formatting is most of a tick's cost).
     """
 
-    __slots__ = ("_detail", "kind", "name", "proposal", "source", "target", "value")
+    __slots__ = ("kind", "name", "proposal", "source", "target", "value")
+    _FIELDS = ("name", "source", "kind", "target", "value", "proposal")
 
     name: str
     source: str
@@ -50,7 +50,6 @@ class MetricEvaluation:
     target: float
     value: float | None
     proposal: int | None  # None: this metric is missing and may not drive a scale-down
-    _detail: str | Callable[[], str]
 
     def __init__(  # noqa: PLR0917 - positional, as the dataclass it replaced
         self,
@@ -62,51 +61,11 @@ class MetricEvaluation:
         proposal: int | None,
         detail: str | Callable[[], str],
     ) -> None:
-        init = object.__setattr__
-        init(self, "name", name)
-        init(self, "source", source)
-        init(self, "kind", kind)
-        init(self, "target", target)
-        init(self, "value", value)
-        init(self, "proposal", proposal)
-        init(self, "_detail", detail)
-
-    @property
-    def detail(self) -> str:
-        detail = self._detail
-        if not isinstance(detail, str):
-            detail = detail()
-            object.__setattr__(self, "_detail", detail)
-        return detail
+        self._init(detail, name=name, source=source, kind=kind, target=target, value=value, proposal=proposal)
 
     @property
     def missing(self) -> bool:
         return self.proposal is None
-
-    def _fields(self) -> tuple[Any, ...]:
-        return (self.name, self.source, self.kind, self.target, self.value, self.proposal, self.detail)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, MetricEvaluation)
-        return self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __repr__(self) -> str:
-        names = ("name", "source", "kind", "target", "value", "proposal", "detail")
-        return "MetricEvaluation(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True)) + ")"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (MetricEvaluation, self._fields())
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
 
 
 def observe(
