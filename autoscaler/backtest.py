@@ -8,6 +8,13 @@ before switching a new policy on: how often would it have scaled, how long would
 For `target_average` metrics the recorded value is an average over the fleet that actually ran then.
 When `historical_instances` is given, the load it represents (value x that count) is spread over the
 backtest's own instance count instead; otherwise the value is used as it was.
+
+A policy with `predictive` forecasts as the live loop does, with the same `Forecaster`: its load
+history is what the source returned for the lookback before the period (`prior`, loaded like the
+service loads it at start) plus the period's earlier ticks. `warmup` replays the first part of the
+period without counting it (as `simulate` does): give it at least `min_samples` periods when the
+source has no load history before the period. The replay's instances are ready at once, so there is
+no start-up time to learn: `startup` gives it (else the forecast's fallback).
 """
 
 from __future__ import annotations
@@ -22,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from autoscaler.core.decide import History, decide
+from autoscaler.core.forecast import LoadHistory
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import Policy
+from autoscaler.core.predict import Forecaster
 from autoscaler.sim.plot import _axes, _step_line, _time_ticks
 
 Points = Sequence[tuple[datetime, float | None]]
@@ -38,6 +47,8 @@ class BacktestTick:
     code: str
     cause: str
     reasons: tuple[str, ...]
+    forecast: int | None = None  # the forecast's proposal (policies with `predictive`), None: no forecast yet
+    proposed_by: str = "reactive"  # which proposal won: reactive or forecast
 
 
 @dataclass(frozen=True)
@@ -48,8 +59,10 @@ class BacktestResult:
     step: timedelta
     min_instances: int
     max_instances: int
-    ticks: tuple[BacktestTick, ...]
+    ticks: tuple[BacktestTick, ...]  # after the warm-up
     missing_history: tuple[str, ...] = ()
+    warmup: timedelta = timedelta(0)  # replayed before `start`, not counted
+    predictive: str | None = None  # the policy's predictive mode, None without one
 
     @property
     def actions(self) -> int:
@@ -79,6 +92,16 @@ class BacktestResult:
             "highest_instances": max((t.desired for t in self.ticks), default=0),
             "lowest_instances": min((t.desired for t in self.ticks), default=0),
             "metrics_without_history": list(self.missing_history),
+            **(
+                {
+                    "warmup_minutes": self.warmup.total_seconds() / 60,
+                    "predictive_mode": self.predictive,
+                    "ticks_with_forecast": sum(1 for t in self.ticks if t.forecast is not None),
+                    "ticks_won_by_forecast": sum(1 for t in self.ticks if t.proposed_by == "forecast"),
+                }
+                if self.predictive is not None
+                else {}
+            ),
         }
 
 
@@ -101,12 +124,25 @@ def replay(
     step: timedelta,
     initial_instances: int | None = None,
     historical_instances: int | None = None,
+    warmup: timedelta = timedelta(0),
+    prior: Mapping[str, LoadHistory] | None = None,
+    startup: timedelta | None = None,
 ) -> BacktestResult:
-    """Run the engine at every tick of [start, end) on the recorded history. Pure."""
+    """Run the engine at every tick of [start, end) on the recorded history; the ticks of the first
+    `warmup` are run but not counted. `prior`: load histories by metric name (from the source, before
+    `start`), which the forecaster starts from and keeps adding to. Pure but for `prior`, which is
+    added to."""
+    if warmup < timedelta(0) or start + warmup >= end:
+        raise ValueError("the warm-up must be shorter than the period")
     instances = policy.min_instances if initial_instances is None else initial_instances
     window = policy.stabilization_window()
     memory = History(observing_since=start - window)  # as a service that has been running a while
     last_scaled: datetime | None = None
+    learns = policy.predictive is not None or any(schedule.lead is None for schedule in policy.schedules)
+    forecaster = Forecaster(policy.predictive)
+    if policy.predictive is not None and prior:
+        forecaster.histories.update({spec.name: prior[spec.name] for spec in policy.metrics if spec.name in prior})
+    counted_from = start + warmup
     ordered = {name: sorted(points, key=lambda p: p[0]) for name, points in history.items()}
     times = {name: [p[0] for p in points] for name, points in ordered.items()}
     ticks: list[BacktestTick] = []
@@ -125,19 +161,27 @@ def replay(
                 else Observation.missing("no recorded value at this time")
             )
         state = AppState(app_id=policy.app, instances=instances, tasks_running=instances, last_scaled_at=last_scaled)
-        decision = decide(policy, state, observations, memory, at)
+        if learns:
+            outlook = forecaster.outlook(policy, at, startup=startup, tick=step)
+            decision = decide(policy, state, observations, memory, at, outlook=outlook)
+            forecaster.record(policy, decision, memory)
+        else:
+            decision = decide(policy, state, observations, memory, at)
         memory = memory.record(decision, keep=window)
-        ticks.append(
-            BacktestTick(
-                at=at,
-                values=seen,
-                current=instances,
-                desired=decision.desired,
-                code=decision.code,
-                cause=decision.cause,
-                reasons=tuple(decision.reasons()),
+        if at >= counted_from:
+            ticks.append(
+                BacktestTick(
+                    at=at,
+                    values=seen,
+                    current=instances,
+                    desired=decision.desired,
+                    code=decision.code,
+                    cause=decision.cause,
+                    reasons=tuple(decision.reasons()),
+                    forecast=decision.forecast.proposal if decision.forecast is not None else None,
+                    proposed_by=decision.proposed_by,
+                )
             )
-        )
         if decision.desired != instances:
             instances = decision.desired
             last_scaled = at
@@ -147,13 +191,15 @@ def replay(
     )
     return BacktestResult(
         app_id=policy.app,
-        start=start,
+        start=counted_from,
         end=end,
         step=step,
         min_instances=policy.min_instances,
         max_instances=policy.max_instances,
         ticks=tuple(ticks),
         missing_history=missing,
+        warmup=warmup,
+        predictive=policy.predictive.mode if policy.predictive is not None else None,
     )
 
 
@@ -161,9 +207,12 @@ def write_csv(result: BacktestResult, path: str | Path) -> None:
     names = sorted({name for tick in result.ticks for name in tick.values})
     with Path(path).open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["time", *names, "instances", "desired", "code", "cause", "reasons"])
+        predictive = result.predictive is not None
+        extra = ["forecast", "proposed_by"] if predictive else []
+        writer.writerow(["time", *names, "instances", "desired", "code", "cause", "reasons", *extra])
         for tick in result.ticks:
             values = ["" if tick.values.get(n) is None else f"{tick.values[n]:g}" for n in names]
+            forecast = ["" if tick.forecast is None else tick.forecast, tick.proposed_by] if predictive else []
             writer.writerow(
                 [
                     tick.at.isoformat(),
@@ -173,6 +222,7 @@ def write_csv(result: BacktestResult, path: str | Path) -> None:
                     tick.code,
                     tick.cause,
                     " | ".join(tick.reasons),
+                    *forecast,
                 ]
             )
 

@@ -26,7 +26,7 @@ from autoscaler.core.units import parse_duration
 from autoscaler.errors import ConfigurationError, MetricSourceError, TargetAuthError, TargetError
 from autoscaler.events import GraphiteEvents, event_tags
 from autoscaler.explain import ExplainError, explain_app
-from autoscaler.history import RangeSource, fetch_history
+from autoscaler.history import RangeSource, fetch_history, load_history
 from autoscaler.http import RetryPolicy
 from autoscaler.leader import LeaderElection
 from autoscaler.loop import ControlLoop, TickReport, settle_memory
@@ -39,6 +39,7 @@ from autoscaler.selfmetrics import SelfMetrics, observe_tick
 from autoscaler.server import StatusServer
 from autoscaler.settings import Settings, load_settings
 from autoscaler.sim.cli import add_simulate_parser
+from autoscaler.startup import StartupEstimate
 from autoscaler.status import ServiceStatus
 from autoscaler.targets.marathon import MarathonClient
 
@@ -283,6 +284,7 @@ async def _serve(
     def on_tick(report: TickReport) -> None:
         status.role = "single" if election is None else ("leader" if election.is_leader() else "follower")
         status.record(report)
+        status.startup = loop.startup.estimates()
         observe_tick(metrics, report)
         if election is None or election.is_leader():  # followers would repeat the leader's messages
             if notifier is not None:
@@ -317,7 +319,17 @@ async def _explain_async(args: argparse.Namespace, settings: Settings, logger: l
     providers = _build_providers(settings, {args.app: policy} if policy is not None else {}, retry)
     target = _marathon(settings, retry)
     try:
-        print(await explain_app(args.app, policies=loaded.policies, target=target, providers=providers, now=_now()))
+        startup = StartupEstimate(args.app, args.startup.total_seconds(), ()) if args.startup is not None else None
+        text = await explain_app(
+            args.app,
+            policies=loaded.policies,
+            target=target,
+            providers=providers,
+            now=_now(),
+            interval=settings.interval,
+            startup=startup,
+        )
+        print(text)
         return 0
     finally:
         await target.aclose()
@@ -397,6 +409,13 @@ def _parse_time(text: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+def _parse_span(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _parse_step(text: str) -> timedelta:
     try:
         step = parse_duration(text)
@@ -414,6 +433,20 @@ async def _backtest_async(args: argparse.Namespace, settings: Settings, policy: 
         # Both providers answer range queries; the loop's port does not need them, so it does not name them.
         sources = {name: cast(RangeSource, provider) for name, provider in providers.items()}
         history = await fetch_history(policy, sources, start=args.start, end=args.end, step=args.step)
+        prior = None
+        if policy.predictive is not None:  # the load history the service would load at the period's start
+            predictive = policy.predictive
+            prior, loaded = await load_history(
+                policy,
+                sources,
+                now=args.start,
+                lookback=predictive.lookback,
+                bucket=predictive.bucket,
+                load_queries=predictive.load_queries,
+            )
+            for item in loaded:
+                detail = f": {item.detail}" if item.detail else ""
+                print(f"history of {item.metric} before the period: {item.status} ({item.points} points){detail}")
     finally:
         for provider in providers.values():
             await provider.aclose()
@@ -425,6 +458,9 @@ async def _backtest_async(args: argparse.Namespace, settings: Settings, policy: 
         step=args.step,
         initial_instances=args.instances,
         historical_instances=args.historical_instances,
+        warmup=args.warmup,
+        prior=prior,
+        startup=args.startup,
     )
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -455,6 +491,9 @@ async def _backtest_async(args: argparse.Namespace, settings: Settings, policy: 
 def _backtest(args: argparse.Namespace) -> int:
     if args.end <= args.start:
         print("autoscaler: --to must be after --from", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.start + args.warmup >= args.end:
+        print("autoscaler: --warmup must be shorter than the period", file=sys.stderr)
         return EXIT_CONFIG
     loaded = load_paths([args.policy])
     for problem in loaded.problems:
@@ -510,6 +549,13 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="why would this app scale (or not) right now? reads only")
     explain.add_argument("app", help="Marathon app id, e.g. /shop/api")
     explain.add_argument("--policy-dir", type=Path, default=None, help="overrides AUTOSCALER_POLICY_DIR")
+    explain.add_argument(
+        "--startup",
+        type=_parse_span,
+        default=None,
+        help="the app's start-up time as the service learned it (its status API): the forecast's horizon and "
+        "lead: auto use it (default: the 2m fallback)",
+    )
     explain.set_defaults(handler=_explain)
     add_simulate_parser(commands)
     backtest = commands.add_parser(
@@ -526,6 +572,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="instances that actually ran then: target_average values are rescaled to the backtest's count",
+    )
+    backtest.add_argument(
+        "--warmup",
+        type=_parse_span,
+        default=timedelta(0),
+        help="replay this much of the period first without counting it (the forecast learns from it)",
+    )
+    backtest.add_argument(
+        "--startup",
+        type=_parse_span,
+        default=None,
+        help="the app's start-up time, for the forecast's horizon and lead: auto (default: the 2m fallback)",
     )
     backtest.add_argument("--out", type=Path, default=None, help="write backtest.csv and backtest.svg here")
     backtest.add_argument("--json", action="store_true", help="print one JSON summary")

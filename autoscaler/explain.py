@@ -9,21 +9,32 @@ in force and coming, the outcome, and a last sentence answering the question.
 It only reads: it never scales, whatever the decision. It also has no access to the running
 service's memory, so it assumes the app has been watched for a full stabilisation window with
 steady recommendations, and says so in its output.
+
+For a policy with `predictive`, the forecast is computed as the service computes it: each metric's
+load history is loaded from its source with range queries (`history.load_history`, over the policy's
+lookback), then the same `Forecaster` gives the forecast over the next start-up time plus one tick.
+The start-up time is learned by the running service from Marathon's scale-ups (its status API shows
+it); explain sees a single snapshot, so it uses the one it is given, else the fallback, and says which.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import cast
 
 from autoscaler.core.decide import Decision, History, decide
+from autoscaler.core.forecast import Outlook
 from autoscaler.core.model import AppState, Observation, QueryResult
 from autoscaler.core.policy import Policy, ScaleRule, substitute
+from autoscaler.core.predict import FALLBACK_STARTUP, Forecaster, horizon_of
 from autoscaler.core.rules import observe
 from autoscaler.core.schedule import Window, active_windows, next_windows
 from autoscaler.core.units import format_duration
 from autoscaler.errors import AutoscalerError
+from autoscaler.history import LoadedHistory, RangeSource, load_history
 from autoscaler.ports import MetricsProvider, Target
+from autoscaler.startup import StartupEstimate
 
 __all__ = ["ExplainError", "explain_app"]
 
@@ -39,9 +50,13 @@ async def explain_app(
     target: Target,
     providers: Mapping[str, MetricsProvider],
     now: datetime,
+    interval: timedelta = timedelta(seconds=15),
+    startup: StartupEstimate | None = None,
 ) -> str:
     """The decision the engine makes for `app_id` at `now`, in plain words. Never writes.
 
+    `interval` is the service's tick (the forecast's horizon and `lead: auto` add one); `startup` the
+    app's start-up time as the running service learned it, if known.
     Raises ExplainError when no policy manages the app; Marathon errors (TargetError) propagate.
     """
     policy = policies.get(app_id)
@@ -76,8 +91,107 @@ async def explain_app(
     window = policy.stabilization_window()
     # A full window already observed, with no earlier recommendation that differs from this one.
     history = History(observing_since=now - window)
-    decision = decide(policy, state, observations, history, now)
-    return _render(policy, state, observations, decision, now=now, window=window)
+    outlook: Outlook | None = None
+    loaded: tuple[LoadedHistory, ...] = ()
+    learns = policy.predictive is not None or any(schedule.lead is None for schedule in policy.schedules)
+    if learns:
+        forecaster, loaded = await _load_forecaster(policy, providers, now=now)
+        outlook = forecaster.outlook(policy, now, startup=startup.duration if startup else None, tick=interval)
+    decision = decide(policy, state, observations, history, now, outlook=outlook)
+    lines = _render(policy, state, observations, decision, now=now, window=window, outlook=outlook)
+    if learns:
+        # the forecast and start-up time go before the outcome, beside the metrics they stand with
+        at = next(i for i, line in enumerate(lines) if line.startswith("Clamps,"))
+        lines[at:at] = _forecast_lines(policy, decision, loaded, startup=startup, interval=interval)
+    return "\n".join(lines)
+
+
+async def _load_forecaster(
+    policy: Policy, providers: Mapping[str, MetricsProvider], *, now: datetime
+) -> tuple[Forecaster, tuple[LoadedHistory, ...]]:
+    """The app's Forecaster with each metric's load history loaded from its source, as the service
+    loads it at start. Never raises: a source without history means no forecast yet."""
+    forecaster = Forecaster(policy.predictive)
+    settings = policy.predictive
+    if settings is None:
+        return forecaster, ()
+    # Both providers answer range queries; the port the loop uses does not name them.
+    sources = {name: cast(RangeSource, p) for name, p in providers.items() if hasattr(p, "range_query")}
+    try:
+        _, report = await load_history(
+            policy,
+            sources,
+            now=now,
+            lookback=settings.lookback,
+            bucket=settings.bucket,
+            load_queries=settings.load_queries,
+            histories={spec.name: forecaster.history(spec.name) for spec in policy.metrics},
+        )
+    except Exception as exc:  # a source's surprise is shown, not raised
+        report = (LoadedHistory("*", "failed", detail=f"{type(exc).__name__}: {exc}"),)
+    return forecaster, report
+
+
+def _forecast_lines(
+    policy: Policy,
+    decision: Decision,
+    loaded: tuple[LoadedHistory, ...],
+    *,
+    startup: StartupEstimate | None,
+    interval: timedelta,
+) -> list[str]:
+    lines: list[str] = []
+    if startup is not None and not startup.samples:
+        lines.append(f"Start-up time: {format_duration(startup.duration)}, as given.")
+    elif startup is not None:
+        samples = ", ".join(f"{s:g}s" for s in startup.samples)
+        lines.append(
+            f"Start-up time: {format_duration(startup.duration)}, learned from Marathon "
+            f"(median of {len(startup.samples)} measured scale-ups: {samples})."
+        )
+    else:
+        lines.append(
+            f"Start-up time: not known to explain (the running service learns it from Marathon's scale-ups and "
+            f"shows it in /api/v1/apps{policy.app}); the fallback {format_duration(FALLBACK_STARTUP)} is used."
+        )
+    settings = policy.predictive
+    if settings is None:
+        return lines
+    learned = startup.duration if startup is not None else None
+    horizon = horizon_of(settings, startup=learned, tick=interval)
+    lines.append(
+        f"Forecast (predictive, mode {settings.mode}): the load over the next {format_duration(horizon)} "
+        f"({'set by the policy' if settings.horizon is not None else 'start-up time plus one tick'}) on each "
+        f"previous {format_duration(settings.period)} within {format_duration(settings.lookback)}, its "
+        f"q{settings.quantile:g} plus {settings.margin * 100:g}% margin; at least {settings.min_samples} "
+        "periods with data."
+    )
+    for item in loaded:
+        detail = f": {item.detail}" if item.detail else ""
+        lines.append(f"  history of {item.metric}: {item.status} ({item.points} points){detail}")
+    forecast = decision.forecast
+    if forecast is None:
+        lines.append("  no forecast yet: not enough history (the running service also learns it from its own ticks)")
+        return lines
+    samples = ", ".join(f"{sample:.2f}" for sample in forecast.samples)
+    lines.append(f"  {forecast.describe()}")
+    lines.append(f"  samples, newest period first: {samples}")
+    reactive = "none" if decision.proposed is None else str(decision.proposed)
+    if settings.mode == "forecast_only":
+        would = (
+            f"mode on would raise the count to at least {forecast.proposal}"
+            if decision.proposed is None or forecast.proposal > decision.proposed
+            else "mode on would not change the count"
+        )
+        lines.append(
+            f"  forecast_only: shown, never acted on; the metrics propose {reactive}, the forecast "
+            f"{forecast.proposal}: {would}"
+        )
+    elif decision.proposed_by == "forecast":
+        lines.append(f"  the forecast won: {forecast.proposal} over the metrics' {reactive}")
+    else:
+        lines.append(f"  the metrics won: {reactive}, the forecast {forecast.proposal}")
+    return lines
 
 
 async def _query_metrics(
@@ -172,8 +286,10 @@ def _render(
     *,
     now: datetime,
     window: timedelta,
-) -> str:
+    outlook: Outlook | None = None,
+) -> list[str]:
     lines = [decision.summary(), f"At {now.isoformat()}."]
+    auto_lead = outlook.lead if outlook is not None else None
     lines += _policy_lines(policy)
     lines.append(_state_text(state, now))
 
@@ -209,8 +325,8 @@ def _render(
     if not policy.schedules:
         lines.append("  none in this policy")
     else:
-        active = active_windows(policy.schedules, now)
-        upcoming = next_windows(policy.schedules, now)
+        active = active_windows(policy.schedules, now, auto_lead=auto_lead)
+        upcoming = next_windows(policy.schedules, now, auto_lead=auto_lead)
         lines.extend(f"  in force: {_window_text(w, now)}" for w in active)
         if not active:
             lines.append("  none in force now")
@@ -231,7 +347,7 @@ def _render(
         "service itself may hold a scale-down longer (stabilization) than shown here."
     )
     lines.append(f"Why: {why(decision)}")
-    return "\n".join(lines)
+    return lines
 
 
 def _clamp_detail(decision: Decision, rule: str) -> str | None:
@@ -278,6 +394,8 @@ def why(decision: Decision) -> str:
         return f"{stay} because it is already at its minimum; the metrics recommend {decision.proposed}."
     if code == "at_schedule_floor":
         return f"{stay} because a schedule floor holds it there; the metrics recommend {decision.proposed}."
+    if code == "at_forecast":
+        return f"{stay} because the forecast holds it there; the metrics recommend {decision.proposed}."
     if code == "at_schedule_ceiling":
         return f"{stay} because a schedule ceiling holds it there; the metrics recommend {decision.proposed}."
     rule = {"stabilizing": "stabilization", "cooldown": "cooldown", "instances_not_ready": "instances_not_ready"}.get(

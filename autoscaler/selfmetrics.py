@@ -21,6 +21,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from autoscaler.core.decide import Decision
 from autoscaler.loop import TickReport
 from autoscaler.status import ServiceStatus
 
@@ -109,6 +110,41 @@ class SelfMetrics:
             "autoscaler_leader", "1 when this instance may write (leader or single), 0 for a follower", registry=r
         )
         self.app_labels: set[str] = set()  # apps that have per-app gauges
+        # predictive: the forecast of apps with `predictive` (also in forecast_only, where it never acts)
+        # and the start-up time learned from Marathon
+        self.forecast_instances = Gauge(
+            "autoscaler_forecast_instances",
+            "Instances the seasonal forecast proposes for the app (mode forecast_only: shown, never acted on)",
+            ["app"],
+            registry=r,
+        )
+        self.forecast_load = Gauge(
+            "autoscaler_forecast_load",
+            "Load the forecast expects over the next start-up time plus one tick, in the units the metric's "
+            "target divides (instance units for target_average)",
+            ["app", "metric"],
+            registry=r,
+        )
+        self.forecast_acts = Gauge(
+            "autoscaler_forecast_acts",
+            "1 when the app's forecast may act (mode on), 0 for forecast_only",
+            ["app"],
+            registry=r,
+        )
+        self.forecast_won = Gauge(
+            "autoscaler_forecast_won",
+            "1 when the forecast set the count at the last tick, else 0",
+            ["app"],
+            registry=r,
+        )
+        self.startup_seconds = Gauge(
+            "autoscaler_startup_seconds",
+            "Start-up time learned from Marathon: median of the app's recent scale-ups",
+            ["app"],
+            registry=r,
+        )
+        self.forecast_labels: dict[str, str | None] = {}  # app -> metric of its forecast series (None: no forecast)
+        self.startup_labels: set[str] = set()
         # each app's (instances, desired) gauge children: a labels() lookup per app per tick adds up
         self._app_gauges: dict[str, tuple[Any, Any]] = {}
 
@@ -123,6 +159,31 @@ class SelfMetrics:
             self.desired.remove(app_id)
             self.app_labels.discard(app_id)
         self._app_gauges.pop(app_id, None)
+        self.forget_forecast(app_id)
+
+    def forget_forecast(self, app_id: str) -> None:
+        """Drop the app's forecast series (app gone, prediction turned off, or no forecast yet)."""
+        if app_id not in self.forecast_labels:
+            return
+        metric = self.forecast_labels.pop(app_id)
+        self.forecast_acts.remove(app_id)
+        self.forecast_won.remove(app_id)
+        if metric is not None:
+            self.forecast_instances.remove(app_id)
+            self.forecast_load.remove(app_id, metric)
+
+    def observe_forecast(self, app_id: str, decision: Decision) -> None:
+        """The forecast of one decision (call it for decisions of apps with `predictive`)."""
+        forecast = decision.forecast
+        metric = forecast.metric if forecast is not None else None
+        if app_id in self.forecast_labels and self.forecast_labels[app_id] != metric:
+            self.forget_forecast(app_id)  # another metric's forecast, or none any more
+        self.forecast_labels[app_id] = metric
+        self.forecast_acts.labels(app=app_id).set(1 if decision.forecast_mode == "on" else 0)
+        self.forecast_won.labels(app=app_id).set(1 if decision.proposed_by == "forecast" else 0)
+        if forecast is not None:
+            self.forecast_instances.labels(app=app_id).set(forecast.proposal)
+            self.forecast_load.labels(app=app_id, metric=forecast.metric).set(forecast.load)
 
     def app_gauges(self, app_id: str) -> tuple[Any, Any]:
         """The app's instances and desired gauges (created on first use)."""
@@ -172,6 +233,10 @@ def observe_tick(metrics: SelfMetrics, report: TickReport) -> None:
         instances, desired = metrics.app_gauges(app_id)
         instances.set(decision.current)
         desired.set(decision.desired)
+        if decision.forecast_mode is not None:
+            metrics.observe_forecast(app_id, decision)
+        elif app_id in metrics.forecast_labels:
+            metrics.forget_forecast(app_id)  # prediction turned off by a reload
         for evaluation in decision.metrics:
             if evaluation.missing:
                 missing[evaluation.source] += 1
@@ -200,3 +265,8 @@ def observe_status(metrics: SelfMetrics, status: ServiceStatus) -> None:
         metrics.last_success.set(status.last_success_at.timestamp())
     for app_id in metrics.app_labels - set(status.policies):
         metrics.forget_app(app_id)
+    for app_id, estimate in status.startup.items():
+        metrics.startup_seconds.labels(app=app_id).set(estimate.seconds)
+    for app_id in metrics.startup_labels - set(status.startup):
+        metrics.startup_seconds.remove(app_id)
+    metrics.startup_labels = set(status.startup)

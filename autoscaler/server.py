@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from autoscaler.core.decide import Decision
-from autoscaler.core.policy import Policy, ScaleRule, Schedule
+from autoscaler.core.policy import Policy, Predictive, ScaleRule, Schedule
 from autoscaler.core.schedule import Window, active_windows, next_windows
 from autoscaler.core.units import format_duration
 from autoscaler.loop import AppOutcome
@@ -55,7 +55,9 @@ __all__ = [
     "app_json",
     "apps_json",
     "decision_json",
+    "forecast_json",
     "outcome_json",
+    "startup_json",
     "window_json",
 ]
 
@@ -146,7 +148,45 @@ def decision_json(decision: Decision) -> JSON:
         ],
         "windows": [window_json(window) for window in decision.windows],
         "notes": list(decision.notes),
+        "forecast": forecast_json(decision),
     }
+
+
+def forecast_json(decision: Decision) -> JSON | None:
+    """The seasonal forecast a decision saw (None for a policy without `predictive`).
+
+    `mode`: forecast_only (shown, never acts) or on; `available`: false until enough history;
+    `proposed_by`: which proposal won (`reactive` or `forecast`; never `forecast` in forecast_only);
+    `would_win`: the forecast proposes more than the metrics (what mode `on` would have done);
+    `load`: the predicted load over the next `horizon_seconds` (the `quantile` of `samples`, one per
+    previous period, raised by `margin`), in the units the metric's target divides; `proposal`:
+    ceil(load / target).
+    """
+    mode = decision.forecast_mode
+    if mode is None:
+        return None
+    body: JSON = {"mode": mode, "acts": mode == "on", "available": False, "proposed_by": decision.proposed_by}
+    forecast = decision.forecast
+    if forecast is None:
+        return body
+    reactive = decision.proposed
+    body.update(
+        available=True,
+        won=decision.proposed_by == "forecast",
+        would_win=reactive is None or forecast.proposal > reactive,
+        metric=forecast.metric,
+        load=_number(forecast.load),
+        base=_number(forecast.base),
+        target=_number(forecast.target),
+        proposal=forecast.proposal,
+        reactive_proposal=reactive,
+        samples=[_number(sample) for sample in forecast.samples],
+        quantile=forecast.quantile,
+        margin=forecast.margin,
+        horizon_seconds=forecast.horizon.total_seconds(),
+        describe=forecast.describe(),
+    )
+    return body
 
 
 def outcome_json(outcome: AppOutcome) -> JSON:
@@ -187,6 +227,33 @@ def _schedule_json(schedule: Schedule) -> JSON:
     return body
 
 
+def _predictive_json(predictive: Predictive | None) -> JSON | None:
+    if predictive is None:
+        return None
+    return {
+        "mode": predictive.mode,
+        "lookback": format_duration(predictive.lookback),
+        "period": format_duration(predictive.period),
+        "quantile": predictive.quantile,
+        "margin": predictive.margin,
+        "horizon": "auto" if predictive.horizon is None else format_duration(predictive.horizon),
+        "bucket": format_duration(predictive.bucket),
+        "min_samples": predictive.min_samples,
+        "saturation": predictive.saturation,
+        "load_queries": dict(predictive.load_queries),
+    }
+
+
+def startup_json(status: ServiceStatus, app_id: str) -> JSON | None:
+    """The app's start-up time learned from Marathon: the median of the recent measurements (seconds,
+    oldest first). None until one scale-up has been measured, or when the app does not learn it (no
+    `predictive` and no `lead: auto`)."""
+    estimate = status.startup.get(app_id)
+    if estimate is None:
+        return None
+    return {"seconds": _number(estimate.seconds), "samples": [_number(s) for s in estimate.samples]}
+
+
 def _policy_json(policy: Policy) -> JSON:
     def rule(direction: ScaleRule) -> JSON:
         return {
@@ -207,6 +274,7 @@ def _policy_json(policy: Policy) -> JSON:
         "scale_up": rule(policy.scale_up),
         "scale_down": rule(policy.scale_down),
         "force": policy.force,
+        "predictive": _predictive_json(policy.predictive),
     }
 
 
@@ -215,6 +283,8 @@ def app_json(status: ServiceStatus, app_id: str, *, now: datetime) -> JSON:
     policy = status.policies[app_id]
     last = status.last(app_id)
     decision = last.decision if last is not None else None
+    estimate = status.startup.get(app_id)
+    lead = estimate.duration + status.interval if estimate is not None else None  # `lead: auto`
     return {
         "app": app_id,
         "role": status.role,
@@ -223,9 +293,11 @@ def app_json(status: ServiceStatus, app_id: str, *, now: datetime) -> JSON:
         "desired": decision.desired if decision is not None else None,
         "code": last.code if last is not None else None,
         "last": outcome_json(last) if last is not None else None,
+        "forecast": forecast_json(decision) if decision is not None else None,
+        "startup": startup_json(status, app_id),
         "schedule": {
-            "active": [window_json(w, now=now) for w in active_windows(policy.schedules, now)],
-            "next": [window_json(w, now=now) for w in next_windows(policy.schedules, now)],
+            "active": [window_json(w, now=now) for w in active_windows(policy.schedules, now, auto_lead=lead)],
+            "next": [window_json(w, now=now) for w in next_windows(policy.schedules, now, auto_lead=lead)],
         },
     }
 
@@ -563,6 +635,9 @@ margin:6px 0}
 .sched{display:flex;flex-wrap:wrap;gap:6px;font-size:12.5px}
 .sched span{padding:3px 8px;border-radius:6px;background:var(--grey-soft)}
 .sched span.on{background:var(--green-soft);color:#135c33;font-weight:600}
+.fc{font-size:12.5px;color:#33404d}.fc .line{margin:2px 0;overflow-wrap:anywhere}
+.fc .won{color:var(--blue);font-weight:600}.fc .off{color:var(--violet);font-weight:600}
+.fc .num{font-variant-numeric:tabular-nums}
 .foot{margin-top:10px;color:var(--muted);font-size:11.5px}
 .empty{color:var(--muted);font-size:12.5px}
 #auth{max-width:520px;margin:40px auto;background:var(--card);border:1px solid var(--line);border-radius:10px;
@@ -723,6 +798,39 @@ function scheduleBlock(app, now) {
   return box;
 }
 
+function forecastBlock(app) {
+  const p = app.policy.predictive, f = app.forecast, st = app.startup;
+  if (!p && !st) return null;
+  const box = el("div", "fc");
+  box.append(el("h3", "", "Forecast & start-up"));
+  if (p) {
+    const head = el("div", "line");
+    head.append(el("span", p.mode === "on" ? "won" : "off", p.mode === "on" ? "mode on" : "forecast only"),
+      el("span", "", p.mode === "on" ? " · the higher of forecast and metrics wins"
+        : " · shown, never acts"));
+    box.append(head);
+    if (!f || !f.available) {
+      box.append(el("div", "line empty", "no forecast yet: fewer than " + p.min_samples + " previous " +
+        p.period + " periods of history"));
+    } else {
+      box.append(el("div", "line num", "predicted " + f.metric + " load " + fmt(f.load) + " over the next " +
+        span(f.horizon_seconds) + " → " + f.proposal + " instances (metrics: " +
+        (f.reactive_proposal === null ? "–" : f.reactive_proposal) + ")"));
+      const verdict = f.won ? "the forecast won: it set the count"
+        : f.mode === "on" ? "the metrics' proposal won"
+        : f.would_win ? "mode on would have raised the count to " + f.proposal : "mode on would not change it";
+      box.append(el("div", "line " + (f.won ? "won" : ""), verdict));
+      const samples = el("div", "line num", "q" + f.quantile + " of " + f.samples.length + " samples (" +
+        f.samples.map(fmt).join(", ") + ") = " + fmt(f.base) + " + " + fmt(f.margin * 100) + "% margin");
+      samples.title = f.describe;
+      box.append(samples);
+    }
+  }
+  box.append(el("div", "line num", st ? "start-up " + span(st.seconds) + " (median of " + st.samples.length +
+    " measured scale-ups)" : "start-up: not measured yet (no scale-up seen)"));
+  return box;
+}
+
 function card(app, now) {
   const c = el("section", "card");
   c.dataset.app = app.app;
@@ -730,7 +838,10 @@ function card(app, now) {
   head.append(el("span", "app", app.app));
   const code = app.code || "pending";
   head.append(el("span", "badge " + badgeClass(code), code.replace(/_/g, " ")));
-  c.append(head, instancesBlock(app), metricsBlock(app), whyBlock(app), scheduleBlock(app, now));
+  c.append(head, instancesBlock(app), metricsBlock(app));
+  const fc = forecastBlock(app);
+  if (fc) c.append(fc);
+  c.append(whyBlock(app), scheduleBlock(app, now));
   const d = app.last && app.last.decision;
   c.append(el("div", "foot", d ? "decided " + when(d.at, now) : ""));
   return c;

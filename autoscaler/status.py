@@ -15,6 +15,7 @@ from typing import Literal
 from autoscaler.core.policy import Policy
 from autoscaler.loop import AppOutcome, TickReport
 from autoscaler.policyfiles import Problem
+from autoscaler.startup import StartupEstimate
 
 Role = Literal["single", "leader", "follower"]
 
@@ -45,6 +46,9 @@ class ServiceStatus:
     last_tick_at: datetime | None = None
     last_success_at: datetime | None = None
     ticks: int = 0
+    # Start-up time learned from Marathon per app (apps with `predictive` or a `lead: auto`); the
+    # owner refreshes it after each tick from the loop's StartupTracker.
+    startup: Mapping[str, StartupEstimate] = field(default_factory=dict)
     _recent: dict[str, deque[AppOutcome]] = field(default_factory=dict)
 
     def record(self, report: TickReport) -> None:
@@ -68,6 +72,7 @@ class ServiceStatus:
         for app_id in list(self._recent):
             if app_id not in self.policies:
                 del self._recent[app_id]
+        self.startup = {app_id: e for app_id, e in self.startup.items() if app_id in self.policies}
 
     def recent(self, app_id: str) -> list[AppOutcome]:
         """The app's latest distinct outcomes, oldest first (a repeated hold is kept once, newest)."""

@@ -177,6 +177,7 @@ async def run_demo(
 
     def on_tick(report: TickReport) -> None:
         status.record(report)
+        status.startup = loop.startup.estimates()
         observe_tick(metrics_registry, report)
         view.on_tick(report)
 
