@@ -32,7 +32,7 @@ from autoscaler.core.rules import observe
 from autoscaler.core.schedule import Window, active_windows, next_windows
 from autoscaler.core.units import format_duration
 from autoscaler.errors import AutoscalerError
-from autoscaler.history import LoadedHistory, RangeSource, load_history
+from autoscaler.history import LoadedHistory, RangeSource, load_into
 from autoscaler.ports import MetricsProvider, Target
 from autoscaler.startup import StartupEstimate
 
@@ -112,23 +112,9 @@ async def _load_forecaster(
     """The app's Forecaster with each metric's load history loaded from its source, as the service
     loads it at start. Never raises: a source without history means no forecast yet."""
     forecaster = Forecaster(policy.predictive)
-    settings = policy.predictive
-    if settings is None:
-        return forecaster, ()
     # Both providers answer range queries; the port the loop uses does not name them.
     sources = {name: cast(RangeSource, p) for name, p in providers.items() if hasattr(p, "range_query")}
-    try:
-        _, report = await load_history(
-            policy,
-            sources,
-            now=now,
-            lookback=settings.lookback,
-            bucket=settings.bucket,
-            load_queries=settings.load_queries,
-            histories={spec.name: forecaster.history(spec.name) for spec in policy.metrics},
-        )
-    except Exception as exc:  # a source's surprise is shown, not raised
-        report = (LoadedHistory("*", "failed", detail=f"{type(exc).__name__}: {exc}"),)
+    report = await load_into(forecaster, policy, sources, now=now)
     return forecaster, report
 
 

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from autoscaler.core.forecast import DEFAULT_BUCKET, DEFAULT_LOOKBACK, LoadHistory
 from autoscaler.core.policy import MetricSpec, Policy, substitute
+from autoscaler.core.predict import Forecaster
 from autoscaler.errors import MetricSourceError
 
 Points = list[tuple[datetime, float | None]]
@@ -156,3 +157,26 @@ async def load_history(
         history.load(usable)
         report.append(LoadedHistory(spec.name, "loaded" if usable else "empty", points=len(usable)))
     return out, tuple(report)
+
+
+async def load_into(
+    forecaster: Forecaster, policy: Policy, sources: Mapping[str, RangeSource], *, now: datetime
+) -> tuple[LoadedHistory, ...]:
+    """Load each metric's history of a predictive policy into its forecaster, as the service does at
+    start and on reload. Never raises: a source without history, or failing, means no forecast yet."""
+    settings = policy.predictive
+    if settings is None:
+        return ()
+    try:
+        _, report = await load_history(
+            policy,
+            sources,
+            now=now,
+            lookback=settings.lookback,
+            bucket=settings.bucket,
+            load_queries=settings.load_queries,
+            histories={spec.name: forecaster.history(spec.name) for spec in policy.metrics},
+        )
+    except Exception as exc:  # a source's surprise is reported, never raised
+        report = (LoadedHistory("*", "failed", detail=f"{type(exc).__name__}: {exc}"),)
+    return report

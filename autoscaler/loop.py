@@ -26,7 +26,7 @@ from autoscaler.core.policy import MetricSpec, Policy, substitute
 from autoscaler.core.predict import Forecaster
 from autoscaler.core.rules import observe
 from autoscaler.errors import AutoscalerError, TargetAuthError, TargetError
-from autoscaler.history import LoadedHistory, RangeSource, load_history
+from autoscaler.history import LoadedHistory, RangeSource, load_into
 from autoscaler.ports import MetricsProvider, ScaleResult, Target
 from autoscaler.startup import StartupEstimate, StartupTracker
 
@@ -308,20 +308,8 @@ class ControlLoop:
             forecaster = self._forecasters.get(app)
             if policy is None or policy.predictive is None or forecaster is None:
                 return
-            settings = policy.predictive
             async with gate:
-                try:
-                    _, report = await load_history(
-                        policy,
-                        sources,
-                        now=now,
-                        lookback=settings.lookback,
-                        bucket=settings.bucket,
-                        load_queries=settings.load_queries,
-                        histories={spec.name: forecaster.history(spec.name) for spec in policy.metrics},
-                    )
-                except Exception as exc:  # a source's surprise never stops the loop
-                    report = (LoadedHistory("*", "failed", detail=f"{type(exc).__name__}: {exc}"),)
+                report = await load_into(forecaster, policy, sources, now=now)
             self.history_reports[app] = report
             for item in report:
                 level = logging.WARNING if item.status == "failed" else logging.INFO
