@@ -94,9 +94,11 @@ def start(tmp_path: Path, proxy: FaultProxy, prometheus: PrometheusAPI, policy: 
     policies = tmp_path / "policies"
     policies.mkdir(exist_ok=True)
     (policies / "app.yaml").write_text(yaml.safe_dump(policy))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOSCALER_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOSCALER_") and k != "PORT0"}
     env.update(
         AUTOSCALER_MARATHON_URL=proxy.url,
+        AUTOSCALER_HOST="127.0.0.1",  # the status server: loopback only, any free port
+        AUTOSCALER_PORT="0",
         AUTOSCALER_PROMETHEUS_URL=prometheus.url,
         AUTOSCALER_POLICY_DIR=str(policies),
         AUTOSCALER_LOG_FORMAT="json",

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 import yaml
 
@@ -102,9 +103,11 @@ def cpu_policy(app: str, *, max_instances: int = 20, **extra: Any) -> dict[str, 
 
 
 def service_env(marathon: ThreadedMarathon, policy_dir: Path, **urls: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOSCALER_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOSCALER_") and k != "PORT0"}
     env.update(
         AUTOSCALER_MARATHON_URL=marathon.url,
+        AUTOSCALER_HOST="127.0.0.1",  # the status server: loopback only, any free port
+        AUTOSCALER_PORT="0",
         AUTOSCALER_POLICY_DIR=str(policy_dir),
         AUTOSCALER_LOG_FORMAT="json",
         AUTOSCALER_INTERVAL="1s",
@@ -278,3 +281,44 @@ def test_graphite_wildcard_serves_each_app_its_own_series(
     assert done.returncode == 0, done.stderr
     # alpha: ceil(450 / 100) = 5 (from 1, +4 allowed). beta: ceil(150 / 100) = 2 = current.
     assert {r.path: r.json() for r in marathon.patches()} == {"/v2/apps/jobs/alpha": {"instances": 5}}
+
+
+def test_the_running_service_answers_health_readiness_metrics_and_api(
+    tmp_path: Path,
+    marathon: ThreadedMarathon,
+    exporter: servers.MetricsExporter,
+    prometheus_server: servers.RunningServer,
+) -> None:
+    marathon.call(marathon.fake.add_app, "/shop/api", instances=2)
+    feed_cpu(exporter, prometheus_server, {"/shop/api": 0.5})  # 2 x 0.5 / 0.5 = 2: at target
+    policies = write_policies(tmp_path / "p", cpu_policy("/shop/api"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "autoscaler", "run"],
+        env=service_env(marathon, policies, prometheus=prometheus_server.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = None
+        deadline = time.monotonic() + 30
+        while url is None and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if line.startswith("{") and json.loads(line).get("event") == "server":
+                url = json.loads(line)["url"]
+        assert url is not None and url.startswith("http://127.0.0.1:")
+
+        def ready() -> bool | None:
+            return True if httpx.get(f"{url}/readyz", timeout=5).status_code == 200 else None
+
+        servers.wait_until(ready, timeout=15, what="the service to be ready")
+        assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+        metrics = httpx.get(f"{url}/metrics", timeout=5).text
+        assert 'autoscaler_app_instances{app="/shop/api"} 2.0' in metrics
+        apps = httpx.get(f"{url}/api/v1/apps", timeout=5).json()
+        [app] = [a for a in apps["apps"] if a["app"] == "/shop/api"]
+        assert app["last"]["code"] == "within_tolerance"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=15)
