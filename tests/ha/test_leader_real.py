@@ -27,7 +27,7 @@ from kazoo.client import KazooClient, KazooState
 from autoscaler.leader import LeaderElection
 from tests import zookeeper
 from tests.ha import runner
-from tests.ha.conftest import ThreadedMarathon
+from tests.threaded_marathon import ThreadedMarathon
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,7 @@ import yaml
 
 from tests.faults.metric_fakes import PrometheusAPI
 from tests.faults.proxy import HOLD, PASS, FaultProxy, HttpRequest
-from tests.ha.conftest import ThreadedMarathon
+from tests.threaded_marathon import ThreadedMarathon
 
 pytestmark = pytest.mark.integration
 

@@ -6,13 +6,11 @@ few seconds) against the Marathon-compatible server, and checks what Marathon wa
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,8 +20,8 @@ import httpx
 import pytest
 import yaml
 
-from autoscaler.targets.fake_marathon import FakeMarathon, RecordedRequest
 from tests import servers
+from tests.threaded_marathon import ThreadedMarathon
 
 pytestmark = pytest.mark.integration
 _T = TypeVar("_T")
@@ -31,42 +29,9 @@ _T = TypeVar("_T")
 CPU_QUERY = "avg by (marathon_app) (app_cpu)"
 
 
-class ThreadedMarathon:
-    """The fake Marathon on an event loop of its own thread, so the test can run processes."""
-
-    def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self.fake = FakeMarathon(task_start_delay=0.2)
-        self.url = self._run(self.fake.start())
-
-    def _run(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
-
-    def call(self, function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        async def inside() -> _T:
-            return function(*args, **kwargs)
-
-        result: _T = self._run(inside())
-        return result
-
-    def patches(self) -> list[RecordedRequest]:
-        return [r for r in self.call(list, self.fake.requests) if r.method == "PATCH"]
-
-    def lists(self) -> list[RecordedRequest]:
-        return [r for r in self.call(list, self.fake.requests) if r.method == "GET" and r.path == "/v2/apps"]
-
-    def stop(self) -> None:
-        self._run(self.fake.stop())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        self._loop.close()
-
-
 @pytest.fixture
 def marathon() -> Iterator[ThreadedMarathon]:
-    server = ThreadedMarathon()
+    server = ThreadedMarathon(task_start_delay=0.2)
     yield server
     server.stop()
 
