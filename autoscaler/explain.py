@@ -150,7 +150,7 @@ def _forecast_lines(
         f"({'set by the policy' if settings.horizon is not None else 'start-up time plus one tick'}) on each "
         f"previous {format_duration(settings.period)} within {format_duration(settings.lookback)}, its "
         f"q{settings.quantile:g} plus {settings.margin * 100:g}% margin; at least {settings.min_samples} "
-        "periods with data."
+        f"periods with data; acts only when they agree within a spread of {settings.max_spread * 100:g}%."
     )
     for item in loaded:
         detail = f": {item.detail}" if item.detail else ""
@@ -165,7 +165,9 @@ def _forecast_lines(
     reactive = "none" if decision.proposed is None else str(decision.proposed)
     if settings.mode == "forecast_only":
         would = (
-            f"mode on would raise the count to at least {forecast.proposal}"
+            "mode on would not act on it: the previous periods disagree"
+            if not forecast.agreed
+            else f"mode on would raise the count to at least {forecast.proposal}"
             if decision.proposed is None or forecast.proposal > decision.proposed
             else "mode on would not change the count"
         )
@@ -175,6 +177,8 @@ def _forecast_lines(
         )
     elif decision.proposed_by == "forecast":
         lines.append(f"  the forecast won: {forecast.proposal} over the metrics' {reactive}")
+    elif not forecast.agreed:
+        lines.append(f"  the forecast does not act (the previous periods disagree); the metrics propose {reactive}")
     else:
         lines.append(f"  the metrics won: {reactive}, the forecast {forecast.proposal}")
     return lines

@@ -127,7 +127,7 @@ class SelfMetrics:
         )
         self.forecast_acts = Gauge(
             "autoscaler_forecast_acts",
-            "1 when the app's forecast may act (mode on), 0 for forecast_only",
+            "1 when the app's forecast may act (mode on, and the previous periods agree), else 0",
             ["app"],
             registry=r,
         )
@@ -179,7 +179,8 @@ class SelfMetrics:
         if app_id in self.forecast_labels and self.forecast_labels[app_id] != metric:
             self.forget_forecast(app_id)  # another metric's forecast, or none any more
         self.forecast_labels[app_id] = metric
-        self.forecast_acts.labels(app=app_id).set(1 if decision.forecast_mode == "on" else 0)
+        agreed = forecast is None or forecast.agreed
+        self.forecast_acts.labels(app=app_id).set(1 if decision.forecast_mode == "on" and agreed else 0)
         self.forecast_won.labels(app=app_id).set(1 if decision.proposed_by == "forecast" else 0)
         if forecast is not None:
             self.forecast_instances.labels(app=app_id).set(forecast.proposal)

@@ -157,10 +157,11 @@ def forecast_json(decision: Decision) -> JSON | None:
 
     `mode`: forecast_only (shown, never acts) or on; `available`: false until enough history;
     `proposed_by`: which proposal won (`reactive` or `forecast`; never `forecast` in forecast_only);
-    `would_win`: the forecast proposes more than the metrics (what mode `on` would have done);
+    `would_win`: an agreed forecast proposes more than the metrics (what mode `on` would have done);
     `load`: the predicted load over the next `horizon_seconds` (the `quantile` of `samples`, one per
     previous period, raised by `margin`), in the units the metric's target divides; `proposal`:
-    ceil(load / target).
+    ceil(load / target); `spread`: how much the previous periods disagree ((q0.9 - q0.1) / q0.9 of
+    `samples`); `agreed`: spread within `max_spread`; `acts`: mode `on` and an agreed forecast.
     """
     mode = decision.forecast_mode
     if mode is None:
@@ -173,7 +174,7 @@ def forecast_json(decision: Decision) -> JSON | None:
     body.update(
         available=True,
         won=decision.proposed_by == "forecast",
-        would_win=reactive is None or forecast.proposal > reactive,
+        would_win=forecast.agreed and (reactive is None or forecast.proposal > reactive),
         metric=forecast.metric,
         load=_number(forecast.load),
         base=_number(forecast.base),
@@ -183,6 +184,10 @@ def forecast_json(decision: Decision) -> JSON | None:
         samples=[_number(sample) for sample in forecast.samples],
         quantile=forecast.quantile,
         margin=forecast.margin,
+        spread=_number(forecast.spread),
+        max_spread=forecast.max_spread,
+        agreed=forecast.agreed,
+        acts=mode == "on" and forecast.agreed,
         horizon_seconds=forecast.horizon.total_seconds(),
         describe=forecast.describe(),
     )
@@ -236,6 +241,7 @@ def _predictive_json(predictive: Predictive | None) -> JSON | None:
         "period": format_duration(predictive.period),
         "quantile": predictive.quantile,
         "margin": predictive.margin,
+        "max_spread": predictive.max_spread,
         "horizon": "auto" if predictive.horizon is None else format_duration(predictive.horizon),
         "bucket": format_duration(predictive.bucket),
         "min_samples": predictive.min_samples,
@@ -817,6 +823,8 @@ function forecastBlock(app) {
         span(f.horizon_seconds) + " → " + f.proposal + " instances (metrics: " +
         (f.reactive_proposal === null ? "–" : f.reactive_proposal) + ")"));
       const verdict = f.won ? "the forecast won: it set the count"
+        : !f.agreed ? "the previous periods disagree (spread " + fmt(f.spread * 100) + "% > " +
+          fmt(f.max_spread * 100) + "%): the forecast does not act"
         : f.mode === "on" ? "the metrics' proposal won"
         : f.would_win ? "mode on would have raised the count to " + f.proposal : "mode on would not change it";
       box.append(el("div", "line " + (f.won ? "won" : ""), verdict));

@@ -322,6 +322,12 @@ def decide(
     # a learned schedule floor (stage 7): the load it expects is due within one start-up time, so it
     # applies at once; it is remembered, so after the peak the count comes down through stabilisation.
     acting = forecast if forecast is not None and predictive is not None and predictive.mode == "on" else None
+    if acting is not None and not acting.agreed:
+        trail.notes.append(
+            f"forecast not acting: the previous periods disagree (spread {acting.spread * 100:.0f}% "
+            f"> max_spread {acting.max_spread * 100:g}%)"
+        )
+        acting = None
     if acting is not None and acting.proposal > recording:
         recording = acting.proposal
 

@@ -29,6 +29,12 @@ forecast load is the `quantile` of those samples (a robust statistic: one unusua
 it as it would move a mean or a maximum) raised by `margin`. Fewer than `min_samples` periods with
 data means "no forecast yet" (None), never an error.
 
+A forecast is only as good as the periods agree. Its `spread` is (q0.9 - q0.1) / q0.9 of the samples:
+0 when every day looked the same, near 1 when some days were quiet and others busy at that time.
+Above `max_spread` the forecast is still computed and shown, but `agreed` is False and the engine does
+not act on it: load that follows events rather than the clock (a match, a release) would otherwise
+hold last week's busiest day as a floor on every day.
+
 The answer changes only when the window [now, now + horizon] reaches another bucket, or when
 history is loaded in bulk, so each history caches its last answer: over thousands of apps a tick
 computes a forecast for an app at most once per bucket.
@@ -49,6 +55,12 @@ DEFAULT_PERIOD = timedelta(days=1)
 DEFAULT_QUANTILE = 0.9
 DEFAULT_MARGIN = 0.1
 DEFAULT_MIN_SAMPLES = 3
+# The forecast acts only when the previous periods agree: their spread, (q0.9 - q0.1) / q0.9 of the
+# samples, is at most this. Where days differ (load that follows events, not the clock), the same time
+# yesterday says little about the next minutes, and a floor built from it is paid for all day.
+DEFAULT_MAX_SPREAD = 0.25
+SPREAD_LOW = 0.1
+SPREAD_HIGH = 0.9
 # A `target_average` value at or above this is a utilisation at its cap: not a load measurement.
 DEFAULT_SATURATION = 1.0
 # The longest horizon a history is built for: start-up time plus one tick beyond this is not a
@@ -71,7 +83,9 @@ class LoadForecast:
     """The numbers of one metric's forecast, for the Decision, `explain` and the status API.
 
     `samples`: the highest load in the window on each previous period with data, newest first;
-    `load`: their `quantile`, raised by `margin`; `proposal`: ceil(load / target).
+    `load`: their `quantile`, raised by `margin`; `proposal`: ceil(load / target); `spread`: how much
+    the periods disagree, (q0.9 - q0.1) / q0.9 of the samples; `agreed`: spread <= `max_spread`
+    (only an agreed forecast may act).
     """
 
     metric: str
@@ -83,14 +97,33 @@ class LoadForecast:
     load: float
     target: float
     proposal: int
+    spread: float = 0.0
+    max_spread: float = DEFAULT_MAX_SPREAD
+
+    @property
+    def agreed(self) -> bool:
+        return self.spread <= self.max_spread + EPSILON
 
     def describe(self) -> str:
+        agreement = (
+            f"periods agree (spread {self.spread * 100:.0f}% <= {self.max_spread * 100:g}%)"
+            if self.agreed
+            else f"periods disagree (spread {self.spread * 100:.0f}% > {self.max_spread * 100:g}%): does not act"
+        )
         return (
             f"forecast {self.metric}: {len(self.samples)} previous periods over the next "
             f"{self.horizon.total_seconds():.0f}s, q{self.quantile:g} = {self.base:.2f} "
             f"+ {self.margin * 100:g}% = {self.load:.2f} / {self.target:g} = {self.load / self.target:.2f}, "
-            f"proposes {self.proposal}"
+            f"proposes {self.proposal}; {agreement}"
         )
+
+
+def spread_of(samples: list[float]) -> float:
+    """How much the periods disagree: (q0.9 - q0.1) / q0.9 of `samples` (0 when q0.9 is 0)."""
+    high = quantile(list(samples), SPREAD_HIGH)
+    if high <= 0:
+        return 0.0
+    return max(0.0, (high - quantile(list(samples), SPREAD_LOW)) / high)
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -211,13 +244,14 @@ class LoadHistory:
         q: float = DEFAULT_QUANTILE,
         margin: float = DEFAULT_MARGIN,
         min_samples: int = DEFAULT_MIN_SAMPLES,
+        max_spread: float = DEFAULT_MAX_SPREAD,
     ) -> LoadForecast | None:
         """The load expected over [now, now + horizon] from previous periods, or None (not enough
         history yet). Cached until the window reaches another bucket or older history changes."""
         horizon = min(max(horizon, timedelta(0)), MAX_HORIZON)
         first = self.bucket_of(now)
         last = self.bucket_of(now + horizon)
-        key = (first, last, self.version, metric, target, horizon, period, lookback, q, margin, min_samples)
+        key = (first, last, self.version, metric, target, horizon, period, lookback, q, margin, min_samples, max_spread)
         cached = self._cache
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -232,6 +266,7 @@ class LoadHistory:
             q=q,
             margin=margin,
             min_samples=min_samples,
+            max_spread=max_spread,
         )
         self._cache = (key, result)
         return result
@@ -249,6 +284,7 @@ class LoadHistory:
         q: float,
         margin: float,
         min_samples: int,
+        max_spread: float,
     ) -> LoadForecast | None:
         shift = round(period.total_seconds() / self.bucket)
         if shift <= 0:
@@ -276,6 +312,7 @@ class LoadHistory:
         if len(samples) < max(1, min_samples):
             return None
         ordered = tuple(samples)
+        spread = spread_of(samples)
         base = quantile(samples, q)
         load = base * (1.0 + margin)
         proposal = max(0, math.ceil(load / target - EPSILON))
@@ -289,6 +326,8 @@ class LoadHistory:
             load=load,
             target=target,
             proposal=proposal,
+            spread=spread,
+            max_spread=max_spread,
         )
 
 

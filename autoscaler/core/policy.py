@@ -27,6 +27,7 @@ from autoscaler.core.forecast import (
     DEFAULT_BUCKET,
     DEFAULT_LOOKBACK,
     DEFAULT_MARGIN,
+    DEFAULT_MAX_SPREAD,
     DEFAULT_MIN_SAMPLES,
     DEFAULT_PERIOD,
     DEFAULT_QUANTILE,
@@ -264,7 +265,8 @@ class Schedule(_Model):
 class Predictive(_Model):
     """Seasonal forecast of the app's load (see `core.forecast`): the load over the next `horizon`
     (default: the learned start-up time plus one tick) on each previous `period` within `lookback`,
-    its `quantile` raised by `margin`, proposes ceil(load / target) beside the metrics' own proposals.
+    its `quantile` raised by `margin`, proposes ceil(load / target) beside the metrics' own proposals,
+    when those periods agree within `max_spread`.
 
     `mode: forecast_only` (the default) computes and shows the forecast but never acts on it; `on`
     lets the higher of the reactive and the forecast proposal win. `load_queries` gives, per
@@ -280,6 +282,9 @@ class Predictive(_Model):
     horizon: Horizon = None
     bucket: Duration = DEFAULT_BUCKET
     min_samples: int = Field(default=DEFAULT_MIN_SAMPLES, ge=1)
+    # The forecast acts only when the previous periods agree within this spread ((q0.9 - q0.1) / q0.9 of
+    # their samples); 100% lets it act however much they differ.
+    max_spread: Fraction = DEFAULT_MAX_SPREAD
     # A `target_average` value at or above this (a utilisation at its cap) is not recorded as load:
     # it only says the load was at least that high. null: the averages are not utilisations.
     saturation: float | None = Field(default=DEFAULT_SATURATION, gt=0)
@@ -289,6 +294,8 @@ class Predictive(_Model):
     def _check_periods(self) -> Predictive:
         if not 0 <= self.margin <= 10:
             raise ValueError(f"margin must be between 0% and 1000%, got {self.margin * 100:g}%")
+        if not 0 <= self.max_spread <= 1:
+            raise ValueError(f"max_spread must be between 0% and 100%, got {self.max_spread * 100:g}%")
         if self.bucket < timedelta(seconds=10) or self.bucket > timedelta(hours=1):
             raise ValueError("bucket must be between 10s and 1h")
         if self.period < timedelta(hours=1) or self.period < self.bucket:

@@ -99,6 +99,7 @@ class Forecaster:
                 q=settings.quantile,
                 margin=settings.margin,
                 min_samples=settings.min_samples,
+                max_spread=settings.max_spread,
             )
             if result is not None:
                 forecasts.append(result)

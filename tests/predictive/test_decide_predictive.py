@@ -20,7 +20,7 @@ from tests.core.test_properties import FAST, NOW, histories, observations, polic
 APP = "/shop/api"
 
 
-def forecast(proposal: int, *, load: float | None = None) -> LoadForecast:
+def forecast(proposal: int, *, load: float | None = None, spread: float = 0.0) -> LoadForecast:
     return LoadForecast(
         metric="cpu",
         horizon=timedelta(seconds=75),
@@ -31,6 +31,8 @@ def forecast(proposal: int, *, load: float | None = None) -> LoadForecast:
         load=load if load is not None else proposal * 0.6,
         target=0.6,
         proposal=proposal,
+        spread=spread,
+        max_spread=0.25,
     )
 
 
@@ -71,6 +73,14 @@ def test_the_reactive_proposal_wins_when_it_is_higher() -> None:
     decision = decide(policy("on"), STATE, busy, History(), NOW, outlook=Outlook(forecasts=(forecast(6),)))
     assert (decision.desired, decision.proposed_by, decision.cause) == (8, "reactive", "metrics")
     assert "did not win" in decision.explain()
+
+
+def test_a_forecast_the_previous_periods_disagree_on_does_not_act() -> None:
+    shaky = forecast(14, spread=0.8)
+    decision = decide(policy("on"), STATE, CALM, History(), NOW, outlook=Outlook(forecasts=(shaky,)))
+    assert (decision.desired, decision.code, decision.proposed_by) == (4, "within_tolerance", "reactive")
+    assert decision.forecast == shaky
+    assert "forecast not acting: the previous periods disagree (spread 80% > max_spread 25%)" in decision.explain()
 
 
 def test_forecast_only_shows_but_never_acts() -> None:
@@ -121,7 +131,17 @@ def test_predictive_block_defaults_and_validation() -> None:
     assert (parsed.margin, parsed.horizon) == (0.25, timedelta(seconds=90))
     assert Predictive.model_validate({"horizon": "auto"}).horizon is None
     assert parsed.model_dump(mode="json")["margin"] == "25%"
-    for bad in ({"mode": "maybe"}, {"quantile": 0}, {"margin": "-5%"}, {"lookback": "2d"}, {"horizon": "2h"}):
+    assert block.max_spread == 0.25
+    assert Predictive.model_validate({"max_spread": "100%"}).max_spread == 1.0
+    for bad in (
+        {"mode": "maybe"},
+        {"quantile": 0},
+        {"margin": "-5%"},
+        {"lookback": "2d"},
+        {"horizon": "2h"},
+        {"max_spread": "150%"},
+        {"max_spread": "-1%"},
+    ):
         with pytest.raises(ValidationError):
             Predictive.model_validate(bad)
     with pytest.raises(ValidationError, match="load_queries"):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from autoscaler.core.forecast import LoadHistory, load_of, quantile
+from autoscaler.core.forecast import LoadHistory, load_of, quantile, spread_of
 
 DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
 STEP_AT = timedelta(hours=12)  # every day the load steps from 10 to 50 instances' worth at 12:00
@@ -60,6 +60,35 @@ def test_one_unusual_day_does_not_move_a_median_forecast() -> None:
     assert result is not None and result.load == 10.0
     high = history.forecast(metric="q", target=1.0, now=now, horizon=timedelta(minutes=1), q=1.0, margin=0.0)
     assert high is not None and high.load == 500.0
+
+
+def test_days_that_disagree_give_a_forecast_that_does_not_act() -> None:
+    history = LoadHistory(lookback=timedelta(days=7), bucket=timedelta(minutes=5))
+    for day in range(7):
+        # a match on odd days only: the same clock time is busy one day and quiet the next
+        history.add(DAY0 + timedelta(days=day, hours=20), 80.0 if day % 2 else 8.0)
+        history.add(DAY0 + timedelta(days=day, hours=3), 10.0 + day % 2)  # nights look alike
+    evening = DAY0 + timedelta(days=7, hours=20)
+    night = DAY0 + timedelta(days=7, hours=3)
+    match = history.forecast(metric="q", target=1.0, now=evening, horizon=timedelta(minutes=1))
+    quiet = history.forecast(metric="q", target=1.0, now=night, horizon=timedelta(minutes=1))
+    assert match is not None and quiet is not None
+    # samples 8 and 80: q0.9 = 80, q0.1 = 8, spread 90 %
+    assert match.spread == pytest.approx(0.9) and not match.agreed
+    assert "periods disagree (spread 90% > 25%): does not act" in match.describe()
+    # samples 10 and 11: q0.9 = 11, q0.1 = 10, spread 1/11
+    assert quiet.spread == pytest.approx(1 / 11) and quiet.agreed
+    assert "periods agree" in quiet.describe()
+    # the limit is the policy's
+    loose = history.forecast(metric="q", target=1.0, now=evening, horizon=timedelta(minutes=1), max_spread=1.0)
+    assert loose is not None and loose.agreed
+
+
+def test_spread_is_the_relative_distance_between_the_outer_deciles() -> None:
+    assert spread_of([5.0, 5.0, 5.0]) == 0.0
+    assert spread_of([0.0, 0.0]) == 0.0
+    # q0.9 of 1..11 = 10, q0.1 = 2: (10 - 2) / 10
+    assert spread_of([float(v) for v in range(1, 12)]) == pytest.approx(0.8)
 
 
 def test_weekly_period_uses_the_same_weekday() -> None:

@@ -45,6 +45,7 @@ async def test_the_status_api_shows_the_forecast_and_the_start_up_estimate() -> 
     assert forecast["won"] is False and forecast["would_win"] is True and forecast["proposed_by"] == "reactive"
     assert forecast["samples"] == [400.0, 400.0, 400.0]
     assert (forecast["quantile"], forecast["margin"], forecast["metric"]) == (0.9, 0.1, "depth")
+    assert (forecast["spread"], forecast["max_spread"], forecast["agreed"]) == (0.0, 0.25, True)
     assert abs(forecast["load"] - 440.0) < 1e-9 and forecast["base"] == 400.0
     # horizon: the loop had measured no scale-up, so the 2m fallback plus one 15 s tick
     assert forecast["horizon_seconds"] == 135.0
@@ -52,6 +53,7 @@ async def test_the_status_api_shows_the_forecast_and_the_start_up_estimate() -> 
     assert body["startup"] == {"seconds": 45.0, "samples": [40.0, 45.0, 50.0]}
     assert body["policy"]["predictive"]["mode"] == "forecast_only"
     assert body["policy"]["predictive"]["horizon"] == "auto"
+    assert body["policy"]["predictive"]["max_spread"] == 0.25
 
 
 async def test_mode_on_says_the_forecast_won() -> None:
