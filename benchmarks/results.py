@@ -20,3 +20,8 @@ def replace_section(path: Path, name: str, body: str) -> None:
     else:
         text = (text.rstrip() + "\n\n" if text.strip() else "") + section + "\n"
     path.write_text(text, encoding="utf-8")
+
+
+def regenerate(command: str) -> list[str]:
+    """The lines that tell a reader how to rebuild a section."""
+    return ["Regenerate (from the repository root):", "", "```sh", command, "```"]
