@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from autoscaler.selfmetrics import SelfMetrics, observe_status, observe_tick
 from autoscaler.startup import StartupEstimate
 from autoscaler.status import ServiceStatus
-from tests.loop.test_loop import T0
+from tests.fakes import T0
 from tests.predictive.test_loop_predictive import APP, run_until, setup
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -17,109 +17,23 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from autoscaler.core.model import AppState, QueryResult, Sample
-from autoscaler.core.policy import Policy
-from autoscaler.errors import TargetUnavailable
+from autoscaler.core.model import AppState
 from autoscaler.http import RetryPolicy
 from autoscaler.loop import ControlLoop, TickReport
 from autoscaler.policyfiles import Problem
-from autoscaler.ports import AppsSnapshot, ScaleOutcome, ScaleResult
 from autoscaler.selfmetrics import SelfMetrics, observe_tick
 from autoscaler.server import DEFAULT_HOST, DEFAULT_PORT, StatusServer, decision_json
 from autoscaler.settings import Settings
 from autoscaler.status import ServiceStatus
 from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient
+from tests.fakes import GROUPED, FakeClock, FakeProvider, FakeTarget, cpu_policy
 
 T0 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
-GROUPED = "avg by (marathon_app) (cpu)"
 INTERVAL = timedelta(seconds=15)
 
 
 # --- in-memory fakes of the ports -----------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self, start: datetime = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-class FakeTarget:
-    """Marathon in memory: a write sets instances and lastScalingAt like Marathon."""
-
-    def __init__(self, clock: FakeClock, apps: Sequence[AppState]) -> None:
-        self.clock = clock
-        self.apps = {a.app_id: a for a in apps}
-        self.writes: list[tuple[str, int]] = []
-        self.refuse: dict[str, ScaleOutcome] = {}
-        self.down = False
-
-    async def list_apps(self) -> AppsSnapshot:
-        if self.down:
-            raise TargetUnavailable("Marathon at http://marathon.test did not answer")
-        return AppsSnapshot(apps=dict(self.apps))
-
-    async def scale(self, app_id: str, instances: int, *, force: bool = False) -> ScaleResult:
-        self.writes.append((app_id, instances))
-        if app_id in self.refuse:
-            return ScaleResult(app_id, instances, self.refuse[app_id], detail="locked by a deployment")
-        current = self.apps[app_id]
-        self.apps[app_id] = replace(
-            current, instances=instances, tasks_running=instances, last_scaled_at=self.clock.now
-        )
-        return ScaleResult(app_id, instances, "scaled", deployment_id="d1")
-
-    async def aclose(self) -> None:
-        return None
-
-
-class FakeProvider:
-    def __init__(self, name: str, clock: FakeClock) -> None:
-        self.name = name
-        self.clock = clock
-        self.values: dict[str, list[tuple[dict[str, str], float | None]]] = {}
-
-    def set(self, query: str, *series: tuple[dict[str, str], float | None]) -> None:
-        self.values[query] = list(series)
-
-    async def query(self, queries: Sequence[str], *, now: datetime) -> Mapping[str, QueryResult]:
-        return {
-            q: QueryResult(
-                query=q,
-                samples=tuple(
-                    Sample(labels=labels, value=v, timestamp=self.clock.now) for labels, v in self.values.get(q, [])
-                ),
-            )
-            for q in queries
-        }
-
-    async def aclose(self) -> None:
-        return None
-
-
-def cpu_policy(app_id: str, **overrides: object) -> Policy:
-    data: dict[str, object] = {
-        "app": app_id,
-        "min_instances": 1,
-        "max_instances": 20,
-        "metrics": [
-            {
-                "name": "cpu",
-                "source": "prometheus",
-                "query": GROUPED,
-                "series": {"marathon_app": "${app}"},
-                "target_average": 0.5,
-            }
-        ],
-    }
-    data.update(overrides)
-    return Policy.model_validate(data)
 
 
 def running(app_id: str, instances: int) -> AppState:
@@ -152,8 +66,8 @@ SCHEDULES = [
 
 
 def build_service(*, history_size: int = 100) -> Service:
-    clock = FakeClock()
-    target = FakeTarget(clock, [running("/shop/api", 2), running("/shop/web", 4)])
+    clock = FakeClock(T0)
+    target = FakeTarget(clock, [running("/shop/api", 2), running("/shop/web", 4)], url="http://marathon.test")
     provider = FakeProvider("prometheus", clock)
     # /shop/api: 2 x 1.0 / 0.5 = 4 -> scale up; /shop/web: at target; /shop/ghost: not in Marathon
     provider.set(GROUPED, ({"marathon_app": "/shop/api"}, 1.0), ({"marathon_app": "/shop/web"}, 0.5))
@@ -496,7 +410,7 @@ async def test_no_secret_in_any_response(monkeypatch: pytest.MonkeyPatch) -> Non
             graphite_password=SecretStr(secrets["graphite_password"]),
         )
         assert settings.marathon_url is not None and settings.marathon_password is not None
-        clock = FakeClock()
+        clock = FakeClock(T0)
         target = MarathonClient(
             base_url=settings.marathon_url,
             policy=RetryPolicy(attempts=1, total_timeout=3, request_timeout=3),

@@ -15,7 +15,7 @@ from autoscaler.selfmetrics import SelfMetrics
 from autoscaler.server import StatusServer, app_json, outcome_json
 from autoscaler.startup import StartupEstimate
 from autoscaler.status import ServiceStatus
-from tests.loop.test_loop import T0, FakeClock, FakeTarget
+from tests.fakes import T0, FakeClock, FakeTarget
 from tests.ops.test_dashboard_browser import run_chromium
 from tests.predictive.test_loop_predictive import APP, QUERY, HistoryProvider, policy, run_until, setup
 

@@ -14,7 +14,7 @@ from autoscaler.http import RetryPolicy
 from autoscaler.loop import ControlLoop
 from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient
-from tests.loop.test_loop import T0, FakeClock, FakeProvider, FakeTarget
+from tests.fakes import T0, FakeClock, FakeProvider, FakeTarget
 
 APP = "/jobs/worker"
 QUERY = "queue_depth"
