@@ -21,9 +21,10 @@ from autoscaler.backtest import render_svg, replay, write_csv
 from autoscaler.core.policy import Policy
 from autoscaler.core.units import parse_duration
 from autoscaler.errors import ConfigurationError, MetricSourceError, TargetAuthError, TargetError
-from autoscaler.explain import ExplainError, explain_app
+from autoscaler.explain import ExplainError, explain_offline
 from autoscaler.history import RangeSource, fetch_history, load_history
 from autoscaler.policyfiles import load_paths
+from autoscaler.preview import explanation_json, preview_lines, service_explanation_json, service_text
 from autoscaler.service import (
     EXIT_CONFIG,
     EXIT_TICK_FAILED,
@@ -32,11 +33,50 @@ from autoscaler.service import (
     marathon_client,
     retry_policy,
     run_service,
+    secret_value,
     utc_now,
 )
 from autoscaler.settings import Settings, load_settings
 from autoscaler.sim.cli import add_simulate_parser
 from autoscaler.startup import StartupEstimate
+from autoscaler.statusclient import StatusAPIAuthError, StatusAPIError, StatusAPINotManaged, StatusClient
+from autoscaler.targets.marathon import app_id_problem
+
+
+def _app_id(text: str) -> str:
+    """An app id as operators type it: `checkout/web` is `/checkout/web`."""
+    app_id = text.strip()
+    app_id = app_id if app_id.startswith("/") else "/" + app_id
+    problem = app_id_problem(app_id)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text[:200]!r} is not a Marathon app id: {problem}")
+    return app_id
+
+
+def _status_url(args: argparse.Namespace, settings: Settings) -> str | None:
+    """The running service to ask (--url, else AUTOSCALER_STATUS_URL), or None to decide offline."""
+    if args.offline:
+        return None
+    url: str | None = args.url or settings.status_url
+    return url
+
+
+def _status_client(url: str, settings: Settings) -> StatusClient:
+    return StatusClient(
+        base_url=url,
+        policy=retry_policy(settings, settings.interval.total_seconds()),
+        token=secret_value(settings.api_token),
+    )
+
+
+async def _explain_service(args: argparse.Namespace, settings: Settings, url: str) -> int:
+    async with _status_client(url, settings) as client:
+        view = await client.app(args.app)
+    if args.json:
+        print(json.dumps(service_explanation_json(view, url=client.url), indent=2))
+    else:
+        print(service_text(view, url=client.url, now=utc_now()))
+    return 0
 
 
 async def _explain_async(args: argparse.Namespace, settings: Settings, logger: logging.Logger) -> int:
@@ -47,7 +87,7 @@ async def _explain_async(args: argparse.Namespace, settings: Settings, logger: l
     target = marathon_client(settings, retry)
     try:
         startup = StartupEstimate(args.app, args.startup.total_seconds(), ()) if args.startup is not None else None
-        text = await explain_app(
+        found = await explain_offline(
             args.app,
             policies=loaded.policies,
             target=target,
@@ -56,7 +96,7 @@ async def _explain_async(args: argparse.Namespace, settings: Settings, logger: l
             interval=settings.interval,
             startup=startup,
         )
-        print(text)
+        print(json.dumps(explanation_json(found, app_id=args.app), indent=2) if args.json else found.text)
         return 0
     finally:
         await target.aclose()
@@ -66,27 +106,46 @@ async def _explain_async(args: argparse.Namespace, settings: Settings, logger: l
 
 def _explain(args: argparse.Namespace) -> int:
     try:
+        settings = load_settings(require_marathon=False)
+        url = _status_url(args, settings)
+        if url is not None:
+            return asyncio.run(_explain_service(args, settings, url))
         settings = load_settings()
         if args.policy_dir is not None:
             settings = settings.model_copy(update={"policy_dir": args.policy_dir})
         logger = logs.configure(level="WARNING", fmt="text")
         return asyncio.run(_explain_async(args, settings, logger))
-    except (ConfigurationError, ExplainError, TargetAuthError) as exc:
+    except (ConfigurationError, ExplainError, TargetAuthError, StatusAPIAuthError, StatusAPINotManaged) as exc:
         print(f"autoscaler: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except TargetError as exc:
+    except (TargetError, StatusAPIError) as exc:
         print(f"autoscaler: {exc}", file=sys.stderr)
         return EXIT_TICK_FAILED
 
 
+async def _preview_service(settings: Settings, url: str) -> int:
+    async with _status_client(url, settings) as client:
+        head, views = await client.apps()
+    print("\n".join(preview_lines(head, views, url=client.url, now=utc_now())))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
+        url = _status_url(args, load_settings(require_marathon=False))
+        if url is not None and not (args.once and args.dry_run):
+            raise ConfigurationError("--url and AUTOSCALER_STATUS_URL preview a running service: add --once --dry-run")
+        if url is not None:
+            return asyncio.run(_preview_service(load_settings(require_marathon=False), url))
         settings = load_settings()
         if args.policy_dir is not None:
             settings = settings.model_copy(update={"policy_dir": args.policy_dir})
-    except ConfigurationError as exc:
+    except (ConfigurationError, StatusAPIAuthError) as exc:
         print(f"autoscaler: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except StatusAPIError as exc:
+        print(f"autoscaler: {exc}", file=sys.stderr)
+        return EXIT_TICK_FAILED
     logger = logs.configure(level=settings.log_level, fmt=settings.log_format)
     try:
         return asyncio.run(run_service(args, settings, logger))
@@ -240,6 +299,23 @@ def _demo(args: argparse.Namespace) -> int:
         return 0
 
 
+def _url(text: str) -> str:
+    if not text.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text[:200]!r}")
+    return text.rstrip("/")
+
+
+def _add_service_options(parser: argparse.ArgumentParser, *, what: str) -> None:
+    parser.add_argument(
+        "--url",
+        type=_url,
+        default=None,
+        help=f"the running service's status server, e.g. http://autoscaler.marathon.mesos:8080 (default: "
+        f"AUTOSCALER_STATUS_URL; its API token from AUTOSCALER_API_TOKEN): {what}",
+    )
+    parser.add_argument("--offline", action="store_true", help="decide in this process even if a URL is set")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autoscaler", description="Autoscaler for Marathon apps.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -250,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="run one tick and exit")
     run.add_argument("--dry-run", action="store_true", help="decide and report, never write to Marathon")
     run.add_argument("--policy-dir", type=Path, default=None, help="overrides AUTOSCALER_POLICY_DIR")
+    _add_service_options(run, what="with --once --dry-run: show the running service's last decisions instead")
     run.set_defaults(handler=_run)
     demo = commands.add_parser(
         "demo", help="run the real loop against a built-in Marathon and metrics source (no servers needed)"
@@ -260,8 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080, help="dashboard port on 127.0.0.1 (0: any free port)")
     demo.set_defaults(handler=_demo)
     explain = commands.add_parser("explain", help="why would this app scale (or not) right now? reads only")
-    explain.add_argument("app", help="Marathon app id, e.g. /shop/api")
-    explain.add_argument("--policy-dir", type=Path, default=None, help="overrides AUTOSCALER_POLICY_DIR")
+    explain.add_argument("app", type=_app_id, help="Marathon app id, e.g. /shop/api (the leading / may be left out)")
+    explain.add_argument("--policy-dir", type=Path, default=None, help="overrides AUTOSCALER_POLICY_DIR (offline)")
+    explain.add_argument("--json", action="store_true", help="one JSON object with the fields the README lists")
+    _add_service_options(explain, what="ask the running service for its decision instead of deciding here")
     explain.add_argument(
         "--startup",
         type=_parse_span,

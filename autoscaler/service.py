@@ -37,6 +37,13 @@ from autoscaler.targets.marathon import MarathonClient
 EXIT_CONFIG = 2
 EXIT_TICK_FAILED = 1
 
+# After a dry-run tick of a fresh process: what it cannot show (the running service can: --url).
+OFFLINE_PREVIEW_NOTE = (
+    "Offline preview: this process has only just started, so it has no stabilisation history (no scale-down "
+    "can show: one is held until a full window has been observed), no ready counts of the metric window and "
+    "no learned start-up time. --url or AUTOSCALER_STATUS_URL previews the running service instead."
+)
+
 
 def secret_value(value: object) -> str | None:
     getter = getattr(value, "get_secret_value", None)
@@ -219,6 +226,8 @@ async def run_service(args: argparse.Namespace, settings: Settings, logger: logg
                     await asyncio.sleep(0.1)
             report = await loop.tick()
             _print_report(report)
+            if args.dry_run and report.error is None:
+                print(OFFLINE_PREVIEW_NOTE)
             if report.auth_error:
                 return EXIT_CONFIG
             return 0 if report.reached_marathon else EXIT_TICK_FAILED

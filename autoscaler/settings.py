@@ -58,7 +58,8 @@ class Settings(BaseSettings):
 
     host: str = "0.0.0.0"  # the status server (health, readiness, /metrics, API, dashboard)
     port: int = Field(default=8080, ge=0, le=65535, validation_alias=AliasChoices("AUTOSCALER_PORT", "PORT0"))
-    api_token: SecretStr | None = None  # protects /api/ of the status server
+    api_token: SecretStr | None = None  # protects /api/ of the status server (and is sent to it by explain)
+    status_url: str | None = None  # a running service's status server, asked by explain and the dry-run preview
 
     notify_urls: SecretStr | None = None  # FORMAT:URL[,FORMAT:URL...]; formats slack, dingtalk, wecom, json
     notify_dingtalk_secret: SecretStr | None = None
@@ -78,7 +79,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
 
-    _urls = field_validator("marathon_url", "prometheus_url", "graphite_url", "graphite_events_url")(_check_url)
+    _urls = field_validator("marathon_url", "prometheus_url", "graphite_url", "graphite_events_url", "status_url")(
+        _check_url
+    )
 
     @field_validator("interval")
     @classmethod

@@ -4,6 +4,7 @@ decision is in the text, the last sentence answers why, and nothing but GETs rea
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -13,9 +14,10 @@ from autoscaler.core.decide import History, ReadyCount, decide
 from autoscaler.core.model import AppState, Observation, QueryResult, Sample
 from autoscaler.core.policy import Policy
 from autoscaler.errors import MetricSourceError, TargetUnavailable
-from autoscaler.explain import ExplainError, explain_app, why
+from autoscaler.explain import ExplainError, explain_app, explain_offline, why
 from autoscaler.http import RetryPolicy
 from autoscaler.ports import MetricsProvider
+from autoscaler.preview import JSON_FIELDS, explanation_json
 from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient
 
@@ -143,8 +145,16 @@ async def test_the_worked_example_in_full(marathon: FakeMarathon, client: Marath
         "Outcome: scaled_up, desired 8 (cause: metrics). A running service would send PATCH /v2/apps/shop/api "
         '{"instances": 8}; explain sent nothing.'
     ) in text
-    assert "Assumed: the app has been observed for a full stabilisation window (5m)" in text
-    assert "cannot see the running service's recent recommendations" in text
+    assert lines[1] == (
+        "At 2026-11-10T10:00:00+00:00. Source: this process, offline (the engine run here, not the running "
+        "service's decision; --url or AUTOSCALER_STATUS_URL asks the service)."
+    )
+    at = lines.index("Offline, this process cannot know what the running service remembers:")
+    assert lines[at + 1].startswith(
+        "  no stabilisation history: it assumes the app was watched for a full window (5m) of steady recommendations"
+    )
+    assert lines[at + 2].startswith("  no ready counts of the metric window")
+    assert "start-up time" not in "\n".join(lines[at:])  # this policy learns none
     only_one_list_call(marathon)
     assert prometheus.calls == [[CPU.replace("${app}", "/shop/api")]] and graphite.calls == [[BACKLOG]]
 
@@ -243,3 +253,44 @@ def test_a_hold_of_the_metric_window_is_named_and_explained() -> None:
     assert "over this tick's 4 ready instances the metrics would ask for 8" in sentence
     assert "became ready within the 1m window are not yet measured" in sentence
     assert "within the tolerance" not in sentence
+
+
+async def test_offline_json_has_the_documented_fields_and_says_what_it_cannot_know(
+    marathon: FakeMarathon, client: MarathonClient
+) -> None:
+    _, _, providers = sources(cpu=0.9, backlog=6000)
+    policy = shop_api(schedules=[{"name": "push", "cron": "0 20 * * *", "timezone": "UTC", "duration": "1h",
+                                  "lead": "auto", "min_instances": 12}])  # fmt: skip
+
+    found = await explain_offline("/shop/api", policies=policies(policy), target=client, providers=providers, now=NOW)
+    body = explanation_json(found, app_id="/shop/api")
+
+    assert list(body) == list(JSON_FIELDS)
+    decision = found.decision
+    assert decision is not None
+    assert (body["source"], body["service_url"], body["outcome"], body["code"]) == (
+        "offline",
+        None,
+        decision.code,
+        decision.code,
+    )
+    assert (body["current"], body["desired"], body["action"], body["proposed"]) == (4, 8, "up", 12)
+    assert body["reasons"] == decision.reasons()
+    assert body["why"] == why(decision)
+    assert [w["name"] for w in body["schedule"]["next"]] == ["push"]
+    assert body["startup"] is None
+    assert [item.split(":")[0] for item in body["unknown"]] == [
+        "no stabilisation history",
+        "no ready counts of the metric window",
+        "no learned start-up time",
+    ]
+    assert json.loads(json.dumps(body)) == body
+
+
+async def test_offline_json_of_an_app_marathon_does_not_know(marathon: FakeMarathon, client: MarathonClient) -> None:
+    found = await explain_offline(
+        "/shop/gone", policies=policies(shop_api(app="/shop/gone")), target=client, providers={}, now=NOW
+    )
+    body = explanation_json(found, app_id="/shop/gone")
+    assert (body["outcome"], body["code"], body["current"]) == ("app_not_found", None, None)
+    assert body["why"] == "Marathon has no app /shop/gone"
