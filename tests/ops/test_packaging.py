@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import sys
-import venv
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -88,8 +87,18 @@ def test_dockerfile_essentials() -> None:
         assert f"!{source}" in ignored
 
 
-def test_the_image_command_works_when_installed_like_the_dockerfile(tmp_path: Path) -> None:
-    """`pip install .` of exactly what the build stage copies, into a plain venv, no dev extras."""
+def readme_install_block() -> str:
+    """The shell block of the README's "Install" section, as an operator copies it."""
+    section = (REPO / "README.md").read_text().split("\n## Install\n", 1)[1].split("\n## ", 1)[0]
+    match = re.search(r"^```sh\n(.*?)^```$", section, flags=re.MULTILINE | re.DOTALL)
+    assert match is not None, "the README's Install section has no sh block"
+    return match.group(1)
+
+
+def test_the_readme_install_puts_a_working_command_on_path(tmp_path: Path) -> None:
+    """The README's install commands, run as written (from a clone: exactly what the image's build stage
+    copies; HOME is a temporary directory), give an `autoscaler` on PATH with runtime dependencies only,
+    as the Dockerfile's `pip install .` does."""
     source = tmp_path / "src"
     source.mkdir()
     for name in BUILD_CONTEXT:
@@ -97,18 +106,26 @@ def test_the_image_command_works_when_installed_like_the_dockerfile(tmp_path: Pa
             shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(REPO / name, source / name)
-    target = tmp_path / "venv"
-    venv.create(target, with_pip=True, clear=True)
+    home = tmp_path / "home"
+    home.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"}}
-    pip = subprocess.run(
-        [str(target / "bin" / "pip"), "install", "--quiet", str(source)],
+    env["HOME"] = str(home)
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(str(REPO)))
+    script = readme_install_block() + '\nprintf "%s\\n" "$(command -v autoscaler)" > "$HOME/found"\n'
+    installed_by_readme = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
         capture_output=True,
         text=True,
         timeout=540,
         check=False,
         env=env,
+        cwd=source,
     )
-    assert pip.returncode == 0, pip.stdout + pip.stderr
+    assert installed_by_readme.returncode == 0, installed_by_readme.stdout + installed_by_readme.stderr
+    assert "usage: autoscaler" in installed_by_readme.stdout  # its `autoscaler --help`
+    found = Path((home / "found").read_text().strip())
+    target = found.parent.parent
+    assert found == target / "bin" / "autoscaler" and target.is_relative_to(home)
     listed = subprocess.run(
         [str(target / "bin" / "pip"), "list", "--format=json"],
         capture_output=True,
