@@ -49,7 +49,7 @@ class Deadline:
         self.seconds = seconds
         self.expires = time.monotonic() + seconds
         self._lock = threading.Lock()
-        self._connections: list[HTTPConnection] = []
+        self._sockets: list[socket.socket] = []
         self.aborted = False
 
     def remaining(self) -> float:
@@ -64,30 +64,33 @@ class Deadline:
         finally:
             _current.deadline = None
             with self._lock:
-                self._connections.clear()
+                self._sockets.clear()
 
     def watch(self, connection: HTTPConnection) -> None:
-        """Register a connection the thread uses; one taken after an abort is shut at once."""
+        """Register the socket of a connection the thread uses (the socket itself: a connection
+        that will close hands it to its response and forgets it); one registered after an abort is
+        shut at once."""
+        sock = getattr(connection, "sock", None)
+        if not isinstance(sock, socket.socket):
+            return  # not connected yet: connect() registers it
         with self._lock:
-            self._connections.append(connection)
+            self._sockets.append(sock)
             aborted = self.aborted
         if aborted:
-            _shut(connection)
+            _shut(sock)
 
     def abort(self) -> None:
         """Shut down every socket of the call, so the thread's blocked read ends now."""
         with self._lock:
             self.aborted = True
-            connections = list(self._connections)
-        for connection in connections:
-            _shut(connection)
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
 
 
-def _shut(connection: HTTPConnection) -> None:
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _deadline() -> Deadline | None:

@@ -30,7 +30,7 @@ import httpx
 
 from autoscaler.core.model import QueryResult, Sample
 from autoscaler.errors import MetricSourceError, NotJSON, WireError
-from autoscaler.http import RetryPolicy, make_client, request
+from autoscaler.http import Attempts, RetryPolicy, make_client, request
 from autoscaler.providers import distinct, one_line
 from autoscaler.wire import decode_json
 
@@ -138,13 +138,17 @@ class GraphiteProvider:
     async def _render(self, target: str, times: Mapping[str, str]) -> list[Any]:
         """The render API's JSON list for `target`; _QueryFailed with the cause otherwise."""
         params = {"target": target, "format": "json", **times}
+        tries = Attempts()
         async with self._semaphore:
             try:
-                response = await request(self._client, "GET", "/render", policy=self._policy, params=params)
+                response = await request(
+                    self._client, "GET", "/render", policy=self._policy, params=params, attempts=tries
+                )
             except httpx.TimeoutException as exc:
-                raise _QueryFailed(f"timed out ({type(exc).__name__}: {exc})") from exc
+                raise _QueryFailed(f"timed out ({type(exc).__name__}: {exc}) (after {tries})") from exc
             except httpx.HTTPError as exc:
-                raise _QueryFailed(one_line(f"cannot connect: {type(exc).__name__}: {exc}", limit=200)) from exc
+                why = one_line(f"cannot connect: {type(exc).__name__}: {exc}", limit=200)
+                raise _QueryFailed(f"{why} (after {tries})") from exc
             except WireError as exc:
                 raise _QueryFailed(str(exc)) from exc
         if response.status_code != 200:
