@@ -13,6 +13,7 @@ directory are refused.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,23 @@ from pydantic import BaseModel, ValidationError
 from autoscaler.core.policy import Campaign, Policy, with_campaigns
 
 try:  # the C loader is several times faster; fall back when libyaml is absent
-    from yaml import CSafeLoader as SafeLoader
+    from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader  # type: ignore[assignment]
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+
+
+class SafeLoader(_BaseLoader):
+    """The safe loader with YAML 1.2's booleans: only true/false (any case), so that `mode: on`,
+    `yes`, `no` and `off` stay the words they are instead of YAML 1.1's booleans."""
+
+
+SafeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
+SafeLoader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 32
