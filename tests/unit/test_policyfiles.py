@@ -357,6 +357,14 @@ def test_an_error_in_defaults_is_reported_against_the_defaults_file(tmp_path: Pa
     assert [(p.path, p.field) for p in result.errors] == [(str(defaults), "tolerance")]
 
 
+def test_an_error_in_defaults_has_the_line_of_the_defaults_file(tmp_path: Path) -> None:
+    defaults = write(tmp_path, "_defaults.yaml", "max_metric_age: 3m\ntimezone: UTC\nscale_down:\n  cooldown: 10\n")
+    write(tmp_path, "api.yaml", API)
+    [error] = load_directory(tmp_path).errors
+    assert (error.path, error.field, error.line) == (str(defaults), "scale_down.cooldown", 4)
+    assert "needs a unit" in error.message
+
+
 @pytest.mark.parametrize("word", ["on", "off", "yes", "no", "On", "YES", "y", "n"])
 def test_only_true_and_false_are_booleans(tmp_path: Path, word: str) -> None:
     # YAML 1.1 reads these as booleans; a policy means the word.
