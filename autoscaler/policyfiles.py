@@ -13,7 +13,7 @@ directory are refused.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,9 +213,16 @@ def _policy_paths(root: Path) -> list[Path]:
     )
 
 
-def load_paths(paths: Iterable[str | Path]) -> LoadResult:
-    """Load policy directories and/or single files. Directories bring their defaults and campaigns."""
+def load_paths(paths: Iterable[str | Path], *, strict: bool = False) -> LoadResult:
+    """Load policy directories and/or single files. Directories bring their defaults and campaigns.
+
+    `strict` (validate): a campaign entry naming an app without a policy is an error, since on the
+    day that app would not be pre-scaled. Otherwise (the running service) it is a warning and the
+    campaign's other entries apply. A campaign file given alone is checked against the policies of
+    its policy directory.
+    """
     result = LoadResult()
+    known: set[str] = set()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -225,12 +232,50 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
             defaults = _load_defaults(parent, result) if path.name != DEFAULTS_FILE else {}
             if parent.name == CAMPAIGN_DIR:
                 _load_one(path, None, Campaign, {}, result)
+                if parent.parent.is_dir():
+                    around = LoadResult()
+                    _load_dir(parent.parent, around)
+                    known.update(around.policies)
             else:
                 _load_one(path, None, Policy, defaults, result)
         else:
             result.problems.append(Problem(str(path), "no such file or directory"))
+    result.problems.extend(
+        unmanaged_campaign_apps(
+            [(result.campaign_sources[c.name], c) for c in result.campaigns],
+            managed=known | result.policies.keys(),
+            strict=strict,
+        )
+    )
     _apply_campaigns(result)
     return result
+
+
+def unmanaged_campaign_apps(
+    campaigns: Iterable[tuple[str, Campaign]], *, managed: Collection[str], strict: bool = False
+) -> list[Problem]:
+    """One problem per campaign (by file) that names apps no policy manages, listing them.
+
+    Their floors are ignored and the campaign's other entries apply; `strict` makes it an error.
+    """
+    problems = []
+    for path, campaign in campaigns:
+        unknown = [app_id for app_id in campaign.apps if app_id not in managed]
+        if not unknown:
+            continue
+        listed = ", ".join(unknown)
+        if strict:
+            message = (
+                f"names {listed}, which no policy manages: not pre-scaled by this campaign "
+                "(check the app id, or add a policy)"
+            )
+        else:
+            message = (
+                f"names {listed}, which no policy manages: ignored ({len(unknown)} of {len(campaign.apps)} "
+                "entries); the other apps of the campaign get their floors"
+            )
+        problems.append(Problem(path, message, field="apps", severity="error" if strict else "warning"))
+    return problems
 
 
 def load_directory(root: str | Path) -> LoadResult:
@@ -306,17 +351,6 @@ def _load_one(
 
 
 def _apply_campaigns(result: LoadResult) -> None:
-    for campaign in result.campaigns:
-        for app_id in campaign.apps:
-            if app_id not in result.policies:
-                result.problems.append(
-                    Problem(
-                        result.campaign_sources[campaign.name],
-                        f"names {app_id}, which has no policy; its floor is ignored",
-                        field=f"apps.{app_id}",
-                        severity="warning",
-                    )
-                )
     for app_id, original in list(result.policies.items()):
         policy = original
         for campaign in result.campaigns:

@@ -145,6 +145,37 @@ def test_kept_policy_gets_the_new_campaign_floor(root: Path) -> None:
     assert schedules(merged.policies["/shop/api"]) == [("campaign:sale", 9)]
 
 
+def test_a_policy_broken_during_a_campaign_keeps_its_floor_and_the_warning_says_so(root: Path) -> None:
+    state = initial_state(load_directory(root))
+    api = write(root, "api.yaml", "app: /shop/api\nmin_instances: [\n")
+    merged = merge(state, load_directory(root))
+    # what actually happens: the last valid policy stays in force, with the campaign's floor
+    assert schedules(merged.policies["/shop/api"]) == [("campaign:sale", 5)]
+    [kept] = [p for p in merged.problems if p.severity == "warning"]
+    assert (kept.path, kept.message) == (
+        str(api),
+        "is invalid: the last valid policy for /shop/api, and so the floor of campaign sale, stays in force",
+    )
+    assert not any("ignored" in p.message or "no policy" in p.message for p in merged.problems)
+
+
+def test_a_campaign_naming_an_app_no_policy_manages_after_a_reload_is_a_warning(root: Path) -> None:
+    state = initial_state(load_directory(root))
+    campaign = write(
+        root, "campaigns/sale.yaml", CAMPAIGN.replace("{'/shop/api': FLOOR}", "{'/shop/api': 5, /shop/gone: 3}")
+    )
+    merged = merge(state, load_directory(root))
+    assert schedules(merged.policies["/shop/api"]) == [("campaign:sale", 5)]  # the other entry applies
+    [warning] = merged.problems
+    assert (warning.path, warning.severity, warning.field) == (str(campaign), "warning", "apps")
+    assert warning.message.startswith("names /shop/gone, which no policy manages: ignored (1 of 2 entries)")
+    # a policy file that breaks without a valid past: its campaign entry is ignored, and said so once
+    (root / "web.yaml").unlink()
+    write(root, "gone.yaml", "app: /shop/gone\nmin_instances: [\n")
+    merged = merge(merged.state, load_directory(root))
+    assert [p.field for p in merged.problems if p.path == str(campaign)] == ["apps"]
+
+
 def test_policy_missing_a_field_keeps_its_last_valid_version(root: Path) -> None:
     state = initial_state(load_directory(root))
     write(root, "web.yaml", "app: /shop/web\nmax_instances: 3\n")  # min_instances missing

@@ -125,15 +125,35 @@ def test_campaigns_are_merged_as_floors(tmp_path: Path) -> None:
         assert schedule.lead == timedelta(minutes=20)
 
 
-def test_campaign_naming_an_app_without_policy_is_a_warning(tmp_path: Path) -> None:
+def test_campaign_naming_apps_without_policy_is_one_warning_listing_them(tmp_path: Path) -> None:
     write(tmp_path, "api.yaml", API)
-    campaign = write(tmp_path, "campaigns/double-11.yaml", CAMPAIGN)
+    campaign = write(tmp_path, "campaigns/double-11.yaml", CAMPAIGN + "  /shop/typo: 4\n")
     result = load_directory(tmp_path)
     assert result.errors == []
     [warning] = result.problems
-    assert (warning.path, warning.severity, warning.field) == (str(campaign), "warning", "apps./shop/worker")
-    assert "no policy" in warning.message
+    assert (warning.path, warning.severity, warning.field) == (str(campaign), "warning", "apps")
+    assert "names /shop/worker, /shop/typo, which no policy manages: ignored (2 of 3 entries)" in warning.message
     assert result.policies["/shop/api"].schedules[0].min_instances == 30  # the rest still applies
+
+
+def test_campaign_naming_an_app_without_policy_is_an_error_when_strict(tmp_path: Path) -> None:
+    write(tmp_path, "api.yaml", API)
+    campaign = write(tmp_path, "campaigns/double-11.yaml", CAMPAIGN)
+    result = load_paths([tmp_path], strict=True)
+    [error] = result.errors
+    assert (error.path, error.field) == (str(campaign), "apps")
+    assert "names /shop/worker, which no policy manages: not pre-scaled by this campaign" in error.message
+    assert result.policies["/shop/api"].schedules[0].min_instances == 30
+
+
+def test_a_campaign_file_given_alone_is_checked_against_its_directory(tmp_path: Path) -> None:
+    write(tmp_path, "api.yaml", API)
+    write(tmp_path, "worker.yaml", WORKER)
+    campaign = write(tmp_path, "campaigns/double-11.yaml", CAMPAIGN)
+    assert load_paths([campaign], strict=True).problems == []
+    (tmp_path / "worker.yaml").unlink()
+    [error] = load_paths([campaign], strict=True).errors
+    assert "names /shop/worker, which no policy manages" in error.message
 
 
 def test_campaign_floor_above_max_is_an_error_for_that_app_only(tmp_path: Path) -> None:
