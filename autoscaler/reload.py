@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,7 @@ from autoscaler.policyfiles import (
 )
 
 OnChange = Callable[[dict[str, Policy], list[Problem]], None]
-Fingerprint = tuple[tuple[str, int, int, int], ...]
+Fingerprint = tuple[tuple[str, int, int, int, int, int], ...]
 
 DEFAULT_POLL_INTERVAL = 5.0
 _SETTLE = 0.5  # wait this long for a file being written to stop changing
@@ -191,8 +192,12 @@ def merge(previous: InForce, loaded: LoadResult) -> Merged:
 
 
 def fingerprint(root: Path) -> Fingerprint:
-    """Names, sizes, modification times and inodes of every file a load reads."""
-    entries: list[tuple[str, int, int, int]] = []
+    """Names, sizes, modification times, inodes, link counts and file types of every file a load reads.
+
+    Only stat calls, which never block, whatever the file is (a FIFO is refused by the load itself);
+    a new hard link or a file replaced by a FIFO counts as a change, so the load reports it.
+    """
+    entries: list[tuple[str, int, int, int, int, int]] = []
     for directory in (root, root / CAMPAIGN_DIR):
         try:
             with os.scandir(directory) as listing:
@@ -203,7 +208,16 @@ def fingerprint(root: Path) -> Fingerprint:
                         info = entry.stat()  # follows links: a swapped link target counts as a change
                     except OSError:
                         continue
-                    entries.append((str(Path(directory, entry.name)), info.st_size, info.st_mtime_ns, info.st_ino))
+                    entries.append(
+                        (
+                            str(Path(directory, entry.name)),
+                            info.st_size,
+                            info.st_mtime_ns,
+                            info.st_ino,
+                            info.st_nlink,
+                            stat.S_IFMT(info.st_mode),
+                        )
+                    )
         except OSError:
             continue
     return tuple(sorted(entries))

@@ -4,10 +4,11 @@ directory (polling and trigger()), and what it hands to on_change is what should
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -310,3 +311,45 @@ def test_fingerprint_sees_names_sizes_and_times(root: Path) -> None:
     write(root, "campaigns/sale.yaml", CAMPAIGN.replace("FLOOR", "6"))
     assert fingerprint(root) != first
     assert fingerprint(root / "missing") == ()
+
+
+@pytest.fixture
+def fifo(root: Path) -> Iterator[Path]:
+    """A FIFO named like a campaign; at the end its other end is opened once, so that a reader
+    blocked on it (the bug this guards against) is released instead of hanging the test run."""
+    path = root / "campaigns" / "pipe.yaml"
+    yield path
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+
+
+async def test_a_fifo_in_campaigns_is_reported_and_never_blocks_the_reload(
+    root: Path, running: Running, fifo: Path
+) -> None:
+    reloader, recorder = running
+    os.mkfifo(fifo)
+    policies, problems = await recorder.next()
+    assert [p.message for p in problems if p.path == str(fifo)] == [
+        "is a FIFO (named pipe), not a regular file; not read"
+    ]
+    assert sorted(policies) == ["/shop/api", "/shop/web"]
+    assert schedules(policies["/shop/api"]) == [("campaign:sale", 5)]  # the other campaign still applies
+    assert reloader.error_count == 1
+    # the reloader is still alive: the next change is applied
+    write(root, "web.yaml", policy_text("/shop/web", 25))
+    policies, _ = await recorder.next()
+    assert policies["/shop/web"].max_instances == 25
+
+
+async def test_a_hard_link_to_a_file_elsewhere_is_refused_on_reload(
+    root: Path, tmp_path_factory: pytest.TempPathFactory, running: Running
+) -> None:
+    _, recorder = running
+    outside = tmp_path_factory.mktemp("elsewhere") / "notes.yaml"
+    outside.write_text("password: not-for-readyz\n")
+    os.link(outside, root / "notes.yaml")
+    policies, problems = await recorder.next()
+    [problem] = problems
+    assert problem.path == str(root / "notes.yaml") and problem.message.startswith("has 2 hard links")
+    assert "not-for-readyz" not in repr(problems)
+    assert sorted(policies) == ["/shop/api", "/shop/web"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -260,3 +262,27 @@ def test_odd_input_is_an_error_not_a_traceback(tmp_path: Path, capsys: pytest.Ca
     assert code == 1
     assert f"{bad}" in out
     assert f"OK    {bad}" not in out
+
+
+def test_validate_refuses_a_fifo_and_a_hard_link_and_never_hangs(tmp_path: Path) -> None:
+    root = tmp_path / "policies"
+    good = write(root, "good.yaml", GOOD)
+    outside = write(tmp_path / "elsewhere", "notes.yaml", "password: not-for-readyz\n")
+    os.link(outside, root / "linked.yaml")
+    (root / "campaigns").mkdir()
+    os.mkfifo(root / "campaigns" / "sale.yaml")
+    # a separate process, so that a blocking read ends in a timeout instead of hanging the suite
+    done = subprocess.run(
+        [sys.executable, "-m", "autoscaler", "validate", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=REPO,
+    )
+    lines = done.stdout.splitlines()
+    assert done.returncode == 1
+    assert f"{root / 'campaigns' / 'sale.yaml'}: error: is a FIFO (named pipe), not a regular file; not read" in lines
+    assert any(line.startswith(f"{root / 'linked.yaml'}: error: has 2 hard links") for line in lines), done.stdout
+    assert "not-for-readyz" not in done.stdout + done.stderr
+    assert f"OK    {good}" in lines
