@@ -28,6 +28,7 @@ from autoscaler.core.rules import observe
 from autoscaler.errors import AutoscalerError, TargetAuthError, TargetError
 from autoscaler.history import LoadedHistory, RangeSource, load_into
 from autoscaler.ports import MetricsProvider, ScaleResult, Target
+from autoscaler.scrub import scrub, scrub_exception
 from autoscaler.startup import StartupEstimate, StartupTracker
 
 Clock = Callable[[], datetime]
@@ -256,12 +257,10 @@ class ControlLoop:
         return report
 
     def _failed_tick(self, now: datetime, started: float, exc: BaseException) -> TickReport:
-        self._log.error(
-            "tick failed: %s: %s", type(exc).__name__, exc, exc_info=exc, extra={"fields": {"event": "tick_error"}}
-        )
+        self._log.error("tick failed: %s", scrub_exception(exc), extra={"fields": {"event": "tick_error"}})
         report = TickReport(
             at=now,
-            error=f"internal error: {type(exc).__name__}: {exc}",
+            error=f"internal error: {type(exc).__name__}: {scrub(str(exc))}",
             error_kind="internal",
             duration_seconds=time.perf_counter() - started,
         )
@@ -418,9 +417,8 @@ class ControlLoop:
                 )
                 return {(source, q): QueryResult(query=q, error=f"{source} failed: {exc}") for q in queries}
             except Exception as exc:  # a provider's bug fails its own queries, not the tick
-                self._log.exception(
-                    "metric source %s failed", source, extra={"fields": {"event": "metric_source_error"}}
-                )
+                fields = {"event": "metric_source_error"}
+                self._log.error("metric source %s failed: %s", source, scrub_exception(exc), extra={"fields": fields})
                 error = f"{source} failed: internal error: {type(exc).__name__}"
                 return {(source, q): QueryResult(query=q, error=error) for q in queries}
             return {(source, q): answers.get(q, QueryResult(query=q, error="no answer")) for q in queries}
@@ -530,8 +528,9 @@ class ControlLoop:
                     maybe = on_tick(report)
                     if maybe is not None:
                         await maybe
-                except Exception:  # a sink's failure must not end the loop
-                    self._log.exception("recording the tick failed", extra={"fields": {"event": "tick_error"}})
+                except Exception as exc:  # a sink's failure must not end the loop
+                    fields = {"event": "tick_error"}
+                    self._log.error("recording the tick failed: %s", scrub_exception(exc), extra={"fields": fields})
             delay = max(0.0, interval - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
