@@ -5,7 +5,9 @@ per source (grouped queries serve many apps), writes only for apps that change, 
 One app's failure (bad data, a refused write, an exception) never stops the others: it becomes that
 app's outcome with a reason code. The engine's History lives here, per app, in memory; cooldowns are
 anchored on Marathon's lastScalingAt, so a restart does not reset them, and History.observing_since
-keeps a restarted process from scaling down before a full stabilisation window.
+keeps a restarted process from scaling down before a full stabilisation window. An app whose
+inputs are unchanged and whose decision read no clock-dependent rule keeps last tick's decision
+(core.reuse): it is recorded in its History again, not recomputed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from autoscaler.core.decide import Decision, History, decide
 from autoscaler.core.model import AppState, Observation, QueryResult, Sample
 from autoscaler.core.policy import MetricSpec, Policy, substitute
 from autoscaler.core.predict import Forecaster
+from autoscaler.core.reuse import Inputs, inputs_of, reusable
 from autoscaler.core.rules import observe
 from autoscaler.errors import AutoscalerError, TargetAuthError, TargetError
 from autoscaler.history import LoadedHistory, RangeSource, load_into
@@ -121,6 +124,16 @@ class _MetricPlan:
         return _MetricPlan(spec, query, keys, tuple(substitute(spec.series[key], app_id) for key in keys))
 
 
+@dataclass(slots=True)
+class _Held:
+    """An app's last decision that later ticks may reuse while its inputs stay equal (core.reuse)."""
+
+    policy: Policy
+    inputs: Inputs
+    decision: Decision
+    outcome: AppOutcome | None = None
+
+
 class _SeriesIndex:
     """Each app's series of a grouped query, found by lookup instead of a scan.
 
@@ -175,6 +188,7 @@ class ControlLoop:
         self._concurrency = concurrency
         self._may_write = may_write
         self._histories: dict[str, History] = {}
+        self._held: dict[str, _Held] = {}
         # predictive: start-up times learned from Marathon, per-app load histories and forecasts
         self._tick = timedelta(seconds=interval)
         self._tick_timeout = tick_timeout if tick_timeout is not None else 0.9 * interval
@@ -201,6 +215,7 @@ class ControlLoop:
         """Swap the policy set (hot reload); history of apps that stay managed is kept."""
         self._policies = dict(policies)
         self._histories = {app: h for app, h in self._histories.items() if app in self._policies}
+        self._held = {app: held for app, held in self._held.items() if app in self._policies}
         previous = self._policies_before
         forecasters: dict[str, Forecaster] = {}
         for app, policy in self._policies.items():
@@ -311,7 +326,7 @@ class ControlLoop:
             if decision.scaled:
                 to_write.append((policy, decision))
             else:
-                outcomes[app_id] = AppOutcome(app_id, decision.code, decision.summary(), decision)
+                outcomes[app_id] = self._hold_outcome(decision)
                 self._log_outcome(outcomes[app_id])
 
         self._phase = "writes"
@@ -337,7 +352,17 @@ class ControlLoop:
             )
         history = self._histories.get(policy.app, History())
         if policy.app not in self._learns:
+            # A steady app's decision is last tick's (core.reuse): recorded again, not recomputed.
+            inputs = inputs_of(policy, state, observations, history, now)
+            held = self._held.get(policy.app)
+            if held is not None and inputs is not None and held.policy is policy and held.inputs == inputs:
+                self._histories[policy.app] = history.record(held.decision, keep=policy.stabilization_window(), at=now)
+                return held.decision
             decision = decide(policy, state, observations, history, now)
+            if inputs is not None and reusable(decision):
+                self._held[policy.app] = _Held(policy, inputs, decision)
+            else:
+                self._held.pop(policy.app, None)
         else:
             estimate = self.startup.observe(state, now)
             forecaster = self._forecasters.get(policy.app) or Forecaster(None)
@@ -347,6 +372,15 @@ class ControlLoop:
             forecaster.record(policy, decision, history)
         self._histories[policy.app] = history.record(decision, keep=policy.stabilization_window())
         return decision
+
+    def _hold_outcome(self, decision: Decision) -> AppOutcome:
+        """The outcome of a decision that changes nothing; a reused decision reuses its outcome too."""
+        held = self._held.get(decision.app_id)
+        if held is not None and held.decision is decision:
+            if held.outcome is None:
+                held.outcome = AppOutcome(decision.app_id, decision.code, decision.summary(), decision)
+            return held.outcome
+        return AppOutcome(decision.app_id, decision.code, decision.summary(), decision)
 
     def startup_estimate(self, app_id: str) -> StartupEstimate | None:
         """The app's start-up time learned from Marathon (apps with `predictive` or `lead: auto`)."""
