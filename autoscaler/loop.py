@@ -194,6 +194,7 @@ class ControlLoop:
         self._tick_timeout = tick_timeout if tick_timeout is not None else 0.9 * interval
         self._source_timeout = source_timeout if source_timeout is not None else 0.4 * interval
         self._phase = "marathon"  # what the running tick waits for, named when it runs out of time
+        self._deadline: asyncio.Timeout | None = None
         self._slow: list[str] = []
         self.startup = StartupTracker()
         self._forecasters: dict[str, Forecaster] = {}
@@ -248,7 +249,7 @@ class ControlLoop:
         started = time.perf_counter()
         now = self._clock()
         self._phase, self._slow = "marathon", []
-        deadline = asyncio.timeout(self._tick_timeout)
+        deadline = self._deadline = asyncio.timeout(self._tick_timeout)
         try:
             async with deadline:
                 return await self._run_tick(started, now)
@@ -256,10 +257,9 @@ class ControlLoop:
             if not deadline.expired():
                 return self._failed_tick(now, started, exc)
             phase = self._phase
-            done = "writes not yet answered were abandoned" if phase == "writes" else "nothing was written"
             message = (
                 f"the tick did not finish within {self._tick_timeout:g}s (AUTOSCALER_TICK_TIMEOUT) "
-                f"while waiting for {phase}; {done}"
+                f"while waiting for {phase}; nothing was written"
             )
             self._log.error(message, extra={"fields": {"event": "tick_deadline", "waiting_for": phase}})
             slow = (*self._slow, phase) if phase not in self._slow else tuple(self._slow)
@@ -330,6 +330,10 @@ class ControlLoop:
                 self._log_outcome(outcomes[app_id])
 
         self._phase = "writes"
+        if to_write and self._deadline is not None:
+            # Decided on fresh data in time: these writes go out and are not cut off mid-flight (a PATCH
+            # abandoned after it was sent may still land); each is bounded by its own request deadline.
+            self._deadline.reschedule(None)
         for outcome in await self._apply(to_write):
             outcomes[outcome.app_id] = outcome
         report = TickReport(
