@@ -33,18 +33,35 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_YAML11_SCALARS = (_BOOL_TAG, _INT_TAG, _FLOAT_TAG)
 
 
 class SafeLoader(_BaseLoader):
-    """The safe loader with YAML 1.2's booleans: only true/false (any case), so that `mode: on`,
-    `yes`, `no` and `off` stay the words they are instead of YAML 1.1's booleans."""
+    """The safe loader with YAML 1.2's (core schema) booleans and numbers.
+
+    Only true and false (also True, TRUE, False, FALSE) are booleans, so `mode: on`, `yes`, `no` and
+    `off` stay the words they are; numbers are decimal (or 0x hexadecimal), so `lead: 1:30` stays
+    text (YAML 1.1 reads it as 90 in base 60) and `010` is ten, not YAML 1.1's octal eight.
+    """
 
 
 SafeLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL_TAG]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML11_SCALARS]
     for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
 }
 SafeLoader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+SafeLoader.add_implicit_resolver(
+    _INT_TAG, re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+SafeLoader.add_implicit_resolver(
+    _FLOAT_TAG,
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
 
 MAX_FILE_BYTES = 1024 * 1024
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)

@@ -498,6 +498,16 @@ def test_a_campaign_error_points_at_the_line_of_its_field(tmp_path: Path) -> Non
     assert [(e.path, e.field, e.line) for e in errors] == [(str(campaign), "apps./shop/worker", 7)]
 
 
+def test_numbers_are_yaml_1_2_decimal(tmp_path: Path) -> None:
+    # YAML 1.1 reads 1:30 as 90 (base 60) and 010 as 8 (octal); a policy means what it shows.
+    bad = write(tmp_path, "api.yaml", API.replace("max_instances: 40", "max_instances: 010") + "max_metric_age: 1:30\n")
+    [error] = load_directory(tmp_path).errors
+    assert (error.path, error.field, error.line) == (str(bad), "max_metric_age", 9)
+    assert "'1:30'" in error.message
+    write(tmp_path, "api.yaml", API.replace("max_instances: 40", "max_instances: 010"))
+    assert load_directory(tmp_path).policies["/shop/api"].max_instances == 10
+
+
 # --- only regular files, never blocking ---
 
 
