@@ -27,7 +27,7 @@ from autoscaler.core.model import AppState, Observation, QueryResult, Sample
 from autoscaler.core.policy import MetricSpec, Policy, substitute
 from autoscaler.core.predict import Forecaster
 from autoscaler.core.reuse import Inputs, inputs_of, reusable
-from autoscaler.core.rules import observe
+from autoscaler.core.rules import observe, observe_series
 from autoscaler.errors import AutoscalerError, TargetAuthError, TargetError
 from autoscaler.history import LoadedHistory, RangeSource, load_into
 from autoscaler.ports import MetricsProvider, ScaleResult, Target
@@ -146,18 +146,29 @@ class _SeriesIndex:
         self._results = results
         self._indexes: dict[tuple[str, str, tuple[str, ...]], dict[tuple[str | None, ...], list[Sample]]] = {}
 
-    def for_app(self, plan: _MetricPlan) -> QueryResult | None:
+    def observe(self, plan: _MetricPlan, app_id: str) -> Observation:
+        """The app's observation of one metric: `observe` over the app's series of the query's result."""
         source = plan.spec.source
         result = self._results.get((source, plan.query))
         if result is None or not plan.keys or result.error is not None:
-            return result
-        index = self._indexes.get((source, plan.query, plan.keys))
+            return observe(result, spec=plan.spec, app_id=app_id, selected=bool(plan.keys))
+        keys = plan.keys
+        index = self._indexes.get((source, plan.query, keys))
         if index is None:
             index = {}
-            for sample in result.samples:
-                index.setdefault(tuple(sample.labels.get(key) for key in plan.keys), []).append(sample)
-            self._indexes[(source, plan.query, plan.keys)] = index
-        return QueryResult(query=result.query, samples=tuple(index.get(plan.wanted, ())), error=result.error)
+            if len(keys) == 1:  # the usual selector: one label
+                key = keys[0]
+                for sample in result.samples:
+                    index.setdefault((sample.labels.get(key),), []).append(sample)
+            else:
+                for sample in result.samples:
+                    index.setdefault(tuple(sample.labels.get(key) for key in keys), []).append(sample)
+            self._indexes[(source, plan.query, keys)] = index
+        samples = index.get(plan.wanted)
+        if samples is not None and len(samples) == 1:  # the usual case: no result to build for one series
+            return observe_series(samples[0], query=result.query)
+        selected = QueryResult(query=result.query, samples=tuple(samples or ()), error=None)
+        return observe(selected, spec=plan.spec, app_id=app_id, selected=True)
 
 
 class ControlLoop:
@@ -204,6 +215,7 @@ class ControlLoop:
         self.history_reports: dict[str, tuple[LoadedHistory, ...]] = {}
         self._policies_before: dict[str, Policy] = {}
         self._plans: dict[str, tuple[_MetricPlan, ...]] = {}
+        self._keep: dict[str, timedelta] = {}  # how much History each app's policy needs
         self._queries: dict[str, list[str]] = {}
         self.last_report: TickReport | None = None
         self.set_policies(policies)
@@ -238,6 +250,7 @@ class ControlLoop:
         self._plans = {
             app: tuple(_MetricPlan.of(spec, app) for spec in policy.metrics) for app, policy in self._policies.items()
         }
+        self._keep = {app: policy.stabilization_window() for app, policy in self._policies.items()}
         queries: dict[str, set[str]] = {}
         for plans in self._plans.values():
             for plan in plans:
@@ -351,9 +364,7 @@ class ControlLoop:
     def _decide(self, policy: Policy, state: AppState, series: _SeriesIndex, now: datetime) -> Decision:
         observations: dict[str, Observation] = {}
         for plan in self._plans[policy.app]:
-            observations[plan.spec.name] = observe(
-                series.for_app(plan), spec=plan.spec, app_id=policy.app, selected=bool(plan.keys)
-            )
+            observations[plan.spec.name] = series.observe(plan, policy.app)
         history = self._histories.get(policy.app, History())
         if policy.app not in self._learns:
             # A steady app's decision is last tick's (core.reuse): recorded again, not recomputed.
@@ -365,7 +376,7 @@ class ControlLoop:
                 held.decision = decision
                 if held.outcome is not None:
                     held.outcome = replace(held.outcome, decision=decision)
-                self._histories[policy.app] = history.record(decision, keep=policy.stabilization_window(), at=now)
+                self._histories[policy.app] = history.record(decision, keep=self._keep[policy.app], at=now)
                 return decision
             decision = decide(policy, state, observations, history, now)
             if inputs is not None and reusable(decision):
@@ -379,7 +390,7 @@ class ControlLoop:
             outlook = forecaster.outlook(policy, now, startup=startup, tick=self._tick)
             decision = decide(policy, state, observations, history, now, outlook=outlook)
             forecaster.record(policy, decision, history)
-        self._histories[policy.app] = history.record(decision, keep=policy.stabilization_window())
+        self._histories[policy.app] = history.record(decision, keep=self._keep[policy.app])
         return decision
 
     def _hold_outcome(self, decision: Decision) -> AppOutcome:

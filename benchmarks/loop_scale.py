@@ -10,7 +10,7 @@ service feeds it. With "dashboard", a client in a third process polls `/api/v1/s
 and reports what it got.
 
 Per run: tick wall time (median, p95), CPU seconds per tick (this process, all threads, during the
-tick) and per interval (everything the process did, status server included), tick lateness (how much
+tick) and everything the process did per tick (status server included), tick lateness (how much
 later than one interval after the previous start each tick started), HTTP requests per tick to each
 backend (counted by the servers), peak RSS of the process, and what the dashboard client saw. The
 table goes into benchmarks/RESULTS.md.
@@ -203,6 +203,10 @@ async def run_service(
         logger=logger,
         concurrency=16,
         interval=interval,
+        # the deadlines of a service at the default 15 s interval: this measures cost, the interval is
+        # short only to keep the benchmark short
+        tick_timeout=13.5,
+        source_timeout=6.0,
     )
     status = ServiceStatus(interval=timedelta(seconds=interval), started_at=now())
     status.set_policies(loop.policies, [])
@@ -211,9 +215,11 @@ async def run_service(
     settle_memory()  # as the service does after loading its policies
     base = await server.start()
 
+    failed: list[str] = []
+
     def on_tick(report: TickReport) -> None:  # what the service does with every report
         if report.error:
-            raise RuntimeError(report.error)
+            failed.append(report.error)
         status.record(report)
         status.startup = loop.startup.estimates()
         observe_tick(metrics, report)
@@ -279,7 +285,8 @@ async def run_service(
         "median_wall": statistics.median(walls),
         "p95_wall": percentile(walls, 0.95),
         "median_cpu": statistics.median(cpus),
-        "cpu_per_interval": cpu_total / (elapsed / interval),
+        "cpu_per_cycle": cpu_total / ticks,
+        "elapsed": elapsed,
         "median_late": statistics.median(late) if late else 0.0,
         "worst_late": max(late) if late else 0.0,
         "marathon_reads": per_tick["marathon_reads"],
@@ -287,6 +294,7 @@ async def run_service(
         "writes": per_tick["marathon_writes"],
         "rss_mb": rss_mb(),
         "dashboard_seen": dashboard_seen,
+        "failed": failed,
         "hotspots": hotspots,
     }
 
@@ -327,10 +335,11 @@ def table(rows: list[dict[str, Any]], command: str, seconds: float, conditions: 
         "metrics per app; about 1 % of the apps scale per tick; the status server in the same process, fed by "
         'every report. "dashboard": a client in another process polls `/api/v1/summary`, '
         "`/api/v1/apps?limit=50&offset=0` and `/metrics` once a second. CPU is this process (all threads): "
-        "during the tick, and per interval (everything, status server included). Lateness: how much later than "
-        "one interval after the previous start a tick started. Each row is a fresh process; RSS is its peak.",
+        "during the tick, and everything the process did per tick (status server and report handling "
+        "included). Lateness: how much later than one interval after the previous start a tick started. "
+        "Each row is a fresh process; RSS is its peak.",
         "",
-        "| apps | dashboard | ticks | median tick | p95 tick | CPU s / tick | CPU s / interval | median late "
+        "| apps | dashboard | ticks | median tick | p95 tick | CPU s / tick | CPU s / tick, all work | median late "
         "| worst late | reads / tick (Marathon + Prometheus) | writes / tick | peak RSS |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -338,10 +347,13 @@ def table(rows: list[dict[str, Any]], command: str, seconds: float, conditions: 
         lines.append(
             f"| {row['apps']:,} | {'yes' if row['dashboard'] else 'no'} | {row['ticks']} "
             f"| {row['median_wall'] * 1000:,.0f} ms | {row['p95_wall'] * 1000:,.0f} ms | {row['median_cpu']:.3f} "
-            f"| {row['cpu_per_interval']:.3f} | {row['median_late'] * 1000:,.0f} ms "
+            f"| {row['cpu_per_cycle']:.3f} | {row['median_late'] * 1000:,.0f} ms "
             f"| {row['worst_late'] * 1000:,.0f} ms "
             f"| {row['marathon_reads']:g} + {row['prometheus_reads']:g} | {row['writes']:g} | {row['rss_mb']:,.0f} MB |"
         )
+    for row in rows:
+        if row["failed"]:
+            lines += ["", f"{row['apps']:,} apps: {len(row['failed'])} tick(s) failed: {row['failed'][0][:200]}"]
     seen = [row for row in rows if row["dashboard"]]
     if seen:
         lines += ["", "What the dashboard client got (per endpoint: answers by status, latency, size):", ""]

@@ -111,6 +111,12 @@ def observe(
     return _from_sample(samples[0], query=query)
 
 
+def observe_series(sample: Sample, *, query: str) -> Observation:
+    """The observation of the one series of `query` that the caller already picked for this app
+    (what `observe` gives for a result of exactly that series, without building the result)."""
+    return _from_sample(sample, query=query)
+
+
 def _from_sample(sample: Sample, *, query: str) -> Observation:
     value = Sample.clean(sample.value)
     if value is None:

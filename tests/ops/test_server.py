@@ -370,7 +370,13 @@ async def test_decisions_history_is_per_app_bounded_and_oldest_first() -> None:
     assert response.status_code == 200 and body["app"] == "/shop/api" and body["order"] == "oldest first"
     assert 1 <= len(body["decisions"]) <= 3  # bounded; a repeated hold is kept once (see test_status.py)
     times = [d["at"] for d in body["decisions"]]
-    assert times == sorted(times) and times[-1] == (T0 + timedelta(seconds=60)).isoformat()
+    # the newest is the decision in force, stamped with the tick that last confirmed it
+    newest = svc.status.last("/shop/api")
+    assert newest is not None and newest.decision is not None
+    assert (
+        times == sorted(times)
+        and times[-1] == newest.decision.at.isoformat() <= (T0 + timedelta(seconds=60)).isoformat()
+    )
     assert missing.status_code == 404
     assert missing.json()["managed_apps"] == ["/shop/api", "/shop/ghost", "/shop/web"]
 
