@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import time
@@ -27,8 +28,10 @@ from autoscaler.core.predict import Forecaster
 from autoscaler.core.rules import observe
 from autoscaler.errors import AutoscalerError, TargetAuthError, TargetError
 from autoscaler.history import LoadedHistory, RangeSource, load_into
+from autoscaler.logs import short_id
 from autoscaler.ports import MetricsProvider, ScaleResult, Target
 from autoscaler.startup import StartupEstimate, StartupTracker
+from autoscaler.ticklog import Outages, TickDigest
 
 Clock = Callable[[], datetime]
 
@@ -69,7 +72,8 @@ class TickReport:
         return self.error is None
 
 
-# Holds that mean something is wrong outside the engine's control: worth a warning every tick.
+# Holds that mean something is wrong outside the engine's control: worth a warning every tick
+# (collapsed into one line per code per tick, see autoscaler.ticklog).
 _WARN_CODES = frozenset({"app_not_found", "invalid_app_state", "missing_metrics", "internal_error"})
 
 _WRITE_CODES = {
@@ -79,6 +83,11 @@ _WRITE_CODES = {
     "rejected": "write_rejected",
     "unavailable": "write_failed",
 }
+
+
+def _outage(results: Mapping[tuple[str, str], QueryResult]) -> str:
+    """Why a source whose every query failed is down: the first error."""
+    return next(result.error for result in results.values() if result.error is not None) or "no answer"
 
 
 def settle_memory() -> None:
@@ -178,6 +187,8 @@ class ControlLoop:
         self._plans: dict[str, tuple[_MetricPlan, ...]] = {}
         self._queries: dict[str, list[str]] = {}
         self.last_report: TickReport | None = None
+        self._outages = Outages(logger)
+        self._digest = TickDigest()
         self.set_policies(policies)
 
     @property
@@ -221,7 +232,7 @@ class ControlLoop:
         try:
             snapshot = await self._target.list_apps()
         except TargetError as exc:
-            self._log.error("cannot read apps from Marathon: %s", exc, extra={"fields": {"event": "marathon_error"}})
+            self._outages.marathon(now=now, error=str(exc), auth=isinstance(exc, TargetAuthError))
             report = TickReport(
                 at=now,
                 error=str(exc),
@@ -230,6 +241,9 @@ class ControlLoop:
             )
             self.last_report = report
             return report
+        self._outages.marathon(now=now, error=None)
+        self._outages.unmanaged_invalid(sum(1 for app_id in snapshot.invalid if app_id not in self._policies))
+        self._digest = TickDigest()
 
         if self._history_wanted and (self._history_task is None or self._history_task.done()):
             self._history_task = asyncio.create_task(self._load_history(now))
@@ -252,8 +266,10 @@ class ControlLoop:
             try:
                 decision = self._decide(policy, state, series, now)
             except Exception as exc:  # one app's bug never stops the others
-                self._log.exception("decision failed for %s", app_id, extra={"fields": {"app": app_id}})
+                if "internal_error" not in self._digest:  # the first traceback of a tick; the others are counted
+                    self._log.exception("decision failed for %s", short_id(app_id), extra={"fields": {"app": app_id}})
                 outcomes[app_id] = AppOutcome(app_id, "internal_error", f"{type(exc).__name__}: {exc}")
+                self._log_outcome(outcomes[app_id])
                 continue
             if decision.scaled:
                 to_write.append((policy, decision))
@@ -263,6 +279,7 @@ class ControlLoop:
 
         for outcome in await self._apply(to_write):
             outcomes[outcome.app_id] = outcome
+        self._digest.emit(self._log)
         report = TickReport(
             at=now,
             outcomes=outcomes,
@@ -316,7 +333,7 @@ class ControlLoop:
                 self._log.log(
                     level,
                     "%s: history of %s %s (%d points)%s",
-                    app,
+                    short_id(app),
                     item.metric,
                     item.status,
                     item.points,
@@ -351,9 +368,6 @@ class ControlLoop:
             try:
                 answers = await provider.query(queries, now=now)
             except AutoscalerError as exc:
-                self._log.warning(
-                    "metric source %s failed: %s", source, exc, extra={"fields": {"event": "metric_source_error"}}
-                )
                 return {(source, q): QueryResult(query=q, error=f"{source} failed: {exc}") for q in queries}
             return {(source, q): answers.get(q, QueryResult(query=q, error="no answer")) for q in queries}
 
@@ -363,6 +377,12 @@ class ControlLoop:
         for source, part in zip(wanted, parts, strict=True):
             results.update(part)
             errors[source] = sum(1 for result in part.values() if result.error is not None)
+            self._outages.source(
+                source,
+                now=now,
+                error=_outage(part) if part and errors[source] == len(part) else None,
+                affected=functools.partial(self._readers, source),
+            )
         return results, {source: len(qs) for source, qs in wanted.items()}, seconds, errors
 
     async def _apply(self, decisions: list[tuple[Policy, Decision]]) -> list[AppOutcome]:
@@ -402,19 +422,14 @@ class ControlLoop:
             "reasons": decision.reasons(),
         }
         if outcome.write is not None and not outcome.write.ok:
-            self._log.warning(
-                "%s: not scaled %d -> %d: %s",
-                decision.app_id,
-                decision.current,
-                decision.desired,
-                outcome.detail,
-                extra={"fields": {**fields, "event": "scale_failed"}},
-            )
+            detail = f"not scaled {decision.current} -> {decision.desired}: {outcome.detail}"
+            self._digest.add(outcome.code, decision.app_id, detail, decision.reasons())
             return
         verb = "would scale" if dry_run else "scaled"
+        fields["app"] = short_id(decision.app_id)
         self._log.info(
             "%s: %s %d -> %d (%s)",
-            decision.app_id,
+            fields["app"],
             verb,
             decision.current,
             decision.desired,
@@ -423,14 +438,32 @@ class ControlLoop:
         )
 
     def _log_outcome(self, outcome: AppOutcome) -> None:
-        level = logging.WARNING if outcome.code in _WARN_CODES else logging.DEBUG
-        if not self._log.isEnabledFor(level):  # thousands of holds per tick: build nothing unless logged
+        """Warnings go into the tick's digest (one line per code); other holds are logged at DEBUG.
+        Missing metrics of an app that reads a source that is down are counted in that source's outage."""
+        detail = outcome.detail or outcome.code
+        if outcome.decision is not None:  # a decision's summary starts with the app id: say it once
+            detail = detail.removeprefix(f"{outcome.app_id}: ")
+        if outcome.code in _WARN_CODES:
+            if outcome.code == "missing_metrics" and self._reads_a_down_source(outcome.app_id):
+                return
+            reasons = outcome.decision.reasons() if outcome.decision is not None else []
+            self._digest.add(outcome.code, outcome.app_id, detail, reasons)
             return
-        fields: dict[str, object] = {"event": "decision", "app": outcome.app_id, "code": outcome.code}
+        if not self._log.isEnabledFor(logging.DEBUG):  # thousands of holds per tick: build nothing unless logged
+            return
+        app = short_id(outcome.app_id)
+        fields: dict[str, object] = {"event": "decision", "app": app, "code": outcome.code}
         if outcome.decision is not None:
             fields["instances"] = outcome.decision.current
             fields["reasons"] = outcome.decision.reasons()
-        self._log.log(level, "%s: %s", outcome.app_id, outcome.detail or outcome.code, extra={"fields": fields})
+        self._log.debug("%s: %s", app, detail, extra={"fields": fields})
+
+    def _reads_a_down_source(self, app_id: str) -> bool:
+        return any(self._outages.is_down(f"source:{plan.spec.source}") for plan in self._plans.get(app_id, ()))
+
+    def _readers(self, source: str) -> int:
+        """How many managed apps read a metric source (for the outage lines)."""
+        return sum(1 for plans in self._plans.values() if any(plan.spec.source == source for plan in plans))
 
     async def run(
         self,
