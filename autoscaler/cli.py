@@ -10,13 +10,14 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
-from autoscaler import logs
+from autoscaler import clihelp, logs
 from autoscaler.backtest import render_svg, replay, write_csv
 from autoscaler.core.policy import Policy
 from autoscaler.core.units import parse_duration
@@ -85,15 +86,39 @@ def _run(args: argparse.Namespace) -> int:
         if args.policy_dir is not None:
             settings = settings.model_copy(update={"policy_dir": args.policy_dir})
     except ConfigurationError as exc:
+        _warn_unknown_settings(None)
         print(f"autoscaler: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     logger = logs.configure(level=settings.log_level, fmt=settings.log_format)
+    _warn_unknown_settings(logger)
     try:
         return asyncio.run(run_service(args, settings, logger))
     except ConfigurationError as exc:
         logger.error("configuration error: %s", exc, extra={"fields": {"event": "config_error"}})
         print(f"autoscaler: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+
+
+def _warn_unknown_settings(logger: logging.Logger | None) -> None:
+    """An AUTOSCALER_* variable that is no setting is a typo until proven otherwise; its value is never
+    shown. Without a logger yet (the settings did not load), the warning goes to stderr."""
+    for name, near in clihelp.unknown_variables(os.environ):
+        hint = f" (did you mean {near}?)" if near else ""
+        if logger is None:
+            print(f"autoscaler: unknown setting {name} is ignored{hint}", file=sys.stderr)
+            continue
+        logger.warning(
+            "unknown setting %s is ignored%s",
+            name,
+            hint,
+            extra={"fields": {"event": "unknown_setting", "variable": name, "suggestion": near}},
+        )
+
+
+def _document(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """A description for every command's --help; `run --help` lists the settings and the exit codes."""
+    clihelp.describe_commands(commands)
+    clihelp.document_run(commands.choices["run"])
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -242,6 +267,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autoscaler", description="Autoscaler for Marathon apps.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {clihelp.version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     validate = commands.add_parser("validate", help="check policy files and campaigns")
     validate.add_argument("paths", nargs="*", default=["policies"], help="files or directories (default: policies)")
@@ -301,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--out", type=Path, default=None, help="write backtest.csv and backtest.svg here")
     backtest.add_argument("--json", action="store_true", help="print one JSON summary")
     backtest.set_defaults(handler=_backtest)
+    _document(commands)
     return parser
 
 
