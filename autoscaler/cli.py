@@ -12,7 +12,9 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
@@ -91,12 +93,50 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     logger = logs.configure(level=settings.log_level, fmt=settings.log_format)
     _warn_unknown_settings(logger)
+    watchdog = _ShutdownWatchdog(logger, grace=clihelp.SHUTDOWN_GRACE_SECONDS)
     try:
-        return asyncio.run(run_service(args, settings, logger))
+        return asyncio.run(run_service(args, settings, logger, on_stop=watchdog.arm))
     except ConfigurationError as exc:
         logger.error("configuration error: %s", exc, extra={"fields": {"event": "config_error"}})
         print(f"autoscaler: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+
+
+class _ShutdownWatchdog:
+    """Ends the process when a shutdown takes longer than its grace period.
+
+    The loop, the status server and the background senders stop within seconds, but a worker thread
+    that never returns (a read that blocks, a client library that hangs) would keep the process alive
+    for ever: Python waits for such threads at exit. Armed when the stop signal arrives, a daemon thread
+    gives the shutdown `grace` seconds, then says so and exits with EXIT_FORCED_STOP.
+    """
+
+    def __init__(self, logger: logging.Logger, *, grace: float, exit_now: Callable[[int], object] = os._exit) -> None:
+        self._log = logger
+        self._grace = grace
+        self._exit = exit_now
+        self._armed = threading.Event()
+
+    def arm(self) -> None:
+        if self._armed.is_set():
+            return
+        self._armed.set()
+        threading.Thread(target=self._expire, name="shutdown watchdog", daemon=True).start()
+
+    def _expire(self) -> None:
+        time.sleep(self._grace)  # a daemon thread: a process that exits in time never gets past this
+        blocked = sorted(t.name for t in threading.enumerate() if t is not threading.current_thread() and t.is_alive())
+        self._log.error(
+            "shutdown did not finish within %gs (threads still running: %s); exiting",
+            self._grace,
+            logs.short_text(", ".join(blocked) or "none"),
+            extra={"fields": {"event": "forced_stop", "threads": blocked[:20]}},
+        )
+        for handler in self._log.handlers:
+            handler.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._exit(clihelp.EXIT_FORCED_STOP)
 
 
 def _warn_unknown_settings(logger: logging.Logger | None) -> None:

@@ -34,10 +34,17 @@ DISTRIBUTION = "marathon-autoscaler"
 
 # The exit codes of `autoscaler run`; the command line is the only place that exits.
 EXIT_OK = 0
+EXIT_FORCED_STOP = 3
+# SIGTERM to exit, at most: within deploy/marathon.json's taskKillGracePeriodSeconds (15).
+SHUTDOWN_GRACE_SECONDS = 10.0
 EXIT_CODES = (
     (EXIT_OK, "stopped by SIGTERM or SIGINT, or --once reached Marathon"),
     (EXIT_TICK_FAILED, "--once could not read the apps from Marathon"),
     (EXIT_CONFIG, "a setting, a policy directory or Marathon's credentials are wrong"),
+    (
+        EXIT_FORCED_STOP,
+        f"stopped, but the shutdown did not finish within {SHUTDOWN_GRACE_SECONDS:g}s (a worker thread was stuck)",
+    ),
 )
 
 # A sentence per command for its own --help; a command missing here shows its one-line help.
