@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import cast
 
 from autoscaler import clihelp, logs
-from autoscaler.backtest import render_svg, replay, write_csv
+from autoscaler.backtest import BacktestResult, render_svg, replay, write_csv
 from autoscaler.core.policy import Policy
 from autoscaler.core.units import parse_duration
 from autoscaler.errors import ConfigurationError, MetricSourceError, TargetAuthError, TargetError
@@ -247,13 +247,12 @@ async def _backtest_async(args: argparse.Namespace, settings: Settings, policy: 
     if args.json:
         print(json.dumps(result.summary()))
         return 0
-    for tick in result.ticks:
-        if tick.desired != tick.current:
-            values = ", ".join(f"{k}={'-' if v is None else format(v, 'g')}" for k, v in tick.values.items())
-            print(
-                f"{tick.at.isoformat()}  {tick.current:>4} -> {tick.desired:<4} "
-                f"{tick.code:<12} {tick.cause:<9} {values}"
-            )
+    _print_backtest(result, policy, actions=args.actions)
+    return 0
+
+
+def _print_backtest(result: BacktestResult, policy: Policy, *, actions: bool) -> None:
+    """The summary first, then its warnings; the actions one per line only when asked for."""
     summary = result.summary()
     print(
         f"{policy.app}: {summary['scale_actions']} scale actions "
@@ -263,7 +262,17 @@ async def _backtest_async(args: argparse.Namespace, settings: Settings, policy: 
     )
     for name in result.missing_history:
         print(f"warning: metric {name} has no history in this period")
-    return 0
+    if not actions:
+        if summary["scale_actions"]:
+            print("(--actions lists them)")
+        return
+    for tick in result.ticks:
+        if tick.desired != tick.current:
+            values = ", ".join(f"{k}={'-' if v is None else format(v, 'g')}" for k, v in tick.values.items())
+            print(
+                f"{tick.at.isoformat()}  {tick.current:>4} -> {tick.desired:<4} "
+                f"{tick.code:<12} {tick.cause:<9} {values}"
+            )
 
 
 def _backtest(args: argparse.Namespace) -> int:
@@ -366,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backtest.add_argument("--out", type=Path, default=None, help="write backtest.csv and backtest.svg here")
     backtest.add_argument("--json", action="store_true", help="print one JSON summary")
+    backtest.add_argument(
+        "--actions", action="store_true", help="after the summary, list every scale action (time, from -> to, why)"
+    )
     backtest.set_defaults(handler=_backtest)
     _document(commands)
     return parser
