@@ -423,7 +423,7 @@ class ControlLoop:
         }
         if outcome.write is not None and not outcome.write.ok:
             detail = f"not scaled {decision.current} -> {decision.desired}: {outcome.detail}"
-            self._digest.add(outcome.code, decision.app_id, detail, decision.reasons())
+            self._digest.add(outcome.code, decision.app_id, detail, decision.reasons)
             return
         verb = "would scale" if dry_run else "scaled"
         fields["app"] = short_id(decision.app_id)
@@ -440,16 +440,17 @@ class ControlLoop:
     def _log_outcome(self, outcome: AppOutcome) -> None:
         """Warnings go into the tick's digest (one line per code); other holds are logged at DEBUG.
         Missing metrics of an app that reads a source that is down are counted in that source's outage."""
+        warn = outcome.code in _WARN_CODES
+        if not warn and not self._log.isEnabledFor(logging.DEBUG):  # thousands of holds: build nothing
+            return
+        if warn and outcome.code == "missing_metrics" and self._reads_a_down_source(outcome.app_id):
+            return  # counted in the source's outage line
         detail = outcome.detail or outcome.code
         if outcome.decision is not None:  # a decision's summary starts with the app id: say it once
             detail = detail.removeprefix(f"{outcome.app_id}: ")
-        if outcome.code in _WARN_CODES:
-            if outcome.code == "missing_metrics" and self._reads_a_down_source(outcome.app_id):
-                return
-            reasons = outcome.decision.reasons() if outcome.decision is not None else []
+        if warn:
+            reasons = outcome.decision.reasons if outcome.decision is not None else ()
             self._digest.add(outcome.code, outcome.app_id, detail, reasons)
-            return
-        if not self._log.isEnabledFor(logging.DEBUG):  # thousands of holds per tick: build nothing unless logged
             return
         app = short_id(outcome.app_id)
         fields: dict[str, object] = {"event": "decision", "app": app, "code": outcome.code}

@@ -42,10 +42,15 @@ class TickDigest:
     def __contains__(self, code: object) -> bool:
         return code in self._groups
 
-    def add(self, code: str, app_id: str, detail: str, reasons: Sequence[str] = ()) -> None:
+    def add(
+        self, code: str, app_id: str, detail: str, reasons: Sequence[str] | Callable[[], Sequence[str]] = ()
+    ) -> None:
+        """Count one app under `code`; `reasons` (a list, or a function that builds it) are kept, and
+        built, only for the first app of the code."""
         group = self._groups.get(code)
         if group is None:
-            group = self._groups[code] = _Group(detail=detail, reasons=list(reasons[:MAX_REASONS]))
+            listed = reasons() if callable(reasons) else reasons
+            group = self._groups[code] = _Group(detail=detail, reasons=list(listed[:MAX_REASONS]))
         group.count += 1
         if len(group.apps) < IDS_SHOWN:
             group.apps.append(app_id)
