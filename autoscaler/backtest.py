@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import bisect
 import csv
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
@@ -33,6 +33,7 @@ from autoscaler.core.forecast import LoadHistory
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import Policy
 from autoscaler.core.predict import Forecaster
+from autoscaler.core.schedule import active_windows
 from autoscaler.sim.plot import _axes, _step_line, _time_ticks
 
 Points = Sequence[tuple[datetime, float | None]]
@@ -285,6 +286,7 @@ def render_svg(result: BacktestResult, policy: Policy) -> str:
             out.append(f'<path d="M{middle:.1f},{low_panel[0] - 10} l-3,6 h6 z" fill="#2ca02c"/>')
         elif tick.desired < tick.current:
             out.append(f'<path d="M{middle:.1f},{low_panel[0] - 2} l-3,-6 h6 z" fill="#d62728"/>')
+    _windows(out, ticks, policy, x_of=x_of, panels=(top_panel, low_panel))
     first = ticks[0].at
     for at in _time_ticks(first, ticks[-1].at):
         x = _LEFT + (at - first).total_seconds() / span * width
@@ -293,3 +295,43 @@ def render_svg(result: BacktestResult, policy: Policy) -> str:
         )
     out.append("</svg>")
     return "\n".join(out)
+
+
+_WINDOW_FILL = "#f2c14e"
+
+
+def _windows(
+    out: list[str],
+    ticks: Sequence[BacktestTick],
+    policy: Policy,
+    *,
+    x_of: Callable[[float], float],
+    panels: tuple[tuple[int, int], tuple[int, int]],
+) -> None:
+    """Shade where each schedule window (its lead included) was in force, across both panels, and
+    name it; sampled about once per pixel, so a month of ticks costs about a thousand look-ups."""
+    if not policy.schedules:
+        return
+    stride = max(1, len(ticks) // (_WIDTH - _LEFT - _RIGHT))
+    runs: list[tuple[str, int, int]] = []  # schedule name, first and last column (exclusive)
+    open_runs: dict[str, int] = {}
+    for column in range(0, len(ticks), stride):
+        names = {window.name for window in active_windows(policy.schedules, ticks[column].at)}
+        for name in list(open_runs):
+            if name not in names:
+                runs.append((name, open_runs.pop(name), column))
+        for name in names:
+            open_runs.setdefault(name, column)
+    runs.extend((name, begin, len(ticks)) for name, begin in open_runs.items())
+    top, bottom = panels[0][0], panels[1][0] + panels[1][1]
+    for name, begin, end in sorted(runs, key=lambda run: run[1]):
+        left, right = x_of(begin), x_of(end)
+        out.append(
+            f'<rect class="window" x="{left:.1f}" y="{top}" width="{max(right - left, 1.0):.1f}" '
+            f'height="{bottom - top}" fill="{_WINDOW_FILL}" fill-opacity="0.25"><title>{escape(name)}</title></rect>'
+        )
+        out.append(f'<text x="{left + 2:.1f}" y="{top - 3}" font-size="10" fill="#8a6d00">{escape(name)}</text>')
+    out.append(
+        f'<rect x="{_LEFT}" y="585" width="14" height="9" fill="{_WINDOW_FILL}" fill-opacity="0.5"/>'
+        f'<text x="{_LEFT + 18}" y="594">schedule window in force (lead included)</text>'
+    )

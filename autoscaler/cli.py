@@ -12,13 +12,15 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
-from autoscaler import logs
-from autoscaler.backtest import render_svg, replay, write_csv
+from autoscaler import clihelp, logs
+from autoscaler.backtest import BacktestResult, render_svg, replay, write_csv
 from autoscaler.cliargs import DURATION_HELP, duration_arg
 from autoscaler.core.policy import Policy
 from autoscaler.errors import ConfigurationError, MetricSourceError, TargetAuthError, TargetError
@@ -142,18 +144,80 @@ def _run(args: argparse.Namespace) -> int:
         if args.policy_dir is not None:
             settings = settings.model_copy(update={"policy_dir": args.policy_dir})
     except (ConfigurationError, StatusAPIAuthError) as exc:
+        _warn_unknown_settings(None)
         print(f"autoscaler: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except StatusAPIError as exc:
         print(f"autoscaler: {exc}", file=sys.stderr)
         return EXIT_TICK_FAILED
     logger = logs.configure(level=settings.log_level, fmt=settings.log_format)
+    _warn_unknown_settings(logger)
+    watchdog = _ShutdownWatchdog(logger, grace=clihelp.SHUTDOWN_GRACE_SECONDS)
     try:
-        return asyncio.run(run_service(args, settings, logger))
+        return asyncio.run(run_service(args, settings, logger, on_stop=watchdog.arm))
     except ConfigurationError as exc:
         logger.error("configuration error: %s", exc, extra={"fields": {"event": "config_error"}})
         print(f"autoscaler: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+
+
+class _ShutdownWatchdog:
+    """Ends the process when a shutdown takes longer than its grace period.
+
+    The loop, the status server and the background senders stop within seconds, but a worker thread
+    that never returns (a read that blocks, a client library that hangs) would keep the process alive
+    for ever: Python waits for such threads at exit. Armed when the stop signal arrives, a daemon thread
+    gives the shutdown `grace` seconds, then says so and exits with EXIT_FORCED_STOP.
+    """
+
+    def __init__(self, logger: logging.Logger, *, grace: float, exit_now: Callable[[int], object] = os._exit) -> None:
+        self._log = logger
+        self._grace = grace
+        self._exit = exit_now
+        self._armed = threading.Event()
+
+    def arm(self) -> None:
+        if self._armed.is_set():
+            return
+        self._armed.set()
+        threading.Thread(target=self._expire, name="shutdown watchdog", daemon=True).start()
+
+    def _expire(self) -> None:
+        time.sleep(self._grace)  # a daemon thread: a process that exits in time never gets past this
+        blocked = sorted(t.name for t in threading.enumerate() if t is not threading.current_thread() and t.is_alive())
+        self._log.error(
+            "shutdown did not finish within %gs (threads still running: %s); exiting",
+            self._grace,
+            logs.short_text(", ".join(blocked) or "none"),
+            extra={"fields": {"event": "forced_stop", "threads": blocked[:20]}},
+        )
+        for handler in self._log.handlers:
+            handler.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._exit(clihelp.EXIT_FORCED_STOP)
+
+
+def _warn_unknown_settings(logger: logging.Logger | None) -> None:
+    """An AUTOSCALER_* variable that is no setting is a typo until proven otherwise; its value is never
+    shown. Without a logger yet (the settings did not load), the warning goes to stderr."""
+    for name, near in clihelp.unknown_variables(os.environ):
+        hint = f" (did you mean {near}?)" if near else ""
+        if logger is None:
+            print(f"autoscaler: unknown setting {name} is ignored{hint}", file=sys.stderr)
+            continue
+        logger.warning(
+            "unknown setting %s is ignored%s",
+            name,
+            hint,
+            extra={"fields": {"event": "unknown_setting", "variable": name, "suggestion": near}},
+        )
+
+
+def _document(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """A description for every command's --help; `run --help` lists the settings and the exit codes."""
+    clihelp.describe_commands(commands)
+    clihelp.document_run(commands.choices["run"])
 
 
 POLICY_DIR_VARIABLE = "AUTOSCALER_POLICY_DIR"
@@ -254,13 +318,12 @@ async def _backtest_async(args: argparse.Namespace, settings: Settings, policy: 
     if args.json:
         print(json.dumps(result.summary()))
         return 0
-    for tick in result.ticks:
-        if tick.desired != tick.current:
-            values = ", ".join(f"{k}={'-' if v is None else format(v, 'g')}" for k, v in tick.values.items())
-            print(
-                f"{tick.at.isoformat()}  {tick.current:>4} -> {tick.desired:<4} "
-                f"{tick.code:<12} {tick.cause:<9} {values}"
-            )
+    _print_backtest(result, policy, actions=args.actions)
+    return 0
+
+
+def _print_backtest(result: BacktestResult, policy: Policy, *, actions: bool) -> None:
+    """The summary first, then its warnings; the actions one per line only when asked for."""
     summary = result.summary()
     print(
         f"{policy.app}: {summary['scale_actions']} scale actions "
@@ -270,7 +333,17 @@ async def _backtest_async(args: argparse.Namespace, settings: Settings, policy: 
     )
     for name in result.missing_history:
         print(f"warning: metric {name} has no history in this period")
-    return 0
+    if not actions:
+        if summary["scale_actions"]:
+            print("(--actions lists them)")
+        return
+    for tick in result.ticks:
+        if tick.desired != tick.current:
+            values = ", ".join(f"{k}={'-' if v is None else format(v, 'g')}" for k, v in tick.values.items())
+            print(
+                f"{tick.at.isoformat()}  {tick.current:>4} -> {tick.desired:<4} "
+                f"{tick.code:<12} {tick.cause:<9} {values}"
+            )
 
 
 def _backtest(args: argparse.Namespace) -> int:
@@ -333,6 +406,7 @@ def _add_service_options(parser: argparse.ArgumentParser, *, what: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autoscaler", description="Autoscaler for Marathon apps.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {clihelp.version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     validate = commands.add_parser("validate", help="check policy files and campaigns")
     validate.add_argument(
@@ -410,7 +484,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backtest.add_argument("--out", type=Path, default=None, help="write backtest.csv and backtest.svg here")
     backtest.add_argument("--json", action="store_true", help="print one JSON summary")
+    backtest.add_argument(
+        "--actions", action="store_true", help="after the summary, list every scale action (time, from -> to, why)"
+    )
     backtest.set_defaults(handler=_backtest)
+    _document(commands)
     return parser
 
 

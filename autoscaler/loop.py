@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import time
@@ -30,9 +31,11 @@ from autoscaler.core.reuse import Inputs, inputs_of, reusable
 from autoscaler.core.rules import observe, observe_series
 from autoscaler.errors import AutoscalerError, TargetAuthError, TargetError
 from autoscaler.history import LoadedHistory, RangeSource, load_into
+from autoscaler.logs import short_id
 from autoscaler.ports import MetricsProvider, ScaleResult, Target
 from autoscaler.scrub import scrub, scrub_exception
 from autoscaler.startup import StartupEstimate, StartupTracker
+from autoscaler.ticklog import Outages, TickDigest
 
 Clock = Callable[[], datetime]
 
@@ -77,7 +80,8 @@ class TickReport:
         return self.error is None
 
 
-# Holds that mean something is wrong outside the engine's control: worth a warning every tick.
+# Holds that mean something is wrong outside the engine's control: worth a warning every tick
+# (collapsed into one line per code per tick, see autoscaler.ticklog).
 _WARN_CODES = frozenset({"app_not_found", "invalid_app_state", "missing_metrics", "internal_error"})
 
 _WRITE_CODES = {
@@ -87,6 +91,11 @@ _WRITE_CODES = {
     "rejected": "write_rejected",
     "unavailable": "write_failed",
 }
+
+
+def _outage(results: Mapping[tuple[str, str], QueryResult]) -> str:
+    """Why a source whose every query failed is down: the first error."""
+    return next(result.error for result in results.values() if result.error is not None) or "no answer"
 
 
 def settle_memory() -> None:
@@ -218,6 +227,8 @@ class ControlLoop:
         self._keep: dict[str, timedelta] = {}  # how much History each app's policy needs
         self._queries: dict[str, list[str]] = {}
         self.last_report: TickReport | None = None
+        self._outages = Outages(logger)
+        self._digest = TickDigest()
         self.set_policies(policies)
 
     @property
@@ -299,7 +310,7 @@ class ControlLoop:
         try:
             snapshot = await self._target.list_apps()
         except TargetError as exc:
-            self._log.error("cannot read apps from Marathon: %s", exc, extra={"fields": {"event": "marathon_error"}})
+            self._outages.marathon(now=now, error=str(exc), auth=isinstance(exc, TargetAuthError))
             report = TickReport(
                 at=now,
                 error=str(exc),
@@ -309,6 +320,9 @@ class ControlLoop:
             )
             self.last_report = report
             return report
+        self._outages.marathon(now=now, error=None)
+        self._outages.unmanaged_invalid(sum(1 for app_id in snapshot.invalid if app_id not in self._policies))
+        self._digest = TickDigest()
 
         if self._history_wanted and (self._history_task is None or self._history_task.done()):
             self._history_task = asyncio.create_task(self._load_history(now))
@@ -333,8 +347,10 @@ class ControlLoop:
             try:
                 decision = self._decide(policy, state, series, now)
             except Exception as exc:  # one app's bug never stops the others
-                self._log.exception("decision failed for %s", app_id, extra={"fields": {"app": app_id}})
+                if "internal_error" not in self._digest:  # the first traceback of a tick; the others are counted
+                    self._log.exception("decision failed for %s", short_id(app_id), extra={"fields": {"app": app_id}})
                 outcomes[app_id] = AppOutcome(app_id, "internal_error", f"{type(exc).__name__}: {exc}")
+                self._log_outcome(outcomes[app_id])
                 continue
             if decision.scaled:
                 to_write.append((policy, decision))
@@ -349,6 +365,7 @@ class ControlLoop:
             self._deadline.reschedule(None)
         for outcome in await self._apply(to_write):
             outcomes[outcome.app_id] = outcome
+        self._digest.emit(self._log)
         report = TickReport(
             at=now,
             outcomes=outcomes,
@@ -425,7 +442,7 @@ class ControlLoop:
                 self._log.log(
                     level,
                     "%s: history of %s %s (%d points)%s",
-                    app,
+                    short_id(app),
                     item.metric,
                     item.status,
                     item.points,
@@ -463,16 +480,17 @@ class ControlLoop:
             except TimeoutError:
                 self._slow.append(source)
                 message = f"{source} did not answer within {self._source_timeout:g}s (AUTOSCALER_SOURCE_TIMEOUT)"
-                self._log.warning(message, extra={"fields": {"event": "metric_source_slow", "source": source}})
+                # the outage line (one when it goes down, one when it recovers) carries this message
+                self._log.debug(message, extra={"fields": {"event": "metric_source_slow", "source": source}})
                 return {(source, q): QueryResult(query=q, error=message) for q in queries}
             except AutoscalerError as exc:
-                self._log.warning(
-                    "metric source %s failed: %s", source, exc, extra={"fields": {"event": "metric_source_error"}}
-                )
                 return {(source, q): QueryResult(query=q, error=f"{source} failed: {exc}") for q in queries}
             except Exception as exc:  # a provider's bug fails its own queries, not the tick
-                fields = {"event": "metric_source_error"}
-                self._log.error("metric source %s failed: %s", source, scrub_exception(exc), extra={"fields": fields})
+                if not self._outages.is_down(f"source:{source}"):  # once per outage
+                    fields = {"event": "metric_source_error"}
+                    self._log.error(
+                        "metric source %s failed: %s", source, scrub_exception(exc), extra={"fields": fields}
+                    )
                 error = f"{source} failed: internal error: {type(exc).__name__}"
                 return {(source, q): QueryResult(query=q, error=error) for q in queries}
             return {(source, q): answers.get(q, QueryResult(query=q, error="no answer")) for q in queries}
@@ -483,6 +501,12 @@ class ControlLoop:
         for source, part in zip(wanted, parts, strict=True):
             results.update(part)
             errors[source] = sum(1 for result in part.values() if result.error is not None)
+            self._outages.source(
+                source,
+                now=now,
+                error=_outage(part) if part and errors[source] == len(part) else None,
+                affected=functools.partial(self._readers, source),
+            )
         return results, {source: len(qs) for source, qs in wanted.items()}, seconds, errors
 
     async def _apply(self, decisions: list[tuple[Policy, Decision]]) -> list[AppOutcome]:
@@ -522,19 +546,14 @@ class ControlLoop:
             "reasons": decision.reasons(),
         }
         if outcome.write is not None and not outcome.write.ok:
-            self._log.warning(
-                "%s: not scaled %d -> %d: %s",
-                decision.app_id,
-                decision.current,
-                decision.desired,
-                outcome.detail,
-                extra={"fields": {**fields, "event": "scale_failed"}},
-            )
+            detail = f"not scaled {decision.current} -> {decision.desired}: {outcome.detail}"
+            self._digest.add(outcome.code, decision.app_id, detail, decision.reasons)
             return
         verb = "would scale" if dry_run else "scaled"
+        fields["app"] = short_id(decision.app_id)
         self._log.info(
             "%s: %s %d -> %d (%s)",
-            decision.app_id,
+            fields["app"],
             verb,
             decision.current,
             decision.desired,
@@ -543,14 +562,33 @@ class ControlLoop:
         )
 
     def _log_outcome(self, outcome: AppOutcome) -> None:
-        level = logging.WARNING if outcome.code in _WARN_CODES else logging.DEBUG
-        if not self._log.isEnabledFor(level):  # thousands of holds per tick: build nothing unless logged
+        """Warnings go into the tick's digest (one line per code); other holds are logged at DEBUG.
+        Missing metrics of an app that reads a source that is down are counted in that source's outage."""
+        warn = outcome.code in _WARN_CODES
+        if not warn and not self._log.isEnabledFor(logging.DEBUG):  # thousands of holds: build nothing
             return
-        fields: dict[str, object] = {"event": "decision", "app": outcome.app_id, "code": outcome.code}
+        if warn and outcome.code == "missing_metrics" and self._reads_a_down_source(outcome.app_id):
+            return  # counted in the source's outage line
+        detail = outcome.detail or outcome.code
+        if outcome.decision is not None:  # a decision's summary starts with the app id: say it once
+            detail = detail.removeprefix(f"{outcome.app_id}: ")
+        if warn:
+            reasons = outcome.decision.reasons if outcome.decision is not None else ()
+            self._digest.add(outcome.code, outcome.app_id, detail, reasons)
+            return
+        app = short_id(outcome.app_id)
+        fields: dict[str, object] = {"event": "decision", "app": app, "code": outcome.code}
         if outcome.decision is not None:
             fields["instances"] = outcome.decision.current
             fields["reasons"] = outcome.decision.reasons()
-        self._log.log(level, "%s: %s", outcome.app_id, outcome.detail or outcome.code, extra={"fields": fields})
+        self._log.debug("%s: %s", app, detail, extra={"fields": fields})
+
+    def _reads_a_down_source(self, app_id: str) -> bool:
+        return any(self._outages.is_down(f"source:{plan.spec.source}") for plan in self._plans.get(app_id, ()))
+
+    def _readers(self, source: str) -> int:
+        """How many managed apps read a metric source (for the outage lines)."""
+        return sum(1 for plans in self._plans.values() if any(plan.spec.source == source for plan in plans))
 
     async def run(
         self,

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from autoscaler.core.policy import Policy
@@ -205,7 +205,15 @@ def _start_election(settings: Settings, args: argparse.Namespace, logger: loggin
     return election
 
 
-async def run_service(args: argparse.Namespace, settings: Settings, logger: logging.Logger) -> int:
+async def run_service(
+    args: argparse.Namespace,
+    settings: Settings,
+    logger: logging.Logger,
+    *,
+    on_stop: Callable[[], None] | None = None,
+) -> int:
+    """Run until SIGTERM or SIGINT (or one tick with --once). `on_stop` is called when the signal
+    arrives, before the shutdown starts: the command line bounds the shutdown with it."""
     loaded = load_policies(settings, logger)
     interval = settings.interval.total_seconds()
     retry = retry_policy(settings, interval)
@@ -253,7 +261,14 @@ async def run_service(args: argparse.Namespace, settings: Settings, logger: logg
                 return EXIT_CONFIG
             return 0 if report.reached_marathon else EXIT_TICK_FAILED
         return await _serve(
-            settings, logger, loop=loop, status=status, metrics=metrics, election=election, loaded=loaded
+            settings,
+            logger,
+            loop=loop,
+            status=status,
+            metrics=metrics,
+            election=election,
+            loaded=loaded,
+            on_stop=on_stop,
         )
     finally:
         await target.aclose()
@@ -272,12 +287,19 @@ async def _serve(
     metrics: SelfMetrics,
     election: LeaderElection | None,
     loaded: LoadResult,
+    on_stop: Callable[[], None] | None = None,
 ) -> int:
     """The long-running service: the loop, the status server, hot reload and notifications."""
     stop = asyncio.Event()
     running = asyncio.get_running_loop()
+
+    def stopping() -> None:
+        stop.set()
+        if on_stop is not None:
+            on_stop()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        running.add_signal_handler(signum, stop.set)
+        running.add_signal_handler(signum, stopping)
 
     def apply_policies(policies: dict[str, Policy], problems: list[Problem]) -> None:
         loop.set_policies(policies)

@@ -27,6 +27,7 @@ from autoscaler.policyfiles import load_paths
 from autoscaler.sim.baselines import BASELINES
 from autoscaler.sim.plot import write_svg, write_timeline_csv
 from autoscaler.sim.runner import SimResult, simulate
+from autoscaler.sim.signals import actions_per_day, run_warnings
 from autoscaler.sim.trace import Trace, TraceError, load_trace, parse_time
 
 EXIT_OK = 0
@@ -160,6 +161,8 @@ def run_simulate(args: argparse.Namespace) -> int:
     summary["scaler"] = label
     summary["oracle_instance_hours"] = oracle.instance_hours
     summary["cost_vs_oracle"] = result.instance_hours / oracle.instance_hours if oracle.instance_hours > 0 else None
+    summary["scale_actions_per_day"] = actions_per_day(result)
+    summary["warnings"] = run_warnings(result, policy)
     if args.json:
         print(json.dumps(summary, sort_keys=True))
     else:
@@ -181,9 +184,10 @@ def _report(result: SimResult, trace: Trace, label: str, summary: dict[str, Any]
         + (f" ({ratio:.2f}x the oracle's {summary['oracle_instance_hours']:,.1f})" if ratio is not None else ""),
         f"unserved: {result.unserved_pct:.4f} % of {result.total_requests:,.0f} requests",
         f"overloaded: {result.overload_minutes:,.1f} min",
-        f"scale actions: {result.scale_actions:,}",
+        f"scale actions: {result.scale_actions:,} ({summary['scale_actions_per_day']:,.1f} per day)",
         f"queue view: peak backlog {result.peak_backlog:,.0f} requests, mean wait {result.mean_wait_seconds:.3g} s",
     ]
+    lines.extend(f"warning: {warning}" for warning in summary["warnings"])
     if out is not None:
         lines.append(f"wrote {out / 'timeline.csv'} and {out / 'plot.svg'}")
     return "\n".join(lines)

@@ -45,6 +45,8 @@ _READY = "#33a02c"
 _UP = "#2ca02c"
 _DOWN = "#ff7f0e"
 _OVERLOAD = "#d62728"
+_DENSE_MARKS = 0.25  # above this share of pixel columns with an action, actions are counted per day
+_MOST_DAY_LINES = 93  # a line per midnight up to about three months
 
 
 def write_timeline_csv(result: SimResult, path: str | Path) -> None:
@@ -195,20 +197,37 @@ def render_svg(result: SimResult, *, title: str = "") -> str:
     _axes(out, low_y, low_h, count_top, "instances")
     out.append(_step_line([float(r) for r in buckets.requested], x_of, y_count, _REQUESTED))
     out.append(_step_line([float(r) for r in buckets.ready], x_of, y_count, _READY))
-    for column in range(columns):
-        middle = (x_of(column) + x_of(column + 1)) / 2
-        if buckets.ups[column]:
-            out.append(f'<path d="M{middle:.1f},{low_y - 10} l-3,6 h6 z" fill="{_UP}"/>')
-        if buckets.downs[column]:
-            out.append(f'<path d="M{middle:.1f},{low_y - 2} l-3,-6 h6 z" fill="{_DOWN}"/>')
-
-    # time axis (under both panels)
     start = timeline[0].time
     end = timeline[-1].time
     span = max((end - start).total_seconds(), 1.0)
+
+    def x_at(at: datetime) -> float:
+        return _LEFT + (at - start).total_seconds() / span * plot_width
+
+    marked = sum(1 for column in range(columns) if buckets.ups[column] or buckets.downs[column])
+    if marked > columns * _DENSE_MARKS:  # a marker in most columns says nothing: count actions per day
+        _actions_per_day(out, timeline, x_at=x_at, baseline=low_y - 2)
+    else:
+        for column in range(columns):
+            middle = (x_of(column) + x_of(column + 1)) / 2
+            if buckets.ups[column]:
+                out.append(f'<path d="M{middle:.1f},{low_y - 10} l-3,6 h6 z" fill="{_UP}"/>')
+            if buckets.downs[column]:
+                out.append(f'<path d="M{middle:.1f},{low_y - 2} l-3,-6 h6 z" fill="{_DOWN}"/>')
+
+    # time axis (under both panels); a light line at every midnight of a run of days
     daily = (end - start) >= timedelta(days=2)
+    if daily and end - start <= timedelta(days=_MOST_DAY_LINES):
+        midnight = datetime(start.year, start.month, start.day, tzinfo=start.tzinfo) + timedelta(days=1)
+        while midnight <= end:
+            for panel_y, panel_h in (_TOP_PANEL, _BOTTOM_PANEL):
+                out.append(
+                    f'<line class="day" x1="{x_at(midnight):.1f}" y1="{panel_y}" x2="{x_at(midnight):.1f}" '
+                    f'y2="{panel_y + panel_h}" stroke="#f0f0f0"/>'
+                )
+            midnight += timedelta(days=1)
     for at in _time_ticks(start, end):
-        x = _LEFT + (at - start).total_seconds() / span * plot_width
+        x = x_at(at)
         label = at.strftime("%m-%d" if daily else "%m-%d %H:%M")
         for panel_y, panel_h in (_TOP_PANEL, _BOTTOM_PANEL):
             out.append(f'<line x1="{x:.1f}" y1="{panel_y}" x2="{x:.1f}" y2="{panel_y + panel_h}" stroke="#ddd"/>')
@@ -217,6 +236,39 @@ def render_svg(result: SimResult, *, title: str = "") -> str:
     _legend(out)
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _actions_per_day(
+    out: list[str], timeline: Sequence[TickRecord], *, x_at: Callable[[datetime], float], baseline: float
+) -> None:
+    """Per UTC day, a bar of its scale-ups (up from `baseline`) and of its scale-downs (below it, in the
+    panel's margin), scaled to the busiest day; each day's counts are in its tooltip."""
+    days: dict[datetime, list[int]] = {}
+    for record in timeline:
+        if record.action == "none":
+            continue
+        day = datetime(record.time.year, record.time.month, record.time.day, tzinfo=record.time.tzinfo)
+        counts = days.setdefault(day, [0, 0])
+        counts[0 if record.action == "up" else 1] += 1
+    busiest = max((max(counts) for counts in days.values()), default=1)
+    first, last = timeline[0].time, timeline[-1].time
+    for day, (ups, downs) in sorted(days.items()):
+        left = x_at(max(day, first))
+        right = x_at(min(day + timedelta(days=1), last))
+        width = max(right - left - 1.0, 1.0)
+        up_height = 12.0 * ups / busiest
+        down_height = 12.0 * downs / busiest
+        out.append(
+            f'<g class="day-actions"><title>{day:%Y-%m-%d}: {ups} up, {downs} down</title>'
+            f'<rect x="{left:.1f}" y="{baseline - 12 - up_height:.1f}" width="{width:.1f}" height="{up_height:.1f}" '
+            f'fill="{_UP}"/>'
+            f'<rect x="{left:.1f}" y="{baseline - 12:.1f}" width="{width:.1f}" height="{down_height:.1f}" '
+            f'fill="{_DOWN}"/></g>'
+        )
+    out.append(
+        f'<text x="{_WIDTH - _RIGHT}" y="{baseline - 28:.1f}" text-anchor="end" font-size="10">'
+        f"scale actions per day (busiest: {busiest})</text>"
+    )
 
 
 def _subtitle(result: SimResult) -> str:

@@ -12,7 +12,6 @@ through the shared retry policy of `autoscaler.http`, and Marathon's answers are
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -38,7 +37,6 @@ from autoscaler.wire import decode_json
 
 __all__ = ["MarathonClient", "app_id_problem"]
 
-log = logging.getLogger(__name__)
 
 # One segment of an app id, as Marathon validates it (lowercase letters, digits, "-" and "."; no
 # dash at either end of a dot-separated label).
@@ -147,8 +145,6 @@ def _parse_apps(body: Mapping[str, Any]) -> AppsSnapshot:
             apps.pop(state.app_id, None)
             continue
         apps[state.app_id] = state
-    for app_id, reason in invalid.items():
-        log.warning("ignoring app %s from GET /v2/apps: %s", app_id, reason)
     return AppsSnapshot(apps=apps, invalid=invalid)
 
 

@@ -49,8 +49,15 @@ def test_text_lines_are_readable_with_reasons_below(monkeypatch: pytest.MonkeyPa
     logger, stream = capture("text", monkeypatch)
     logger.info("/shop/api: scaled 4 -> 8", extra={"fields": {"app": "/shop/api", "reasons": ["because"]}})
     text = stream.getvalue()
-    assert "INFO" in text and "/shop/api: scaled 4 -> 8" in text and "app=/shop/api" in text
+    assert "INFO" in text and "/shop/api: scaled 4 -> 8" in text
+    assert "app=/shop/api" not in text  # the message names the app already: not twice on one line
     assert "\n    - because" in text
+
+
+def test_text_lines_keep_the_app_field_when_the_message_does_not_name_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    logger, stream = capture("text", monkeypatch)
+    logger.info("history loaded", extra={"fields": {"app": "/shop/api"}})
+    assert "app=/shop/api" in stream.getvalue()
 
 
 def test_auto_is_json_when_not_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
