@@ -29,7 +29,7 @@ from autoscaler.ports import MetricsProvider
 from autoscaler.providers import build_provider
 from autoscaler.reload import PolicyReloader
 from autoscaler.selfmetrics import SelfMetrics, observe_tick
-from autoscaler.server import StatusServer
+from autoscaler.server import ServerLimits, StatusServer
 from autoscaler.settings import Settings
 from autoscaler.status import ServiceStatus
 from autoscaler.targets.marathon import MarathonClient
@@ -164,6 +164,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def server_limits(settings: Settings) -> ServerLimits:
+    return ServerLimits(
+        max_connections=settings.server_max_connections,
+        max_header_bytes=settings.server_max_header_bytes,
+        read_timeout=settings.server_read_timeout.total_seconds(),
+        write_timeout=settings.server_write_timeout.total_seconds(),
+    )
+
+
 def _start_election(settings: Settings, args: argparse.Namespace, logger: logging.Logger) -> LeaderElection | None:
     """Join the election when ZooKeeper is configured (a dry run never writes, so it never joins)."""
     if not settings.zk_hosts or args.dry_run:
@@ -261,6 +270,7 @@ async def _serve(
         host=settings.host,
         port=settings.port,
         api_token=secret_value(settings.api_token),
+        limits=server_limits(settings),
     )
     reloader = PolicyReloader(
         settings.policy_dir,

@@ -223,7 +223,7 @@ async def test_dashboard_renders_apps_counts_reasons_and_schedules(dashboard: St
     assert "every metric is missing: holding at the current count" in dom
     assert "Marathon has no app with this id; nothing is created" in dom
     assert "lunch-peak · floor 6 · in force until" in dom
-    assert "campaign:double-11 · floor 30 · from 15:40 (in 1h 40m)" in dom
+    assert "campaign:double-11 · floor 30 · from 15:40 UTC (in 1h 40m)" in dom  # every time shows its zone
     assert ">min 2 · max 40<" in dom
     assert ">ready<" in dom and ">single<" in dom and ">5 apps · 1 scaling · 2 need attention<" in dom
     for code in ("scaled up", "within tolerance", "cooldown", "missing metrics", "app not found"):
