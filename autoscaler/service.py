@@ -293,8 +293,16 @@ async def _serve(
             if graphite_events is not None:
                 graphite_events.submit(report)
 
-    url = await server.start()
-    logger.info("status server on %s", url, extra={"fields": {"event": "server", "url": url}})
+    async def start_server() -> None:
+        try:
+            url = await server.start()
+        except BaseException:
+            stop.set()  # a status server that cannot listen (port taken) ends the service
+            raise
+        logger.info("status server on %s", url, extra={"fields": {"event": "server", "url": url}})
+
+    # The server starts in its own thread beside the first tick, which it does not hold up.
+    server_started = asyncio.create_task(start_server())
     running.add_signal_handler(signal.SIGHUP, reloader.trigger)
     reloader.start()
     for background in (notifier, graphite_events):
@@ -308,7 +316,9 @@ async def _serve(
         for background in (notifier, graphite_events):
             if background is not None:
                 await background.aclose(grace=3.0)
+        await asyncio.gather(server_started, return_exceptions=True)
         await server.stop()
+    server_started.result()  # raises why the server could not start, if it could not
     logger.info("stopped", extra={"fields": {"event": "stop"}})
     return 0
 

@@ -6,7 +6,8 @@ take 500 MB. Here the requests, their parsing (aiohttp's, not ours), compression
 views happen on the server's loop and its builder thread; the control loop only records its report
 in the ServiceStatus (under a lock held for microseconds) and goes on.
 
-Limits, all in `ServerLimits` (settings `AUTOSCALER_SERVER_*`): a connection cap (at the cap a new
+Limits, all in `ServerLimits` (settings `AUTOSCALER_SERVER_*`; the connection-level ones are in
+`autoscaler.web.connections`): a connection cap (at the cap a new
 connection closes the oldest one that is not being answered, so slow or idle clients cannot lock out
 a health check); a request line and header size cap, per line and in total (the connection is closed
 past it); a read timeout (the head of a request must arrive within it, from the connection or the
@@ -22,19 +23,17 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
-
-from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
+from typing import TYPE_CHECKING
 
 from autoscaler.selfmetrics import SelfMetrics
 from autoscaler.status import ServiceStatus
 from autoscaler.web.cache import ViewCache
-from autoscaler.web.routes import StatusRoutes
+
+if TYPE_CHECKING:
+    from autoscaler.web.connections import CappedServer
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "ServerLimits", "StatusServer"]
 
@@ -42,10 +41,6 @@ DEFAULT_HOST = "0.0.0.0"  # the container's address; tests and local runs pass 1
 DEFAULT_PORT = 8080
 
 log = logging.getLogger("autoscaler.server")
-# aiohttp logs every malformed request with a traceback: hostile clients would fill the log. What
-# they sent is answered (400) and dropped; the service's log stays for the service.
-_protocol_log = logging.getLogger("autoscaler.server.protocol")
-_protocol_log.setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)
@@ -61,85 +56,6 @@ class ServerLimits:
             raise ValueError("the status server needs at least 1 connection and 1 KiB of headers")
         if self.read_timeout <= 0 or self.write_timeout <= 0:
             raise ValueError("the status server's timeouts must be positive")
-
-
-class _Handler(RequestHandler):
-    """aiohttp's connection handler, closing a connection whose request head (or unread body) grows
-    past the byte cap before it is complete."""
-
-    def __init__(self, manager: web.Server, *, max_head_bytes: int, **kwargs: Any) -> None:
-        super().__init__(manager, **kwargs)
-        self._head_limit = max_head_bytes
-        self._head_bytes = 0
-
-    def data_received(self, data: bytes) -> None:
-        before = getattr(self, "_request_count", 0)
-        super().data_received(data)
-        if getattr(self, "_request_count", 0) != before:
-            self._head_bytes = 0
-            return
-        self._head_bytes += len(data)
-        if self._head_bytes > self._head_limit:
-            self.force_close()
-
-
-class _Refused:
-    """An asyncio protocol for a connection over the cap when none can make room: closed at once."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport.close()
-
-    def data_received(self, data: bytes) -> None:
-        pass
-
-    def eof_received(self) -> bool:
-        return False
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        pass
-
-
-class _CappedServer(web.Server):
-    def __init__(self, handler: Any, *, limits: ServerLimits, **kwargs: Any) -> None:
-        super().__init__(handler, **kwargs)
-        self._limits = limits
-        # every handler made and not yet lost, oldest first (aiohttp registers a connection only
-        # once asyncio calls connection_made, after a whole burst of accepts)
-        self._live: dict[RequestHandler, None] = {}
-        self._closing: weakref.WeakSet[RequestHandler] = weakref.WeakSet()  # evicted, not yet gone
-        self.evicted = 0
-
-    @property
-    def open_connections(self) -> int:
-        """Connections that are open and not being closed."""
-        return sum(1 for handler in list(self._live) if handler not in self._closing)
-
-    def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
-        self._live.pop(handler, None)
-        super().connection_lost(handler, exc)
-
-    def __call__(self) -> RequestHandler:
-        connections = self._connections
-        if self.open_connections >= self._limits.max_connections:
-            victim = next(
-                (
-                    handler
-                    for handler in self._live
-                    if handler not in self._closing and not getattr(handler, "_request_in_progress", False)
-                ),
-                None,
-            )
-            if victim is None:
-                return cast(RequestHandler, _Refused())
-            self.evicted += 1
-            self._closing.add(victim)
-            transport = connections.get(victim) or victim.transport
-            victim.force_close()
-            if transport is not None:
-                transport.close()
-        handler = _Handler(self, loop=self._loop, max_head_bytes=self._limits.max_header_bytes, **self._kwargs)
-        self._live[handler] = None
-        return handler
 
 
 class StatusServer:
@@ -171,7 +87,7 @@ class StatusServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
         self._url: str | None = None
-        self._server: _CappedServer | None = None
+        self._server: CappedServer | None = None
         self._builder: concurrent.futures.ThreadPoolExecutor | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._fold_scheduled = False
@@ -249,6 +165,11 @@ class StatusServer:
             self._loop = None
 
     async def _serve(self, ready: concurrent.futures.Future[str]) -> None:
+        # aiohttp is imported here, in the server's thread: its import (a second or more on a busy
+        # machine) does not hold up the service's start or its first ticks.
+        from autoscaler.web.connections import PROTOCOL_LOG, CappedServer  # noqa: PLC0415
+        from autoscaler.web.routes import StatusRoutes  # noqa: PLC0415
+
         limits = self.limits
         self._stopped = asyncio.Event()
         self._builder = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="status-views")
@@ -269,7 +190,7 @@ class StatusServer:
         await app.startup()
         app.freeze()
         field = min(8190, limits.max_header_bytes)
-        self._server = _CappedServer(
+        self._server = CappedServer(
             app._handle,
             limits=limits,
             request_factory=app._make_request,
@@ -280,7 +201,7 @@ class StatusServer:
             max_headers=max(8, limits.max_header_bytes // 256),
             lingering_time=0,
             access_log=None,
-            logger=_protocol_log,
+            logger=PROTOCOL_LOG,
             loop=asyncio.get_running_loop(),
         )
         loop = asyncio.get_running_loop()
