@@ -3,7 +3,9 @@
 The pipeline, each stage recording what it did in plain words:
 
 1. deployment in progress -> hold (never fight a running deployment);
-2. metric proposals, the highest wins; missing metrics may not drive a scale-down;
+2. metric proposals, the highest wins; missing metrics may not drive a scale-down; a hold only because
+   instances became ready (or went away) within the metric window, so its average has not measured
+   them yet, is `metric_window`;
 3. scale-down is held while instances are still becoming ready, and until one stabilisation window
    of recommendations has been observed (so a restart cannot cause a scale-down);
 4. stabilisation: a scale-down goes only as low as the highest recommendation of its window
@@ -61,15 +63,24 @@ class ReadyCount:
 def _appended(items: tuple[Any, ...], item: Any, cutoff: datetime) -> tuple[Any, ...]:
     """`items` (oldest first) without those at or before `cutoff`, then `item`.
 
-    Ticks arrive in time order, so only the oldest entries expire and the rest is kept as one slice;
-    if the clock went back, every entry is checked instead.
+    Consecutive equal counts are kept as one entry, stamped with the latest of their ticks: every
+    reader asks only "is there an entry of this count after a moment", which the latest tick answers,
+    so an app whose count stays put keeps one entry instead of one per tick. Ticks arrive in time
+    order, so only the oldest entries expire and the rest is kept as one slice; if the clock went back,
+    every entry is checked instead (and nothing is merged).
     """
     if items and items[-1].at > item.at:
         return (*(i for i in items if i.at > cutoff), item)
     start, end = 0, len(items)
     while start < end and items[start].at <= cutoff:
         start += 1
-    return (*items[start:], item) if start else (*items, item)
+    if start < end and items[-1].instances == item.instances:
+        end -= 1  # the same count again: the new entry replaces the last one
+        if start == end:
+            return (item,)
+    if start or end < len(items):
+        return (*items[start:end], item)
+    return (*items, item)
 
 
 @dataclass(frozen=True)
@@ -79,15 +90,20 @@ class History:
     `observing_since`: when this process first evaluated the app (restart safety);
     `recommendations`: recent recommendations, oldest first, for the stabilisation windows;
     `ready`: the ready count of recent ticks, oldest first, for the metric window.
+    Both keep a run of ticks with the same count as one entry at the latest of them (the windows ask
+    only whether a count was seen after a moment), so a steady app's History stays a few entries long.
     """
 
     observing_since: datetime | None = None
     recommendations: tuple[Recommendation, ...] = ()
     ready: tuple[ReadyCount, ...] = ()
 
-    def record(self, decision: Decision, *, keep: timedelta) -> History:
-        """The history after `decision`, keeping only what a window of length `keep` can need."""
-        at = decision.at
+    def record(self, decision: Decision, *, keep: timedelta, at: datetime | None = None) -> History:
+        """The history after `decision`, keeping only what a window of length `keep` can need.
+
+        `at`: when the decision was taken again unchanged (a tick that reused it), if not `decision.at`.
+        """
+        at = decision.at if at is None else at
         since = self.observing_since or at
         cutoff = at - keep
         ready = self.ready
@@ -139,7 +155,7 @@ class Decision:
     at: datetime
     current: int
     desired: int
-    code: str  # scaled_up | scaled_down | within_tolerance | cooldown | stabilizing | ...
+    code: str  # scaled_up | scaled_down | within_tolerance | metric_window | cooldown | stabilizing | ...
     metrics: tuple[MetricEvaluation, ...] = ()
     clamps: tuple[Clamp, ...] = ()
     windows: tuple[Window, ...] = ()
@@ -315,6 +331,10 @@ def decide(
         )
         trail.holds.append("missing_metrics")
     proposed = recommendation
+    # A hold that only the metric window made: this tick's ready count would have moved the count.
+    intent = recommendation
+    if recommendation == current and ready_range is not None and ready_range != (ready, ready):
+        intent = _without_window(policy, observations, state=state, now=now, current=current, trail=trail)
     # Remembered raised to an active floor, so after the window ends the count comes down through the
     # stabilisation window and step limits instead of falling off a cliff.
     recording = floor if floor is not None and recommendation < floor else recommendation
@@ -501,9 +521,41 @@ def decide(
             }.get(trail.clamps[-1].rule, "metrics")
         return finish(desired, code, cause, recording)
     code = _hold_code(
-        trail, policy, recommendation=recommendation, current=current, floor=floor, ceiling=ceiling, metrics=metrics
+        trail, policy, recommendation=intent, current=current, floor=floor, ceiling=ceiling, metrics=metrics
     )
     return finish(desired, code, "", recording)
+
+
+def _without_window(
+    policy: Policy,
+    observations: Mapping[str, Observation],
+    *,
+    state: AppState,
+    now: datetime,
+    current: int,
+    trail: _Trail,
+) -> int:
+    """What the metrics would recommend over this tick's ready count alone, when that differs from the
+    current count that the metric window keeps: the hold is then the window's (`metric_window`).
+
+    Called only for a hold while the ready count changed within the window, so rarely."""
+    present = [m.proposal for m in evaluate_all(policy, observations, state=state, now=now) if m.proposal is not None]
+    if not present:
+        return current
+    wanted = max(present)
+    if wanted < current and len(present) < len(policy.metrics):
+        trail.holds.append("missing_metrics")  # it would hold the scale-down even without the window
+        return current
+    if wanted != current:
+        ready, window = state.ready_instances, policy.metric_window
+        which = "became ready" if wanted > current else "went away"
+        trail.notes.append(
+            f"metric window: over this tick's {ready} ready instances the metrics would ask for {wanted}, but "
+            f"instances that {which} within the {format_duration(window)} window are not yet measured by "
+            "its average; holding until it covers the current fleet"
+        )
+        trail.holds.append("metric_window")
+    return wanted
 
 
 def _hold_code(

@@ -423,7 +423,7 @@ CASES = [
         state(4),
         {"cpu": fresh(1.0)},
         4,
-        "within_tolerance",
+        "metric_window",
         history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=45), 2), ReadyCount(ago(seconds=15), 4))),
     ),
     Case(
@@ -431,7 +431,7 @@ CASES = [
         state(4),
         {"cpu": fresh(1.0)},
         4,
-        "within_tolerance",
+        "metric_window",
         history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=60), 2),)),
     ),
     Case(
@@ -448,7 +448,7 @@ CASES = [
         state(4),
         {"cpu": fresh(1.0)},
         4,
-        "within_tolerance",
+        "metric_window",
         policy={"metric_window": "2m"},
         history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=75), 2),)),
     ),
@@ -485,7 +485,7 @@ CASES = [
         state(6),
         {"cpu": fresh(0.4)},
         6,
-        "within_tolerance",
+        "metric_window",
         history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=30), 9),)),
     ),
     Case(
@@ -493,8 +493,60 @@ CASES = [
         state(4),
         {"cpu": fresh(0.75)},
         4,
+        "metric_window",
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=30), 2),)),
+    ),
+    Case(
+        "180 % of target over 4 ready, 2 of them new within the window: 2 x 0.9 / 0.5 = 3.6 -> 4 holds (metric_window)",
+        state(4),
+        {"cpu": fresh(0.9)},
+        4,
+        "metric_window",
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=30), 2),)),
+    ),
+    Case(
+        "the window still lets part of a scale-up through: 2 x 1.5 / 0.5 = 6 from 4",
+        state(4),
+        {"cpu": fresh(1.5)},
+        6,
+        "scaled_up",
+        "metrics",
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=30), 2),)),
+    ),
+    Case(
+        "a ready count that changed within the window but within tolerance stays within_tolerance",
+        state(4),
+        {"cpu": fresh(0.52)},
+        4,
         "within_tolerance",
         history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=30), 2),)),
+    ),
+    Case(
+        "at max, the window's hold is still at_max: 4 x 1.0 / 0.5 = 8 > max 4",
+        state(4),
+        {"cpu": fresh(1.0)},
+        4,
+        "at_max",
+        policy={"max_instances": 4},
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=30), 2),)),
+    ),
+    Case(
+        "another metric holding at the current count is not the window's hold: backlog 2000 / 500 = 4",
+        state(4),
+        {"cpu": fresh(0.4), "backlog": fresh(2000)},
+        4,
+        "within_tolerance",
+        policy={"metrics": [CPU, BACKLOG]},
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=30), 6),)),
+    ),
+    Case(
+        "a missing metric holds the scale-down the window also held: missing_metrics",
+        state(6),
+        {"cpu": fresh(0.4)},
+        6,
+        "missing_metrics",
+        policy={"metrics": [CPU, BACKLOG]},
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=30), 9),)),
     ),
     Case(
         "scale-up step: 4 x 2.0 / 0.5 = 16, [100 %, 4] of 4 allows +4",
@@ -996,7 +1048,7 @@ def test_a_long_floor_window_reports_the_floor_not_stabilizing() -> None:
 # --- History: ready counts for the metric window ---
 
 
-def test_history_record_keeps_the_ready_count_of_every_tick() -> None:
+def test_history_record_keeps_a_run_of_equal_ready_counts_as_its_latest_tick() -> None:
     policy = make_policy()
     history = OBSERVED
     for seconds, ready in ((-45, 2), (-30, 2), (-15, 3)):
@@ -1004,12 +1056,9 @@ def test_history_record_keeps_the_ready_count_of_every_tick() -> None:
         history = history.record(
             decide(policy, state(4, ready=ready), {"cpu": fresh(0.5)}, history, at), keep=policy.stabilization_window()
         )
-    assert [(r.at, r.instances) for r in history.ready] == [
-        (ago(seconds=45), 2),
-        (ago(seconds=30), 2),
-        (ago(seconds=15), 3),
-    ]
+    assert [(r.at, r.instances) for r in history.ready] == [(ago(seconds=30), 2), (ago(seconds=15), 3)]
     assert history.ready_range(ago(seconds=60), 4) == (2, 4)
+    assert history.ready_range(ago(seconds=40), 4) == (2, 4)  # 2 was still ready 30 s ago
     assert history.ready_range(ago(seconds=20), 4) == (3, 4)
     assert history.ready_range(NOW, 4) == (4, 4)
 
