@@ -96,6 +96,7 @@ class TrendStore:
         self._trends: dict[str, Trend] = {}
 
     def add(self, report: TickReport) -> None:
+        at = int(report.at.timestamp())  # the tick's time: a steady app's decision may be an earlier tick's
         for app_id, outcome in report.outcomes.items():
             decision = outcome.decision
             if decision is None:
@@ -104,7 +105,7 @@ class TrendStore:
             if trend is None:
                 trend = self._trends[app_id] = Trend()
             trend.add(
-                at=int(decision.at.timestamp()),
+                at=at,
                 instances=decision.current,
                 desired=decision.desired,
                 load=load_ratio(decision),
