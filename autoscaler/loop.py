@@ -18,7 +18,7 @@ import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -357,8 +357,13 @@ class ControlLoop:
             inputs = inputs_of(policy, state, observations, history, now)
             held = self._held.get(policy.app)
             if held is not None and inputs is not None and held.policy is policy and held.inputs == inputs:
-                self._histories[policy.app] = history.record(held.decision, keep=policy.stabilization_window(), at=now)
-                return held.decision
+                # the same answer, stamped with this tick's time: the status and the API show when it held
+                decision = replace(held.decision, at=now)
+                held.decision = decision
+                if held.outcome is not None:
+                    held.outcome = replace(held.outcome, decision=decision)
+                self._histories[policy.app] = history.record(decision, keep=policy.stabilization_window(), at=now)
+                return decision
             decision = decide(policy, state, observations, history, now)
             if inputs is not None and reusable(decision):
                 self._held[policy.app] = _Held(policy, inputs, decision)
