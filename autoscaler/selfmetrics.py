@@ -6,24 +6,30 @@ nothing of the process-global registry is exposed. Two feeds keep it current:
 
 - `observe_tick(metrics, report)`: called by the loop's owner once per tick with the TickReport
   (instances, decisions, scale actions, tick duration, metric sources, Marathon errors);
-- `observe_status(metrics, status)`: called by the HTTP server right before each scrape, for what
-  ServiceStatus holds rather than a tick (policy load errors, leader role, last successful tick).
+- `observe_status(metrics, status)`: called by the status server before it renders a scrape, for
+  what ServiceStatus holds rather than a tick (policy load errors, leader role, last successful tick).
+
+The two feeds run on different threads (the loop's, the status server's): both hold `lock`, and
+`generation` counts the ticks folded in, so the server renders (outside the lock) once per change.
 
 Per-app series disappear when an app leaves the policy set, so label sets do not grow with uptime.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter as Tally
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from autoscaler.core.decide import Decision
 from autoscaler.loop import TickReport
-from autoscaler.status import ServiceStatus
+from autoscaler.policyfiles import Problem
+from autoscaler.startup import StartupEstimate
 
 __all__ = ["CONTENT_TYPE", "SelfMetrics", "marathon_error_status", "observe_status", "observe_tick"]
 
@@ -49,6 +55,8 @@ class SelfMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.lock = threading.Lock()
+        self.generation = 0  # ticks folded in
         r = self.registry
         self.instances = Gauge(
             "autoscaler_app_instances", "Instances Marathon reported for the app at the last tick", ["app"], registry=r
@@ -219,6 +227,12 @@ def _mapping_field(report: TickReport, name: str) -> Mapping[str, Any]:
 
 def observe_tick(metrics: SelfMetrics, report: TickReport) -> None:
     """Fold one tick's report into the metrics. Call it exactly once per tick."""
+    with metrics.lock:
+        _observe_tick(metrics, report)
+        metrics.generation += 1
+
+
+def _observe_tick(metrics: SelfMetrics, report: TickReport) -> None:
     metrics.tick_duration.observe(report.duration_seconds)
     for source, seconds in _mapping_field(report, "query_seconds").items():
         metrics.query_duration.labels(source=source).observe(float(seconds))
@@ -274,17 +288,33 @@ def observe_tick(metrics: SelfMetrics, report: TickReport) -> None:
     metrics.app_labels = seen
 
 
-def observe_status(metrics: SelfMetrics, status: ServiceStatus) -> None:
+class StatusFacts(Protocol):
+    """What observe_status reads: a ServiceStatus or one of its snapshots."""
+
+    @property
+    def policies(self) -> Mapping[str, object]: ...
+    @property
+    def policy_problems(self) -> Sequence[Problem]: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def last_success_at(self) -> datetime | None: ...
+    @property
+    def startup(self) -> Mapping[str, StartupEstimate]: ...
+
+
+def observe_status(metrics: SelfMetrics, status: StatusFacts) -> None:
     """Copy what the service status holds (not per tick) into the gauges; the server calls this per scrape."""
-    metrics.policies.set(len(status.policies))
-    metrics.policy_errors.set(sum(1 for problem in status.policy_problems if problem.severity == "error"))
-    metrics.leader.set(0 if status.role == "follower" else 1)
-    if status.last_success_at is not None:
-        metrics.last_success.set(status.last_success_at.timestamp())
-    for app_id in metrics.app_labels - set(status.policies):
-        metrics.forget_app(app_id)
-    for app_id, estimate in status.startup.items():
-        metrics.startup_seconds.labels(app=app_id).set(estimate.seconds)
-    for app_id in metrics.startup_labels - set(status.startup):
-        metrics.startup_seconds.remove(app_id)
-    metrics.startup_labels = set(status.startup)
+    with metrics.lock:
+        metrics.policies.set(len(status.policies))
+        metrics.policy_errors.set(sum(1 for problem in status.policy_problems if problem.severity == "error"))
+        metrics.leader.set(0 if status.role == "follower" else 1)
+        if status.last_success_at is not None:
+            metrics.last_success.set(status.last_success_at.timestamp())
+        for app_id in metrics.app_labels - set(status.policies):
+            metrics.forget_app(app_id)
+        for app_id, estimate in status.startup.items():
+            metrics.startup_seconds.labels(app=app_id).set(estimate.seconds)
+        for app_id in metrics.startup_labels - set(status.startup):
+            metrics.startup_seconds.remove(app_id)
+        metrics.startup_labels = set(status.startup)

@@ -29,7 +29,7 @@ from autoscaler.ports import MetricsProvider
 from autoscaler.providers import build_provider
 from autoscaler.reload import PolicyReloader
 from autoscaler.selfmetrics import SelfMetrics, observe_tick
-from autoscaler.server import StatusServer
+from autoscaler.server import ServerLimits, StatusServer
 from autoscaler.settings import Settings
 from autoscaler.status import ServiceStatus
 from autoscaler.targets.marathon import MarathonClient
@@ -190,6 +190,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def server_limits(settings: Settings) -> ServerLimits:
+    return ServerLimits(
+        max_connections=settings.server_max_connections,
+        max_header_bytes=settings.server_max_header_bytes,
+        read_timeout=settings.server_read_timeout.total_seconds(),
+        write_timeout=settings.server_write_timeout.total_seconds(),
+    )
+
+
 def _start_election(settings: Settings, args: argparse.Namespace, logger: logging.Logger) -> LeaderElection | None:
     """Join the election when ZooKeeper is configured (a dry run never writes, so it never joins)."""
     if not settings.zk_hosts or args.dry_run:
@@ -313,6 +322,7 @@ async def _serve(
         host=settings.host,
         port=settings.port,
         api_token=secret_value(settings.api_token),
+        limits=server_limits(settings),
     )
     reloader = PolicyReloader(
         settings.policy_dir,
@@ -335,8 +345,16 @@ async def _serve(
             if graphite_events is not None:
                 graphite_events.submit(report)
 
-    url = await server.start()
-    logger.info("status server on %s", url, extra={"fields": {"event": "server", "url": url}})
+    async def start_server() -> None:
+        try:
+            url = await server.start()
+        except BaseException:
+            stop.set()  # a status server that cannot listen (port taken) ends the service
+            raise
+        logger.info("status server on %s", url, extra={"fields": {"event": "server", "url": url}})
+
+    # The server starts in its own thread beside the first tick, which it does not hold up.
+    server_started = asyncio.create_task(start_server())
     running.add_signal_handler(signal.SIGHUP, reloader.trigger)
     reloader.start()
     for background in (notifier, graphite_events):
@@ -350,7 +368,9 @@ async def _serve(
         for background in (notifier, graphite_events):
             if background is not None:
                 await background.aclose(grace=3.0)
+        await asyncio.gather(server_started, return_exceptions=True)
         await server.stop()
+    server_started.result()  # raises why the server could not start, if it could not
     logger.info("stopped", extra={"fields": {"event": "stop"}})
     return 0
 

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535, validation_alias=AliasChoices("AUTOSCALER_PORT", "PORT0"))
     api_token: SecretStr | None = None  # protects /api/ of the status server (and is sent to it by explain)
     status_url: str | None = None  # a running service's status server, asked by explain and the dry-run preview
+    server_max_connections: int = Field(default=128, ge=1, le=10000)  # status server: open connections
+    server_max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)  # request line + headers
+    server_read_timeout: Duration = timedelta(seconds=10)  # a request's head must arrive within it
+    server_write_timeout: Duration = timedelta(seconds=10)  # a response must be read within it
 
     notify_urls: SecretStr | None = None  # FORMAT:URL[,FORMAT:URL...]; formats slack, dingtalk, wecom, json
     notify_dingtalk_secret: SecretStr | None = None
@@ -93,6 +97,13 @@ class Settings(BaseSettings):
     def _positive_interval(cls, value: timedelta) -> timedelta:
         if value < timedelta(seconds=1):
             raise ValueError("the interval must be at least 1s")
+        return value
+
+    @field_validator("server_read_timeout", "server_write_timeout")
+    @classmethod
+    def _server_timeout(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(minutes=10):
+            raise ValueError("a status server timeout must be from 1s to 10m")
         return value
 
     @field_validator("log_level", mode="before")

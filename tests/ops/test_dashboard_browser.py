@@ -223,7 +223,7 @@ async def test_dashboard_renders_apps_counts_reasons_and_schedules(dashboard: St
     assert "every metric is missing: holding at the current count" in dom
     assert "Marathon has no app with this id; nothing is created" in dom
     assert "lunch-peak · floor 6 · in force until" in dom
-    assert "campaign:double-11 · floor 30 · from 15:40 (in 1h 40m)" in dom
+    assert "campaign:double-11 · floor 30 · from 15:40 UTC (in 1h 40m)" in dom  # every time shows its zone
     assert ">min 2 · max 40<" in dom
     assert ">ready<" in dom and ">single<" in dom and ">5 apps · 1 scaling · 2 need attention<" in dom
     for code in ("scaled up", "within tolerance", "cooldown", "missing metrics", "app not found"):
@@ -259,3 +259,33 @@ async def test_dashboard_with_a_token(guarded: StatusServer, tmp_path: Path) -> 
     assert 'data-app="/shop/api"' in with_token and "/shop/api: 4 -&gt; 8 (scaled_up: metrics)" in with_token
     assert '<div id="auth" hidden="">' in with_token
     assert TOKEN not in with_token
+
+
+async def test_dashboard_pages_searches_filters_and_draws_trends(tmp_path: Path) -> None:
+    from tests.ops.test_server_views import PROBLEMS, Fleet, expected_code
+
+    fleet = Fleet(60)
+    for load in (1.0, 2.0, 0.5):
+        fleet.tick(load=load)
+        fleet.clock.advance(60)
+    codes = [expected_code(i) for i in range(len(fleet.ids))]
+    problems = [app_id for app_id, code in zip(fleet.ids, codes, strict=True) if code in PROBLEMS]
+    server = StatusServer(status=fleet.status, metrics=fleet.metrics, clock=fleet.clock, host="127.0.0.1", port=0)
+    async with server as s:
+        first = await run_chromium(s.url + "/", tmp_path / "p1", "--dump-dom")
+        only = await run_chromium(s.url + "/?problem=1", tmp_path / "p2", "--dump-dom")
+        found = await run_chromium(s.url + "/?q=APP-004", tmp_path / "p3", "--dump-dom")
+        last = await run_chromium(s.url + "/?offset=48", tmp_path / "p4", "--dump-dom")
+
+    def shown(dom: str) -> list[str]:
+        return [app_id for app_id in fleet.ids if f'data-app="{app_id}"' in dom]
+
+    assert shown(first) == fleet.ids[:24] and ">1–24 of 60<" in first
+    assert f">60 apps · {codes.count('scaled_up')} scaling · {len(problems)} need attention<" in first
+    decided = sum(1 for code in codes[:24] if code != "app_not_found")  # an app Marathon lacks has no trend
+    assert first.count('<svg viewBox="0 0 360 90" class="trend"') == decided and 'class="inst"' in first
+    assert ">Recent scale actions<" in first and "/fleet/app-0003 5 → 10 (metrics)" in first
+    assert ">times in UTC<" in first
+    assert shown(only) == problems and f">1–{len(problems)} of {len(problems)}<" in only
+    assert shown(found) == [f"/fleet/app-004{d}" for d in range(10)]
+    assert shown(last) == fleet.ids[48:] and ">49–60 of 60<" in last

@@ -158,7 +158,8 @@ async def test_only_get_and_head_and_malformed_requests_get_400(server: StatusSe
     answer = await reader.read()
     writer.close()
     await writer.wait_closed()
-    assert answer.startswith(b"HTTP/1.1 400 ")
+    # a request line that cannot be parsed has no HTTP version to answer in: aiohttp answers in 1.0
+    assert answer.startswith((b"HTTP/1.1 400 ", b"HTTP/1.0 400 "))
     assert (await get(server, "/nope")).status_code == 404
 
 

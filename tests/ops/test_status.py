@@ -44,3 +44,36 @@ def test_history_is_bounded() -> None:
     status = ServiceStatus(interval=timedelta(seconds=15), started_at=T0, history_size=3)
     record(status, *(scaled(T0 + timedelta(seconds=15 * i), i, i + 1) for i in range(10)))
     assert [o.decision.desired for o in status.recent("/a") if o.decision] == [8, 9, 10]
+
+
+def test_trends_keep_one_point_per_step_and_are_bounded() -> None:
+    status = ServiceStatus(
+        interval=timedelta(seconds=15), started_at=T0, trend_window=timedelta(minutes=10), trend_points=5
+    )
+    ticks = [T0 + timedelta(seconds=30 * i) for i in range(30)]  # 15 minutes, a point every 2 minutes
+    record(status, *(scaled(at, i, i + 1) if i % 4 == 0 else hold(at, current=i) for i, at in enumerate(ticks)))
+    points = status.trend("/a")
+    assert len(points) == 5 and status.trend_step == 120
+    times = [t for t, _, _, _ in points]
+    assert times == sorted(times) and len({t // 120 for t in times}) == 5
+    assert points[-1][0] == int(ticks[-1].timestamp()) and points[-1][1] == 29  # the newest of its step
+    actions = status.recent_actions()
+    assert [a.after for a in actions] == [i + 1 for i in range(28, -1, -4)]  # newest first
+    status.set_policies({}, [])
+    assert status.trend("/a") == []
+
+
+def test_every_change_moves_the_version_and_tells_the_listeners() -> None:
+    status = ServiceStatus(interval=timedelta(seconds=15), started_at=T0)
+    calls: list[int] = []
+    unsubscribe = status.subscribe(lambda: calls.append(status.version))
+    record(status, hold(T0))
+    status.role = "follower"
+    status.role = "follower"  # no change: no new version
+    status.set_policies({}, [])
+    unsubscribe()
+    record(status, hold(T0))
+    assert calls == [1, 2, 3] and status.version == 4
+    snapshot = status.snapshot()
+    record(status, hold(T0 + timedelta(seconds=15), current=5))
+    assert snapshot.version == 4 and snapshot.last("/a") is not None and snapshot.ticks == 2

@@ -95,8 +95,10 @@ async def test_the_api_and_the_page_serve_the_forecast() -> None:
     async with server, httpx.AsyncClient(base_url=server.url) as client:
         app = (await client.get(f"/api/v1/apps{APP}")).json()
         page = (await client.get("/")).text
+        script = (await client.get("/static/dashboard.js")).text  # the page's script is a file of its own
     assert app["forecast"]["proposal"] == 5 and app["startup"]["seconds"] == 45.0
-    assert "Forecast & start-up" in page and "forecastBlock" in page
+    assert 'src="static/dashboard.js"' in page
+    assert "Forecast & start-up" in script and "forecastBlock" in script
 
 
 async def explain(mode: str, now: datetime, **kwargs: Any) -> str:
