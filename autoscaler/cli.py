@@ -18,8 +18,8 @@ from typing import cast
 
 from autoscaler import logs
 from autoscaler.backtest import render_svg, replay, write_csv
+from autoscaler.cliargs import DURATION_HELP, duration_arg
 from autoscaler.core.policy import Policy
-from autoscaler.core.units import parse_duration
 from autoscaler.errors import ConfigurationError, MetricSourceError, TargetAuthError, TargetError
 from autoscaler.explain import ExplainError, explain_offline
 from autoscaler.history import RangeSource, fetch_history, load_history
@@ -181,21 +181,8 @@ def _parse_time(text: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _parse_span(text: str) -> timedelta:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def _parse_step(text: str) -> timedelta:
-    try:
-        step = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-    if step < timedelta(seconds=1):
-        raise argparse.ArgumentTypeError("the step must be at least 1s")
-    return step
+_parse_span = duration_arg()
+_parse_step = duration_arg(minimum=timedelta(seconds=1))
 
 
 async def _backtest_async(args: argparse.Namespace, settings: Settings, policy: Policy) -> int:
@@ -293,7 +280,9 @@ def _demo(args: argparse.Namespace) -> int:
     from autoscaler.demo.run import run_demo  # noqa: PLC0415  (only the demo needs its world)
 
     try:
-        asyncio.run(run_demo(duration=args.duration, speed=args.speed, interval=args.interval, port=args.port))
+        duration = args.duration.total_seconds() if args.duration is not None else None
+        interval = args.interval.total_seconds()
+        asyncio.run(run_demo(duration=duration, speed=args.speed, interval=interval, port=args.port))
         return 0
     except KeyboardInterrupt:
         return 0
@@ -331,9 +320,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="run the real loop against a built-in Marathon and metrics source (no servers needed)"
     )
-    demo.add_argument("--duration", type=float, default=None, help="stop after this many real seconds")
+    demo.add_argument(
+        "--duration", type=duration_arg(), default=None, help=f"stop after this much real time ({DURATION_HELP})"
+    )
     demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (default 60)")
-    demo.add_argument("--interval", type=float, default=1.0, help="real seconds between ticks (default 1)")
+    demo.add_argument(
+        "--interval",
+        type=duration_arg(exclusive=True),
+        default=timedelta(seconds=1),
+        help=f"real time between ticks (default 1s; {DURATION_HELP})",
+    )
     demo.add_argument("--port", type=int, default=8080, help="dashboard port on 127.0.0.1 (0: any free port)")
     demo.set_defaults(handler=_demo)
     explain = commands.add_parser("explain", help="why would this app scale (or not) right now? reads only")
@@ -346,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_parse_span,
         default=None,
         help="the app's start-up time as the service learned it (its status API): the forecast's horizon and "
-        "lead: auto use it (default: the 2m fallback)",
+        f"lead: auto use it (default: the 2m fallback; {DURATION_HELP})",
     )
     explain.set_defaults(handler=_explain)
     add_simulate_parser(commands)
@@ -357,7 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--app", default=None, help="the app, when --policy holds several")
     backtest.add_argument("--from", dest="start", type=_parse_time, required=True, help="ISO-8601 start")
     backtest.add_argument("--to", dest="end", type=_parse_time, required=True, help="ISO-8601 end")
-    backtest.add_argument("--step", type=_parse_step, default=timedelta(seconds=15), help="tick length (default 15s)")
+    backtest.add_argument(
+        "--step", type=_parse_step, default=timedelta(seconds=15), help=f"tick length (default 15s; {DURATION_HELP})"
+    )
     backtest.add_argument("--instances", type=int, default=None, help="instances at the start (default: min)")
     backtest.add_argument(
         "--historical-instances",
@@ -369,13 +367,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--warmup",
         type=_parse_span,
         default=timedelta(0),
-        help="replay this much of the period first without counting it (the forecast learns from it)",
+        help=f"replay this much of the period first without counting it (the forecast learns from it; {DURATION_HELP})",
     )
     backtest.add_argument(
         "--startup",
         type=_parse_span,
         default=None,
-        help="the app's start-up time, for the forecast's horizon and lead: auto (default: the 2m fallback)",
+        help="the app's start-up time, for the forecast's horizon and lead: auto "
+        f"(default: the 2m fallback; {DURATION_HELP})",
     )
     backtest.add_argument("--out", type=Path, default=None, help="write backtest.csv and backtest.svg here")
     backtest.add_argument("--json", action="store_true", help="print one JSON summary")

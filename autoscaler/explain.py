@@ -306,9 +306,13 @@ def _window_text(window: Window, now: datetime) -> str:
     if window.max_instances is not None:
         bounds.append(f"ceiling {window.max_instances}")
     lead = f", lead {format_duration(window.lead)}" if window.lead else ""
+
+    def at(moment: datetime) -> str:  # on the schedule's own wall clock, with its zone's name
+        return f"{window.local(moment).isoformat()} {window.timezone}"
+
     return (
-        f"{window.name} ({', '.join(bounds)}): {window.start.isoformat()} to {window.end.isoformat()}{lead}; "
-        f"applies from {window.applies_from.isoformat()} ({_ago(window.applies_from, now)})"
+        f"{window.name} ({', '.join(bounds)}): {at(window.start)} to {at(window.end)}{lead}; "
+        f"applies from {at(window.applies_from)} ({_ago(window.applies_from, now)})"
     )
 
 

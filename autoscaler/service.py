@@ -57,6 +57,7 @@ def retry_policy(settings: Settings, interval: float) -> RetryPolicy:
         attempts=settings.retry_attempts,
         request_timeout=timeout,
         total_timeout=max(timeout, interval * 0.6),
+        max_response_bytes=settings.max_response_bytes,
     )
 
 
@@ -126,7 +127,12 @@ def build_providers(
 def _background_retry(settings: Settings) -> RetryPolicy:
     # Deliveries run beside the loop, not inside a tick: they may take longer than a tick's budget.
     timeout = settings.request_timeout.total_seconds()
-    return RetryPolicy(attempts=settings.retry_attempts, request_timeout=timeout, total_timeout=max(timeout, 30.0))
+    return RetryPolicy(
+        attempts=settings.retry_attempts,
+        request_timeout=timeout,
+        total_timeout=max(timeout, 30.0),
+        max_response_bytes=settings.max_response_bytes,
+    )
 
 
 def _build_notifier(settings: Settings, logger: logging.Logger) -> Notifier | None:
@@ -216,6 +222,8 @@ async def run_service(args: argparse.Namespace, settings: Settings, logger: logg
         concurrency=settings.concurrency,
         may_write=election.is_leader if election is not None else (lambda: True),
         interval=settings.interval.total_seconds(),
+        tick_timeout=settings.tick_deadline(),
+        source_timeout=settings.source_deadline(),
     )
     status = ServiceStatus(interval=settings.interval, started_at=utc_now())
     status.set_policies(loaded.policies, loaded.problems)

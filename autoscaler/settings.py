@@ -52,7 +52,10 @@ class Settings(BaseSettings):
 
     policy_dir: Path = Path("policies")
     interval: Duration = timedelta(seconds=15)
-    request_timeout: Duration = timedelta(seconds=5)
+    request_timeout: Duration = timedelta(seconds=5)  # one attempt as a whole: connect, send, full body
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=2**31)  # any one answer's body
+    tick_timeout: Duration | None = None  # default: 90 % of the interval
+    source_timeout: Duration | None = None  # each metric source's batch; default: 40 % of the interval
     retry_attempts: int = Field(default=3, ge=1, le=10)
     concurrency: int = Field(default=16, ge=1, le=256)
     policy_poll_interval: Duration = timedelta(seconds=5)  # 0s: reload on SIGHUP only
@@ -95,6 +98,18 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    def tick_deadline(self) -> float:
+        """Seconds a tick may take before it is cut short (writes nothing it has not decided)."""
+        if self.tick_timeout is not None:
+            return self.tick_timeout.total_seconds()
+        return 0.9 * self.interval.total_seconds()
+
+    def source_deadline(self) -> float:
+        """Seconds one metric source's batch of queries may take in a tick."""
+        if self.source_timeout is not None:
+            return self.source_timeout.total_seconds()
+        return 0.4 * self.interval.total_seconds()
 
     def marathon_verify(self) -> bool | str:
         if self.marathon_ca_bundle is not None:
@@ -148,6 +163,11 @@ def load_settings(*, require_marathon: bool = True) -> Settings:
         raise ConfigurationError(
             "invalid settings: set AUTOSCALER_MARATHON_TOKEN or AUTOSCALER_MARATHON_USER/PASSWORD, not both"
         )
+    for name, value in (("TICK_TIMEOUT", settings.tick_timeout), ("SOURCE_TIMEOUT", settings.source_timeout)):
+        if value is not None and not timedelta(0) < value <= settings.interval:
+            raise ConfigurationError(
+                f"invalid settings: AUTOSCALER_{name} must be more than 0s and at most AUTOSCALER_INTERVAL"
+            )
     if settings.zk_hosts is not None:
         longest_write = max(settings.request_timeout.total_seconds(), 0.6 * settings.interval.total_seconds())
         if settings.zk_session_timeout.total_seconds() < 3 * longest_write:

@@ -134,10 +134,11 @@ async def test_the_worked_example_in_full(marathon: FakeMarathon, client: Marath
         "  highest proposal: orders_backlog (12)",
         "  1. max_step: 12 -> 8 (scale_up max_step 100%, 4 allows +4 from 4)",
         "  none in force now",
-        "  next: double-11 (floor 30): 2026-11-10T16:00:00+00:00 to 2026-11-10T19:00:00+00:00, lead 20m; "
-        "applies from 2026-11-10T15:40:00+00:00 (in 5h40m)",
-        "  next: evening-push (floor 12): 2026-11-10T12:00:00+00:00 to 2026-11-10T13:00:00+00:00, lead 10m; "
-        "applies from 2026-11-10T11:50:00+00:00 (in 1h50m)",
+        # Every time of a window on its own clock, with its zone: the cron schedule's, the one-off's offset.
+        "  next: double-11 (floor 30): 2026-11-11T00:00:00+08:00 UTC+08:00 to 2026-11-11T03:00:00+08:00 UTC+08:00, "
+        "lead 20m; applies from 2026-11-10T23:40:00+08:00 UTC+08:00 (in 5h40m)",
+        "  next: evening-push (floor 12): 2026-11-10T20:00:00+08:00 Asia/Shanghai to 2026-11-10T21:00:00+08:00 "
+        "Asia/Shanghai, lead 10m; applies from 2026-11-10T19:50:00+08:00 Asia/Shanghai (in 1h50m)",
         "Why: It scales up from 4 to 8 because the metrics recommend 12, limited to 8 by max_step.",
     ):
         assert any(line.startswith(expected) for line in lines), f"missing: {expected}\n---\n{text}"
@@ -185,7 +186,10 @@ async def test_an_active_schedule_floor_and_a_missing_metric(marathon: FakeMarat
 
     assert text.splitlines()[0] == "/shop/api: 4 -> 30 (scaled_up: schedule)"
     assert "orders_backlog (graphite): value none vs target_per_instance 500: missing: graphite failed:" in text
-    assert "  in force: double-11 (floor 30): 2026-11-10T16:00:00+00:00 to 2026-11-10T19:00:00+00:00, lead 20m" in text
+    assert (
+        "  in force: double-11 (floor 30): 2026-11-11T00:00:00+08:00 UTC+08:00 to 2026-11-11T03:00:00+08:00 UTC+08:00, "
+        "lead 20m" in text
+    )
     assert "schedule_floor: 4 -> 30 (schedule double-11 requires at least 30" in text
     assert "Why: It scales up from 4 to 30 because schedule double-11 requires at least 30" in text
     only_one_list_call(marathon)
