@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ from autoscaler.core.policy import Policy
 from autoscaler.errors import ConfigurationError, MetricSourceError, TargetAuthError, TargetError
 from autoscaler.explain import ExplainError, explain_offline
 from autoscaler.history import RangeSource, fetch_history, load_history
-from autoscaler.policyfiles import load_paths
+from autoscaler.policyfiles import Problem, load_paths
 from autoscaler.preview import explanation_json, preview_lines, service_explanation_json, service_text
 from autoscaler.service import (
     EXIT_CONFIG,
@@ -155,20 +156,45 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
 
 
+POLICY_DIR_VARIABLE = "AUTOSCALER_POLICY_DIR"
+
+
+def _paths_to_validate(given: Sequence[str]) -> tuple[list[str], str | None]:
+    """The paths to validate and, when none was given, which directory the service would read and why."""
+    if given:
+        return list(given), None
+    configured = os.environ.get(POLICY_DIR_VARIABLE, "").strip()
+    if configured:
+        return [configured], f"validating {POLICY_DIR_VARIABLE}={configured}, the directory the service reads"
+    return ["policies"], f"{POLICY_DIR_VARIABLE} is not set: validating ./policies, the service's default"
+
+
 def _validate(args: argparse.Namespace) -> int:
-    result = load_paths(args.paths)
+    paths, note = _paths_to_validate(args.paths)
+    if note is not None:
+        print(note)
+    result = load_paths(paths, strict=True)
     failed = result.failed_files()
-    for path in result.files:
+    by_file: dict[str, list[Problem]] = {}
+    for problem in result.problems:
+        by_file.setdefault(problem.path, []).append(problem)
+    # Each file's problems, then its OK line when it has no error; then problems of paths that are
+    # no file read here (a missing path).
+    files = list(dict.fromkeys(result.files))
+    for path in files:
+        for problem in by_file.pop(path, []):
+            print(problem)
         if path not in failed:
             print(f"OK    {path}")
-    for problem in result.problems:
-        print(problem)
+    for problems in by_file.values():
+        for problem in problems:
+            print(problem)
     count = len(result.errors)
     print(
-        f"{len(result.files)} files, {len(result.policies)} policies, {len(result.campaigns)} campaigns, "
+        f"{len(files)} files, {len(result.policies)} policies, {len(result.campaigns)} campaigns, "
         f"{count} error{'s' if count != 1 else ''}"
     )
-    return 1 if result.errors or not result.files else 0
+    return 1 if result.errors or not files else 0
 
 
 def _parse_time(text: str) -> datetime:
@@ -309,7 +335,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autoscaler", description="Autoscaler for Marathon apps.")
     commands = parser.add_subparsers(dest="command", required=True)
     validate = commands.add_parser("validate", help="check policy files and campaigns")
-    validate.add_argument("paths", nargs="*", default=["policies"], help="files or directories (default: policies)")
+    validate.add_argument(
+        "paths",
+        nargs="*",
+        default=[],
+        help=f"files or directories (default: {POLICY_DIR_VARIABLE}, the directory the service reads; "
+        "./policies when it is not set)",
+    )
     validate.set_defaults(handler=_validate)
     run = commands.add_parser("run", help="run the control loop (settings from AUTOSCALER_* variables)")
     run.add_argument("--once", action="store_true", help="run one tick and exit")

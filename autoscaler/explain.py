@@ -358,7 +358,10 @@ def _render(
 
     lines.append("Metrics (the highest proposal wins; a missing metric may not drive a scale-down):")
     if not decision.metrics:
-        lines.append("  none: only schedules and bounds apply")
+        lines.append(
+            f"  none: outside schedule windows the policy wants its baseline, min_instances {policy.min_instances}; "
+            "after a window the count returns to it through stabilisation and step limits"
+        )
     specs = {spec.name: spec for spec in policy.metrics}
     for evaluation in decision.metrics:
         spec = specs[evaluation.name]
@@ -375,7 +378,7 @@ def _render(
             if decision.recommendation is not None and decision.recommendation != decision.proposed
             else ""
         )
-        lines.append(f"  metrics recommend {decision.proposed}{remembered}")
+        lines.append(f"  {decision.proposal_text()}{remembered}")
     lines.extend(f"  {note}" for note in decision.notes)
 
     lines.append("Clamps, in the order they applied:")
@@ -417,13 +420,20 @@ def _clamp_detail(decision: Decision, rule: str) -> str | None:
     return None
 
 
+def _wanted(decision: Decision) -> str:
+    """What the count would be without windows and limits: the metrics' proposal, or the baseline."""
+    if not decision.metrics:
+        return f"without metrics the policy wants its baseline, min_instances {decision.proposed}"
+    return f"the metrics recommend {decision.proposed}"
+
+
 def why(decision: Decision) -> str:
     """One sentence answering "why did it (not) scale?"."""
     current, desired = decision.current, decision.desired
     if decision.scaled:
         verb = "scales up" if desired > current else "scales down"
-        if decision.cause == "metrics":
-            reason = f"the metrics recommend {decision.proposed}"
+        if decision.cause in ("metrics", "baseline"):
+            reason = _wanted(decision)
             limits = [c.rule for c in decision.clamps if c.rule not in ("missing_metrics",)]
             if limits and decision.proposed != desired:
                 reason += f", limited to {desired} by {', '.join(limits)}"
@@ -438,7 +448,8 @@ def why(decision: Decision) -> str:
         "deployment_in_progress": "because a deployment is in progress; Marathon would refuse a change and the "
         "autoscaler never fights a running deployment",
         "within_tolerance": "because every metric is within the tolerance band of its target, so no change is needed",
-        "no_metrics": "because the policy has no metrics and no schedule or bound asks for another count",
+        "no_metrics": "because the policy has no metrics and the count is at its baseline (min_instances), "
+        "with no schedule window in force that asks for another count",
     }
     if code in fixed:
         return f"{stay} {fixed[code]}."
@@ -455,20 +466,20 @@ def why(decision: Decision) -> str:
             "cause a scale-down (the others do not ask for more)."
         )
     if code == "at_max":
-        return f"{stay} because it is already at its maximum; the metrics recommend {decision.proposed}."
+        return f"{stay} because it is already at its maximum; {_wanted(decision)}."
     if code == "at_min":
-        return f"{stay} because it is already at its minimum; the metrics recommend {decision.proposed}."
+        return f"{stay} because it is already at its minimum; {_wanted(decision)}."
     if code == "at_schedule_floor":
-        return f"{stay} because a schedule floor holds it there; the metrics recommend {decision.proposed}."
+        return f"{stay} because a schedule floor holds it there; {_wanted(decision)}."
     if code == "at_forecast":
-        return f"{stay} because the forecast holds it there; the metrics recommend {decision.proposed}."
+        return f"{stay} because the forecast holds it there; {_wanted(decision)}."
     if code == "at_schedule_ceiling":
-        return f"{stay} because a schedule ceiling holds it there; the metrics recommend {decision.proposed}."
+        return f"{stay} because a schedule ceiling holds it there; {_wanted(decision)}."
     rule = {"stabilizing": "stabilization", "cooldown": "cooldown", "instances_not_ready": "instances_not_ready"}.get(
         code, code
     )
     detail = _clamp_detail(decision, rule)
-    wanted = f" (the metrics recommend {decision.proposed})" if decision.proposed is not None else ""
+    wanted = f" ({_wanted(decision)})" if decision.proposed is not None else ""
     if detail is not None:
         return f"{stay}{wanted} because of the {rule} rule: {detail}."
     return f"{stay}{wanted}: {code}."

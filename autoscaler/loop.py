@@ -18,7 +18,7 @@ import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -31,6 +31,7 @@ from autoscaler.core.rules import observe
 from autoscaler.errors import AutoscalerError, TargetAuthError, TargetError
 from autoscaler.history import LoadedHistory, RangeSource, load_into
 from autoscaler.ports import MetricsProvider, ScaleResult, Target
+from autoscaler.scrub import scrub, scrub_exception
 from autoscaler.startup import StartupEstimate, StartupTracker
 
 Clock = Callable[[], datetime]
@@ -193,6 +194,7 @@ class ControlLoop:
         self._tick_timeout = tick_timeout if tick_timeout is not None else 0.9 * interval
         self._source_timeout = source_timeout if source_timeout is not None else 0.4 * interval
         self._phase = "marathon"  # what the running tick waits for, named when it runs out of time
+        self._deadline: asyncio.Timeout | None = None
         self._slow: list[str] = []
         self.startup = StartupTracker()
         self._forecasters: dict[str, Forecaster] = {}
@@ -247,7 +249,7 @@ class ControlLoop:
         started = time.perf_counter()
         now = self._clock()
         self._phase, self._slow = "marathon", []
-        deadline = asyncio.timeout(self._tick_timeout)
+        deadline = self._deadline = asyncio.timeout(self._tick_timeout)
         try:
             async with deadline:
                 return await self._run_tick(started, now)
@@ -255,10 +257,9 @@ class ControlLoop:
             if not deadline.expired():
                 return self._failed_tick(now, started, exc)
             phase = self._phase
-            done = "writes not yet answered were abandoned" if phase == "writes" else "nothing was written"
             message = (
                 f"the tick did not finish within {self._tick_timeout:g}s (AUTOSCALER_TICK_TIMEOUT) "
-                f"while waiting for {phase}; {done}"
+                f"while waiting for {phase}; nothing was written"
             )
             self._log.error(message, extra={"fields": {"event": "tick_deadline", "waiting_for": phase}})
             slow = (*self._slow, phase) if phase not in self._slow else tuple(self._slow)
@@ -271,12 +272,10 @@ class ControlLoop:
         return report
 
     def _failed_tick(self, now: datetime, started: float, exc: BaseException) -> TickReport:
-        self._log.error(
-            "tick failed: %s: %s", type(exc).__name__, exc, exc_info=exc, extra={"fields": {"event": "tick_error"}}
-        )
+        self._log.error("tick failed: %s", scrub_exception(exc), extra={"fields": {"event": "tick_error"}})
         report = TickReport(
             at=now,
-            error=f"internal error: {type(exc).__name__}: {exc}",
+            error=f"internal error: {type(exc).__name__}: {scrub(str(exc))}",
             error_kind="internal",
             duration_seconds=time.perf_counter() - started,
         )
@@ -331,6 +330,10 @@ class ControlLoop:
                 self._log_outcome(outcomes[app_id])
 
         self._phase = "writes"
+        if to_write and self._deadline is not None:
+            # Decided on fresh data in time: these writes go out and are not cut off mid-flight (a PATCH
+            # abandoned after it was sent may still land); each is bounded by its own request deadline.
+            self._deadline.reschedule(None)
         for outcome in await self._apply(to_write):
             outcomes[outcome.app_id] = outcome
         report = TickReport(
@@ -357,8 +360,13 @@ class ControlLoop:
             inputs = inputs_of(policy, state, observations, history, now)
             held = self._held.get(policy.app)
             if held is not None and inputs is not None and held.policy is policy and held.inputs == inputs:
-                self._histories[policy.app] = history.record(held.decision, keep=policy.stabilization_window(), at=now)
-                return held.decision
+                # the same answer, stamped with this tick's time: the status and the API show when it held
+                decision = replace(held.decision, at=now)
+                held.decision = decision
+                if held.outcome is not None:
+                    held.outcome = replace(held.outcome, decision=decision)
+                self._histories[policy.app] = history.record(decision, keep=policy.stabilization_window(), at=now)
+                return decision
             decision = decide(policy, state, observations, history, now)
             if inputs is not None and reusable(decision):
                 self._held[policy.app] = _Held(policy, inputs, decision)
@@ -452,9 +460,8 @@ class ControlLoop:
                 )
                 return {(source, q): QueryResult(query=q, error=f"{source} failed: {exc}") for q in queries}
             except Exception as exc:  # a provider's bug fails its own queries, not the tick
-                self._log.exception(
-                    "metric source %s failed", source, extra={"fields": {"event": "metric_source_error"}}
-                )
+                fields = {"event": "metric_source_error"}
+                self._log.error("metric source %s failed: %s", source, scrub_exception(exc), extra={"fields": fields})
                 error = f"{source} failed: internal error: {type(exc).__name__}"
                 return {(source, q): QueryResult(query=q, error=error) for q in queries}
             return {(source, q): answers.get(q, QueryResult(query=q, error="no answer")) for q in queries}
@@ -564,8 +571,9 @@ class ControlLoop:
                     maybe = on_tick(report)
                     if maybe is not None:
                         await maybe
-                except Exception:  # a sink's failure must not end the loop
-                    self._log.exception("recording the tick failed", extra={"fields": {"event": "tick_error"}})
+                except Exception as exc:  # a sink's failure must not end the loop
+                    fields = {"event": "tick_error"}
+                    self._log.error("recording the tick failed: %s", scrub_exception(exc), extra={"fields": fields})
             delay = max(0.0, interval - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)

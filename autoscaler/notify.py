@@ -36,6 +36,8 @@ import httpx
 from autoscaler.errors import ConfigurationError, WireError
 from autoscaler.http import RetryPolicy, make_client, request
 from autoscaler.loop import TickReport
+from autoscaler.scrub import scrub as scrub_text
+from autoscaler.scrub import url_secrets
 from autoscaler.wire import decode_json
 
 Clock = Callable[[], datetime]
@@ -531,13 +533,12 @@ class Outbox(Generic[T]):
 
 
 def scrub(text: str, url: str) -> str:
-    """`text` with the URL, its path and every query value removed (they may be tokens)."""
-    parts = urllib.parse.urlsplit(url)
-    secrets = [url, parts.path, parts.query]
-    secrets += [value for _, value in urllib.parse.parse_qsl(parts.query)]
+    """`text` with the URL, its path and every query value removed (they may be tokens), and every
+    other credential the service knows of or that looks like one."""
+    secrets = [url, *url_secrets(url)]
     for secret in sorted((s for s in secrets if len(s) > 1), key=len, reverse=True):
         text = text.replace(secret, "…")
-    return text
+    return scrub_text(text)
 
 
 async def post_json(

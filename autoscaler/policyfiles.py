@@ -7,14 +7,17 @@ Layout of a policy directory:
 - `campaigns/*.yaml`: one planned event for many apps, merged into those apps' schedules.
 
 Every problem is reported with the file, the field path and, where YAML gives it, the line. One bad
-file never stops the others from loading. Files over 1 MiB and symlinks that lead out of the
-directory are refused.
+file never stops the others from loading. Files over 1 MiB, symlinks that lead out of the
+directory, and anything but a regular file with one link (a FIFO, a socket, a device, a hard link
+that may be a file elsewhere) are refused, and no read can block.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable, Mapping
+import stat
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +47,7 @@ SafeLoader.yaml_implicit_resolvers = {
 SafeLoader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 MAX_FILE_BYTES = 1024 * 1024
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 MAX_DEPTH = 32
 DEFAULTS_FILE = "_defaults.yaml"
 CAMPAIGN_DIR = "campaigns"
@@ -90,21 +94,84 @@ class _FileError(Exception):
         self.problem = problem
 
 
+def _kind(mode: int) -> str | None:
+    """What a file that is not a regular file is, in words (None for a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return "not a regular file"
+
+
+def _read_text(path: Path, root: Path | None) -> str:
+    """The text of one policy file: a regular file inside the policy directory, read without blocking.
+
+    Symlinks are resolved and must stay inside `root`. Only a regular file with one link is read: a
+    FIFO would block the reader for ever, a device or a socket is no policy, and a second hard link
+    may be a file outside the directory. The file is opened without following a last symlink and
+    without blocking, and what was opened must be the file that was checked (same inode).
+    """
+    shown = str(path)
+    # Resolved, not only when the file itself is a link: a linked `campaigns/` leads out as well.
+    target = path.resolve()
+    if root is not None and not target.is_relative_to(root.resolve()):
+        raise _FileError(Problem(shown, "symlink leads outside the policy directory; not followed"))
+    try:
+        checked = os.lstat(target)
+        kind = _kind(checked.st_mode)
+        if kind is not None:
+            raise _FileError(Problem(shown, f"is {kind}, not a regular file; not read"))
+        if checked.st_nlink > 1:
+            raise _FileError(
+                Problem(
+                    shown,
+                    f"has {checked.st_nlink} hard links, so it may be a file outside the policy directory; "
+                    "not read (copy the file instead of linking it)",
+                )
+            )
+        descriptor = os.open(target, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        try:
+            opened = os.fstat(descriptor)
+            if (opened.st_dev, opened.st_ino) != (checked.st_dev, checked.st_ino) or _kind(opened.st_mode):
+                raise _FileError(
+                    Problem(shown, "changed while it was being opened; not read (the next reload reads it)")
+                )
+            if opened.st_size > MAX_FILE_BYTES:
+                raise _FileError(
+                    Problem(shown, f"file is {opened.st_size} bytes; policy files are limited to {MAX_FILE_BYTES}")
+                )
+            data = _read_at_most(descriptor, MAX_FILE_BYTES + 1)
+        finally:
+            os.close(descriptor)
+        if len(data) > MAX_FILE_BYTES:
+            raise _FileError(Problem(shown, f"file is over {MAX_FILE_BYTES} bytes; policy files are limited to that"))
+        return data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _FileError(Problem(shown, f"cannot read: {exc}")) from exc
+
+
+def _read_at_most(descriptor: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(descriptor, min(65536, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def _read_yaml(path: Path, root: Path | None) -> tuple[Any, yaml.Node | None]:
     """Parse one file; returns the data and the node tree (for line numbers)."""
     shown = str(path)
-    if root is not None:
-        # Resolved, not only when the file itself is a link: a linked `campaigns/` leads out as well.
-        target = path.resolve()
-        if not target.is_relative_to(root.resolve()):
-            raise _FileError(Problem(shown, "symlink leads outside the policy directory; not followed"))
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _FileError(Problem(shown, f"file is {size} bytes; policy files are limited to {MAX_FILE_BYTES}"))
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _FileError(Problem(shown, f"cannot read: {exc}")) from exc
+    text = _read_text(path, root)
     try:
         node = yaml.compose(text, Loader=SafeLoader)
         data = yaml.load(text, Loader=SafeLoader)
@@ -225,14 +292,20 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
 
 
 def _policy_paths(root: Path) -> list[Path]:
-    return sorted(
-        p for p in root.iterdir() if p.suffix in (".yaml", ".yml") and p.name != DEFAULTS_FILE and p.is_file()
-    )
+    """Every policy file name of `root`; whatever is not a regular file is refused when read, not skipped."""
+    return sorted(p for p in root.iterdir() if p.suffix in (".yaml", ".yml") and p.name != DEFAULTS_FILE)
 
 
-def load_paths(paths: Iterable[str | Path]) -> LoadResult:
-    """Load policy directories and/or single files. Directories bring their defaults and campaigns."""
+def load_paths(paths: Iterable[str | Path], *, strict: bool = False) -> LoadResult:
+    """Load policy directories and/or single files. Directories bring their defaults and campaigns.
+
+    `strict` (validate): a campaign entry naming an app without a policy is an error, since on the
+    day that app would not be pre-scaled. Otherwise (the running service) it is a warning and the
+    campaign's other entries apply. A campaign file given alone is checked against the policies of
+    its policy directory.
+    """
     result = LoadResult()
+    known: set[str] = set()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -242,12 +315,50 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
             defaults = _load_defaults(parent, result) if path.name != DEFAULTS_FILE else {}
             if parent.name == CAMPAIGN_DIR:
                 _load_one(path, None, Campaign, {}, result)
+                if parent.parent.is_dir():
+                    around = LoadResult()
+                    _load_dir(parent.parent, around)
+                    known.update(around.policies)
             else:
                 _load_one(path, None, Policy, defaults, result)
         else:
             result.problems.append(Problem(str(path), "no such file or directory"))
+    result.problems.extend(
+        unmanaged_campaign_apps(
+            [(result.campaign_sources[c.name], c) for c in result.campaigns],
+            managed=known | result.policies.keys(),
+            strict=strict,
+        )
+    )
     _apply_campaigns(result)
     return result
+
+
+def unmanaged_campaign_apps(
+    campaigns: Iterable[tuple[str, Campaign]], *, managed: Collection[str], strict: bool = False
+) -> list[Problem]:
+    """One problem per campaign (by file) that names apps no policy manages, listing them.
+
+    Their floors are ignored and the campaign's other entries apply; `strict` makes it an error.
+    """
+    problems = []
+    for path, campaign in campaigns:
+        unknown = [app_id for app_id in campaign.apps if app_id not in managed]
+        if not unknown:
+            continue
+        listed = ", ".join(unknown)
+        if strict:
+            message = (
+                f"names {listed}, which no policy manages: not pre-scaled by this campaign "
+                "(check the app id, or add a policy)"
+            )
+        else:
+            message = (
+                f"names {listed}, which no policy manages: ignored ({len(unknown)} of {len(campaign.apps)} "
+                "entries); the other apps of the campaign get their floors"
+            )
+        problems.append(Problem(path, message, field="apps", severity="error" if strict else "warning"))
+    return problems
 
 
 def load_directory(root: str | Path) -> LoadResult:
@@ -262,7 +373,7 @@ class _Defaults(dict[str, Any]):
 
 def _load_defaults(root: Path, result: LoadResult) -> dict[str, Any]:
     path = root / DEFAULTS_FILE
-    if not path.exists():
+    if not os.path.lexists(path):
         return {}
     result.files.append(str(path))
     try:
@@ -335,17 +446,6 @@ def _load_one(
 
 
 def _apply_campaigns(result: LoadResult) -> None:
-    for campaign in result.campaigns:
-        for app_id in campaign.apps:
-            if app_id not in result.policies:
-                result.problems.append(
-                    Problem(
-                        result.campaign_sources[campaign.name],
-                        f"names {app_id}, which has no policy; its floor is ignored",
-                        field=f"apps.{app_id}",
-                        severity="warning",
-                    )
-                )
     for app_id, original in list(result.policies.items()):
         policy = original
         for campaign in result.campaigns:

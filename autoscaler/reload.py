@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +31,17 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from autoscaler.core.policy import Campaign, Policy, with_campaigns
-from autoscaler.policyfiles import CAMPAIGN_DIR, DEFAULTS_FILE, LoadResult, Problem, load_directory
+from autoscaler.policyfiles import (
+    CAMPAIGN_DIR,
+    DEFAULTS_FILE,
+    LoadResult,
+    Problem,
+    load_directory,
+    unmanaged_campaign_apps,
+)
 
 OnChange = Callable[[dict[str, Policy], list[Problem]], None]
-Fingerprint = tuple[tuple[str, int, int, int], ...]
+Fingerprint = tuple[tuple[str, int, int, int, int, int], ...]
 
 DEFAULT_POLL_INTERVAL = 5.0
 _SETTLE = 0.5  # wait this long for a file being written to stop changing
@@ -109,7 +117,12 @@ def _broken_defaults(loaded: LoadResult) -> str | None:
 def merge(previous: InForce, loaded: LoadResult) -> Merged:
     """The policies in force after a reload that produced `loaded`, keeping per file the last
     valid version of each file that is present but invalid now."""
-    problems = list(loaded.problems)
+    # The loader judged campaign entries against the freshly valid policies only; what is in force
+    # also keeps the last valid version of invalid files, so they are judged again below.
+    judged_by_loader = unmanaged_campaign_apps(
+        [(loaded.campaign_sources[c.name], c) for c in loaded.campaigns], managed=loaded.policies.keys()
+    )
+    problems = [p for p in loaded.problems if p not in judged_by_loader]
     old = _apply(previous, [])
     present = set(loaded.files)
 
@@ -118,6 +131,7 @@ def merge(previous: InForce, loaded: LoadResult) -> Merged:
         problems.append(
             Problem(broken, "is invalid: every policy stays as it was until it is fixed", severity="warning")
         )
+        problems.extend(unmanaged_campaign_apps(sorted(previous.campaigns.items()), managed=old.keys()))
         return Merged(previous, old, problems, [])
 
     fresh_names = {c.name for c in loaded.campaigns}
@@ -128,6 +142,7 @@ def merge(previous: InForce, loaded: LoadResult) -> Merged:
     changes: list[str] = []
 
     fresh_apps = {policy.app for policy in policies.values()}
+    kept: list[tuple[str, str]] = []  # invalid files whose last valid policy stays in force
     for path, policy in sorted(previous.policies.items()):
         if path in policies:
             continue
@@ -138,9 +153,7 @@ def merge(previous: InForce, loaded: LoadResult) -> Merged:
         else:
             policies[path] = policy
             fresh_apps.add(policy.app)
-            problems.append(
-                Problem(path, f"is invalid: the last valid policy for {policy.app} stays in force", severity="warning")
-            )
+            kept.append((path, policy.app))
     fresh_campaigns = {c.name for c in campaigns.values()}
     for path, campaign in sorted(previous.campaigns.items()):
         if path in campaigns:
@@ -158,8 +171,15 @@ def merge(previous: InForce, loaded: LoadResult) -> Merged:
                 )
             )
 
+    for path, app in kept:
+        names = sorted(c.name for c in campaigns.values() if app in c.apps)
+        floors = f", and so the floor of campaign {', '.join(names)}," if names else ""
+        problems.append(
+            Problem(path, f"is invalid: the last valid policy for {app}{floors} stays in force", severity="warning")
+        )
     state = InForce(policies=policies, campaigns=campaigns)
     new = _apply(state, problems)
+    problems.extend(unmanaged_campaign_apps(sorted(campaigns.items()), managed=new.keys()))
     for app in sorted(new.keys() - old.keys()):
         changes.append(f"{app} is now managed")
     for app in sorted(old.keys() - new.keys()):
@@ -172,8 +192,12 @@ def merge(previous: InForce, loaded: LoadResult) -> Merged:
 
 
 def fingerprint(root: Path) -> Fingerprint:
-    """Names, sizes, modification times and inodes of every file a load reads."""
-    entries: list[tuple[str, int, int, int]] = []
+    """Names, sizes, modification times, inodes, link counts and file types of every file a load reads.
+
+    Only stat calls, which never block, whatever the file is (a FIFO is refused by the load itself);
+    a new hard link or a file replaced by a FIFO counts as a change, so the load reports it.
+    """
+    entries: list[tuple[str, int, int, int, int, int]] = []
     for directory in (root, root / CAMPAIGN_DIR):
         try:
             with os.scandir(directory) as listing:
@@ -184,7 +208,16 @@ def fingerprint(root: Path) -> Fingerprint:
                         info = entry.stat()  # follows links: a swapped link target counts as a change
                     except OSError:
                         continue
-                    entries.append((str(Path(directory, entry.name)), info.st_size, info.st_mtime_ns, info.st_ino))
+                    entries.append(
+                        (
+                            str(Path(directory, entry.name)),
+                            info.st_size,
+                            info.st_mtime_ns,
+                            info.st_ino,
+                            info.st_nlink,
+                            stat.S_IFMT(info.st_mode),
+                        )
+                    )
         except OSError:
             continue
     return tuple(sorted(entries))

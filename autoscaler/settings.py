@@ -23,7 +23,8 @@ def _check_url(value: str | None) -> str | None:
     if value is None or value == "":
         return None
     if not value.startswith(("http://", "https://")):
-        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        # The value is never quoted: a mistyped URL may still carry a password.
+        raise ValueError("expected an http:// or https:// URL (the value is not shown: it may hold a password)")
     return value.rstrip("/")
 
 

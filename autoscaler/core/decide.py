@@ -15,6 +15,10 @@ The pipeline, each stage recording what it did in plain words:
 7. schedule and campaign windows: the lowest active ceiling, then the highest active floor, at once;
 8. min/max bounds, always, also when the app was set outside them by hand.
 
+A policy without metrics proposes its baseline, `min_instances`, at stage 2: a window raises the count
+at stage 7, and after the window the count returns to the baseline through stages 3-6 (cause
+`baseline`), exactly as a metric-driven count comes down after a window.
+
 The caller keeps the History (recommendations and ready counts of recent ticks) and feeds it back in;
 `record()` returns the next History. Nothing here reads a clock or does I/O.
 
@@ -159,9 +163,9 @@ class Decision:
     metrics: tuple[MetricEvaluation, ...] = ()
     clamps: tuple[Clamp, ...] = ()
     windows: tuple[Window, ...] = ()
-    proposed: int | None = None  # what the metrics asked for (after the missing-metric guard)
+    proposed: int | None = None  # what the metrics asked for (after the missing-metric guard), else the baseline
     recommendation: int | None = None  # `proposed` raised to an active floor; kept in History
-    cause: str = ""  # what moved the count: metrics, schedule, bounds
+    cause: str = ""  # what moved the count: metrics, baseline, forecast, schedule, bounds
     notes: tuple[str, ...] = field(default=())
     ready: int | None = None  # instances ready at this tick; kept in History for the metric window
     # The seasonal forecast (policies with `predictive`): its numbers, and whether it proposed more
@@ -188,6 +192,12 @@ class Decision:
             return f"{self.app_id}: {self.current} -> {self.desired} ({self.code}: {self.cause})"
         return f"{self.app_id}: stays at {self.current} ({self.code})"
 
+    def proposal_text(self) -> str:
+        """What the count would be without windows, forecast and limits, in words."""
+        if not self.metrics:
+            return f"baseline {self.proposed} (min_instances: the policy has no metrics)"
+        return f"metrics recommend {self.proposed}"
+
     def reasons(self) -> list[str]:
         """Every reason in order, for logs and the status API."""
         out = [f"metric {m.name}: {m.detail}" for m in self.metrics]
@@ -203,7 +213,10 @@ class Decision:
             target = f"target_{'average' if metric.kind == 'average' else 'per_instance'} {metric.target:g}"
             lines.append(f"  metric {metric.name} ({metric.source}): value {value} vs {target}: {metric.detail}")
         if not self.metrics:
-            lines.append("  no metrics in this policy: only schedules and bounds apply")
+            lines.append(
+                "  no metrics in this policy: it wants its baseline (min_instances) outside schedule windows, "
+                "and returns to it through stabilisation and step limits"
+            )
         for window in self.windows:
             bounds = []
             if window.min_instances is not None:
@@ -228,7 +241,7 @@ class Decision:
                 if self.recommendation != self.proposed
                 else ""
             )
-            lines.append(f"  metrics recommend {self.proposed}{remembered}")
+            lines.append(f"  {self.proposal_text()}{remembered}")
         lines.extend(f"  {note}" for note in self.notes)
         lines.extend(f"  {c.rule}: {c.before} -> {c.after} ({c.detail})" for c in self.clamps)
         lines.append(f"  outcome: {self.code}, desired {self.desired}")
@@ -311,7 +324,13 @@ def decide(
     present = [m for m in metrics if m.proposal is not None]
     missing = [m for m in metrics if m.proposal is None]
     if not metrics:
-        recommendation = current
+        # A policy without metrics wants its baseline, `min_instances`: windows raise the count above
+        # it (stage 7), and once they end it comes back down through stages 3-6 like any scale-down.
+        recommendation = policy.min_instances
+        if recommendation != current:
+            trail.notes.append(
+                f"no metrics: outside its windows the policy wants its baseline, min_instances {recommendation}"
+            )
     elif present:
         best = max(present, key=lambda m: m.proposal or 0)
         recommendation = best.proposal or 0
@@ -510,7 +529,8 @@ def decide(
     if desired != current:
         code = "scaled_up" if desired > current else "scaled_down"
         if desired == metric_desired:
-            cause = "metrics"
+            # without metrics the way down is the return to the baseline; the way up is min_instances
+            cause = "metrics" if metrics else "baseline" if desired < current else "bounds"
         else:
             cause = {
                 "forecast": "forecast",

@@ -16,8 +16,8 @@ if one of its rules reads the clock. This module names both:
   the count make it a scale, which is never reused. Decisions with a forecast are never reused: the
   forecast moves with time.
 
-A decision that is reused keeps its `at` (when it was made); the caller still records it in the
-History at the current tick, exactly as a fresh identical decision would have been recorded. The
+A decision that is reused is stamped with the current tick's time and recorded in the History at
+that tick, exactly as a fresh identical decision would have been. The
 equivalence (reuse vs decide every tick, over random sequences) is a property test of the loop.
 """
 

@@ -17,6 +17,7 @@ from typing import Any
 from autoscaler.errors import ConfigurationError
 from autoscaler.http import RetryPolicy
 from autoscaler.ports import MetricsProvider
+from autoscaler.scrub import scrub
 
 PROVIDER_NAMES = ("prometheus", "graphite")
 
@@ -55,8 +56,9 @@ def build_provider(
 
 
 def one_line(text: str, *, limit: int = _MAX_DETAIL) -> str:
-    """`text` as one short line: HTML tags and credentials in URLs removed, whitespace folded."""
-    text = _USERINFO.sub("***@", _TAG.sub(" ", text))
+    """`text` as one short line: HTML tags and credentials removed (before it is cut, so no part of a
+    secret survives the cut), whitespace folded."""
+    text = scrub(_USERINFO.sub("***@", _TAG.sub(" ", text)))
     text = _SPACE.sub(" ", text).strip()
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

@@ -32,6 +32,7 @@ from autoscaler.core.model import QueryResult, Sample
 from autoscaler.errors import MetricSourceError, NotJSON, WireError
 from autoscaler.http import Attempts, RetryPolicy, make_client, request
 from autoscaler.providers import distinct, one_line
+from autoscaler.scrub import register, register_basic
 from autoscaler.wire import decode_json
 
 
@@ -70,6 +71,9 @@ class GraphiteProvider:
         all_headers = dict(headers or {})
         if bearer_token is not None:
             all_headers["Authorization"] = f"Bearer {bearer_token}"
+        register([bearer_token])
+        if basic_auth is not None:
+            register_basic(*basic_auth)
         self._client = make_client(
             base_url=url.rstrip("/"),
             policy=self._policy,

@@ -39,6 +39,7 @@ from autoscaler.errors import MetricSourceError, NotJSON, WireError
 from autoscaler.http import Attempts, RetryPolicy, send
 from autoscaler.providers import distinct, one_line
 from autoscaler.providers.bounded_requests import BoundedAdapter, Deadline, NoRedirectSession
+from autoscaler.scrub import register, register_basic
 from autoscaler.wire import decode_json
 
 _T = TypeVar("_T")
@@ -80,6 +81,9 @@ class PrometheusProvider:
         all_headers = dict(headers or {})
         if bearer_token is not None:
             all_headers["Authorization"] = f"Bearer {bearer_token}"
+        register([bearer_token])
+        if basic_auth is not None:
+            register_basic(*basic_auth)
         session = NoRedirectSession()
         session.verify = verify
         self._client = PrometheusConnect(

@@ -33,6 +33,7 @@ from autoscaler.core.model import AppState
 from autoscaler.errors import ConfigurationError, TargetAuthError, TargetUnavailable, WireError
 from autoscaler.http import Attempts, RetryPolicy, make_client, request
 from autoscaler.ports import AppsSnapshot, ScaleOutcome, ScaleResult
+from autoscaler.scrub import register, register_basic, scrub
 from autoscaler.wire import decode_json
 
 __all__ = ["MarathonClient", "app_id_problem"]
@@ -205,6 +206,8 @@ class MarathonClient:
                 "Marathon credentials: AUTOSCALER_MARATHON_PASSWORD is set but AUTOSCALER_MARATHON_USER is not"
             )
         self._secrets = tuple(s for s in (password, token) if s)
+        register_basic(username, password)
+        register([token])
         self._display_url = str(url).rstrip("/")
         self._policy = policy
         self._auth_mode = "token" if token else "basic" if username else "none"
@@ -366,9 +369,10 @@ class MarathonClient:
     # --- messages --------------------------------------------------------------------------------
 
     def _redact(self, text: str) -> str:
+        """Marathon's own words may echo what we sent (a proxy echoing headers): never let them out."""
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return text
+        return scrub(text)
 
     def _auth_message(self, what: str) -> str:
         sent = {
@@ -387,7 +391,7 @@ class MarathonClient:
 
     def _marathon_message(self, payload: Any) -> str:
         if isinstance(payload, dict) and isinstance(payload.get("message"), str):
-            return self._redact(payload["message"][:_MAX_QUOTED])
+            return self._redact(payload["message"][: _MAX_QUOTED * 4])[:_MAX_QUOTED]
         return "no message"
 
     def _marathon_details(self, payload: Any) -> str:

@@ -23,6 +23,8 @@ BACKLOG = {"name": "backlog", "source": "graphite", "query": "sumSeries(q)", "ta
 # tolerance 0.1, metric_window 1m.
 BASE: dict[str, Any] = {"app": APP, "min_instances": 1, "max_instances": 20, "metrics": [CPU]}
 OBSERVED = History(observing_since=NOW - timedelta(hours=1))
+# A policy with schedules (or campaigns) only: no metrics. Its baseline is min_instances (1).
+BARE: dict[str, Any] = {"metrics": []}
 
 
 def make_policy(**changes: Any) -> Policy:
@@ -684,7 +686,77 @@ CASES = [
         policy={"min_instances": 3},
         clamps=[("min_instances", 0, 3)],
     ),
-    Case("no metrics: nothing to do", state(5), {}, 5, "no_metrics", policy={"metrics": []}),
+    Case("no metrics, at the baseline (min_instances): nothing to do", state(1), {}, 1, "no_metrics", policy=BARE),
+    Case(
+        "no metrics, above the baseline: back towards min_instances by one step (20% of 5 = 1)",
+        state(5),
+        {},
+        4,
+        "scaled_down",
+        "baseline",
+        policy=BARE,
+        clamps=[("max_step", 1, 4)],
+    ),
+    Case(
+        "no metrics, a window's floor just ended: the remembered floor holds the stabilisation window",
+        state(10),
+        {},
+        10,
+        "stabilizing",
+        policy=BARE,
+        history=replace(OBSERVED, recommendations=(Recommendation(ago(seconds=30), 10),)),
+    ),
+    Case(
+        "no metrics, above the baseline after a restart: no scale-down before a full window",
+        state(10),
+        {},
+        10,
+        "stabilizing",
+        policy=BARE,
+        history=History(),
+    ),
+    Case(
+        "no metrics, above the baseline inside the scale-down cooldown",
+        state(10, last_scaled_at=ago(minutes=2)),
+        {},
+        10,
+        "cooldown",
+        policy=BARE,
+    ),
+    Case(
+        "no metrics, above the baseline while instances start",
+        state(10, ready=5),
+        {},
+        10,
+        "instances_not_ready",
+        policy=BARE,
+    ),
+    Case(
+        "no metrics, inside the window: at its floor",
+        state(10),
+        {},
+        10,
+        "at_schedule_floor",
+        policy={**BARE, "schedules": [window(floor=10)]},
+    ),
+    Case(
+        "no metrics, the window starts: up to its floor at once",
+        state(1),
+        {},
+        10,
+        "scaled_up",
+        "schedule",
+        policy={**BARE, "schedules": [window(floor=10)]},
+    ),
+    Case(
+        "no metrics, set below min_instances by hand: back to it",
+        state(0),
+        {},
+        3,
+        "scaled_up",
+        "bounds",
+        policy={**BARE, "min_instances": 3},
+    ),
     # --- schedules ---
     Case(
         "floor above current applies at once, inside a cooldown, beyond the step",
@@ -911,9 +983,17 @@ def test_explain_of_a_schedule_names_the_window() -> None:
 
 
 def test_explain_without_metrics() -> None:
-    text = run(make_policy(metrics=[]), state(5), {}).explain()
+    text = run(make_policy(metrics=[], min_instances=5), state(5), {}).explain()
     assert "no metrics in this policy" in text
     assert "outcome: no_metrics, desired 5" in text
+
+
+def test_explain_without_metrics_names_the_baseline_it_returns_to() -> None:
+    decision = run(make_policy(metrics=[], min_instances=2), state(10), {})
+    text = decision.explain()
+    assert f"{APP}: 10 -> 8 (scaled_down: baseline)" in text
+    assert "baseline 2 (min_instances: the policy has no metrics)" in text
+    assert "no metrics: outside its windows the policy wants its baseline, min_instances 2" in decision.reasons()
 
 
 def test_observations_of_unknown_metrics_are_ignored() -> None:
@@ -1007,6 +1087,42 @@ def test_window_end_comes_down_gradually() -> None:
     assert [(frm, to) for _, frm, to in changes[1:4]] == [(12, 9), (9, 7), (7, 5)]
     for (earlier, _, _), (later, _, _) in pairwise(changes):
         assert later - earlier >= timedelta(minutes=5)
+
+
+def test_a_schedule_only_app_goes_through_a_window_and_back_to_its_baseline() -> None:
+    start, end = NOW + timedelta(minutes=5), NOW + timedelta(minutes=35)
+    sale = window(floor=10, start=start.isoformat(), end=end.isoformat())
+    policy = make_policy(metrics=[], min_instances=2, schedules=[sale])
+    st, history = state(2), OBSERVED
+    ticks: list[Decision] = []
+    for tick in range(3 * 60 * 2):  # three hours of 30 s ticks, as the loop runs them
+        now = NOW + tick * timedelta(seconds=30)
+        decision = decide(policy, st, {}, history, now)
+        ticks.append(decision)
+        history = history.record(decision, keep=policy.stabilization_window())
+        if decision.scaled:
+            st = replace(st, instances=decision.desired, tasks_running=decision.desired, last_scaled_at=now)
+
+    before = [d for d in ticks if d.at < start]
+    inside = [d for d in ticks if start <= d.at < end]
+    after = [d for d in ticks if d.at >= end]
+    assert {(d.desired, d.code) for d in before} == {(2, "no_metrics")}
+    assert (inside[0].current, inside[0].desired, inside[0].cause) == (2, 10, "schedule")
+    assert {d.desired for d in inside} == {10}
+    assert {d.code for d in inside[1:]} == {"at_schedule_floor"}
+    # After the window: the floor, remembered as the recommendation, holds the 10m stabilisation
+    # window (the last one was remembered at end - 30 s), then one step per 10m scale-down cooldown.
+    moves = [d for d in after if d.scaled]
+    assert moves[0].at == end + timedelta(minutes=9, seconds=30)
+    assert (moves[0].current, moves[0].desired, moves[0].cause) == (10, 8, "baseline")  # 20 % of 10 = 2
+    assert all(d.cause == "baseline" and d.desired < d.current for d in moves)
+    for earlier, later in pairwise(moves):
+        assert later.at - earlier.at >= policy.scale_down.cooldown
+    for move in moves:
+        assert move.current - move.desired <= policy.scale_down.step_size(move.current)
+    assert (ticks[-1].current, ticks[-1].desired, ticks[-1].code) == (2, 2, "no_metrics")
+    held = [d for d in after if not d.scaled and d.current > 2]
+    assert {d.code for d in held} == {"stabilizing", "cooldown"}
 
 
 def test_restart_then_scale_down_after_one_window() -> None:

@@ -287,3 +287,16 @@ def test_more_load_never_gives_fewer_instances_while_some_are_not_ready(
         assert more.desired >= instances
     if low < 1:
         assert less.desired <= instances
+
+
+@FAST
+@given(data=st.data())
+def test_without_metrics_and_windows_the_count_only_moves_towards_the_baseline(data: st.DataObject) -> None:
+    """A policy without metrics wants min_instances: it never moves away from it, and never overshoots it."""
+    policy = data.draw(policies(windows=False))
+    assume(not policy.metrics)
+    state = data.draw(states(deployment=False, within=policy))
+    decision = decide(policy, state, {}, data.draw(histories()), NOW)
+    assert policy.min_instances <= decision.desired <= state.instances
+    if decision.scaled:
+        assert decision.cause == "baseline"

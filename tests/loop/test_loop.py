@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -226,3 +227,37 @@ async def test_run_ticks_until_stopped_and_exits_promptly(clock: FakeClock) -> N
     await asyncio.wait_for(loop.run(interval=0.01, stop=stop, on_tick=on_tick), timeout=5)
 
     assert len(seen) == 3 and target.list_calls == 3
+
+
+async def test_a_schedule_only_app_is_raised_for_its_window_and_comes_back_after_it(clock: FakeClock) -> None:
+    start, end = T0 + timedelta(minutes=5), T0 + timedelta(minutes=35)
+    policy = Policy.model_validate(
+        {
+            "app": "/push/sender",
+            "min_instances": 2,
+            "max_instances": 20,
+            "schedules": [{"name": "push", "start": start.isoformat(), "end": end.isoformat(), "min_instances": 10}],
+        }
+    )
+    target = FakeTarget(clock, [app("/push/sender", 2)])
+    loop = make_loop([policy], target, FakeProvider("prometheus", clock), clock)
+
+    written: list[tuple[datetime, int]] = []  # when the loop wrote, and what
+    code = ""
+    for _ in range(3 * 60 * 4):  # three hours of 15 s ticks
+        before = len(target.writes)
+        code = (await loop.tick()).outcomes["/push/sender"].code
+        written += [(clock.now, count) for _, count, _ in target.writes[before:]]
+        clock.advance(15)
+
+    assert written[0] == (start, 10)  # the floor, at once
+    # After the window the remembered floor holds for the stabilisation window (10m), then the count
+    # steps down towards min_instances, one step (at most 20 %) per 10m scale-down cooldown.
+    assert end + policy.scale_down.stabilization - timedelta(seconds=15) <= written[1][0]
+    assert written[1][1] == 8
+    down = written[1:]
+    for (earlier, high), (later, low) in pairwise(down):
+        assert later - earlier >= policy.scale_down.cooldown
+        assert 0 < high - low <= policy.scale_down.step_size(high)
+    assert down[-1][1] == 2 and target.apps["/push/sender"].instances == 2
+    assert code == "no_metrics"

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import random
 from dataclasses import replace
+from datetime import timedelta
 from unittest import mock
 
 import pytest
@@ -79,7 +80,8 @@ async def _run(seed: int, ticks: int, *, reuse: bool) -> tuple[list[list[tuple[o
         with mock.patch("autoscaler.loop.inputs_of", return_value=None) if not reuse else contextlib.nullcontext():
             report = await loop.tick()
         views.append([_view(report.outcomes[app]) for app in APPS])
-        reused += sum(1 for app in APPS if previous.get(app) is report.outcomes[app])
+        # a reused hold keeps last tick's explanation text (the very string), a rebuilt one writes it anew
+        reused += sum(1 for app in APPS if app in previous and previous[app].detail is report.outcomes[app].detail)
         previous = dict(report.outcomes)
     return views, list(target.writes), reused
 
@@ -115,5 +117,6 @@ async def test_a_changed_value_is_decided_again() -> None:
     clock.advance(15)
     third = (await loop.tick()).outcomes["/a"]
 
-    assert second is first  # the same hold: reused, not rebuilt
+    assert second.detail is first.detail  # the same hold: reused, not rebuilt
+    assert second.decision is not None and second.decision.at == T0 + timedelta(seconds=15)  # stamped anew
     assert third.code == "scaled_up" and target.writes == [("/a", 4, False)]

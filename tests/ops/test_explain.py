@@ -243,6 +243,24 @@ async def test_a_source_without_settings_is_named(marathon: FakeMarathon, client
     assert "missing: no graphite source is configured (AUTOSCALER_GRAPHITE_URL)" in text
 
 
+async def test_a_schedule_only_app_after_its_window_says_it_returns_to_its_baseline(
+    marathon: FakeMarathon, client: MarathonClient
+) -> None:
+    # /shop/web runs 3, left there by a window that has ended; its policy has no metrics.
+    policy = shop_api(app="/shop/web", metrics=[])
+
+    text = await explain_app("/shop/web", policies=policies(policy), target=client, providers={}, now=NOW)
+
+    lines = text.splitlines()
+    assert lines[0] == "/shop/web: stays at 3 (cooldown)"  # last scaled 2m ago; scale_down cooldown 5m
+    assert "  none: outside schedule windows the policy wants its baseline, min_instances 2; " in text
+    assert "  baseline 2 (min_instances: the policy has no metrics)" in text
+    assert lines[-1] == (
+        "Why: It stays at 3 (without metrics the policy wants its baseline, min_instances 2) because of the "
+        "cooldown rule: last scaled 2m ago; scale_down cooldown is 5m (wait 3m)."
+    )
+
+
 def test_a_hold_of_the_metric_window_is_named_and_explained() -> None:
     # 4 ready now, 2 of them became ready 30 s ago: the 1m average (180 % of target) measured only 2
     policy = shop_api(metrics=[{"name": "cpu", "source": "prometheus", "query": CPU, "target_average": 0.5}])

@@ -4,10 +4,11 @@ directory (polling and trigger()), and what it hands to on_change is what should
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,37 @@ def test_kept_policy_gets_the_new_campaign_floor(root: Path) -> None:
     assert schedules(merged.policies["/shop/api"]) == [("campaign:sale", 9)]
 
 
+def test_a_policy_broken_during_a_campaign_keeps_its_floor_and_the_warning_says_so(root: Path) -> None:
+    state = initial_state(load_directory(root))
+    api = write(root, "api.yaml", "app: /shop/api\nmin_instances: [\n")
+    merged = merge(state, load_directory(root))
+    # what actually happens: the last valid policy stays in force, with the campaign's floor
+    assert schedules(merged.policies["/shop/api"]) == [("campaign:sale", 5)]
+    [kept] = [p for p in merged.problems if p.severity == "warning"]
+    assert (kept.path, kept.message) == (
+        str(api),
+        "is invalid: the last valid policy for /shop/api, and so the floor of campaign sale, stays in force",
+    )
+    assert not any("ignored" in p.message or "no policy" in p.message for p in merged.problems)
+
+
+def test_a_campaign_naming_an_app_no_policy_manages_after_a_reload_is_a_warning(root: Path) -> None:
+    state = initial_state(load_directory(root))
+    campaign = write(
+        root, "campaigns/sale.yaml", CAMPAIGN.replace("{'/shop/api': FLOOR}", "{'/shop/api': 5, /shop/gone: 3}")
+    )
+    merged = merge(state, load_directory(root))
+    assert schedules(merged.policies["/shop/api"]) == [("campaign:sale", 5)]  # the other entry applies
+    [warning] = merged.problems
+    assert (warning.path, warning.severity, warning.field) == (str(campaign), "warning", "apps")
+    assert warning.message.startswith("names /shop/gone, which no policy manages: ignored (1 of 2 entries)")
+    # a policy file that breaks without a valid past: its campaign entry is ignored, and said so once
+    (root / "web.yaml").unlink()
+    write(root, "gone.yaml", "app: /shop/gone\nmin_instances: [\n")
+    merged = merge(merged.state, load_directory(root))
+    assert [p.field for p in merged.problems if p.path == str(campaign)] == ["apps"]
+
+
 def test_policy_missing_a_field_keeps_its_last_valid_version(root: Path) -> None:
     state = initial_state(load_directory(root))
     write(root, "web.yaml", "app: /shop/web\nmax_instances: 3\n")  # min_instances missing
@@ -279,3 +311,45 @@ def test_fingerprint_sees_names_sizes_and_times(root: Path) -> None:
     write(root, "campaigns/sale.yaml", CAMPAIGN.replace("FLOOR", "6"))
     assert fingerprint(root) != first
     assert fingerprint(root / "missing") == ()
+
+
+@pytest.fixture
+def fifo(root: Path) -> Iterator[Path]:
+    """A FIFO named like a campaign; at the end its other end is opened once, so that a reader
+    blocked on it (the bug this guards against) is released instead of hanging the test run."""
+    path = root / "campaigns" / "pipe.yaml"
+    yield path
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+
+
+async def test_a_fifo_in_campaigns_is_reported_and_never_blocks_the_reload(
+    root: Path, running: Running, fifo: Path
+) -> None:
+    reloader, recorder = running
+    os.mkfifo(fifo)
+    policies, problems = await recorder.next()
+    assert [p.message for p in problems if p.path == str(fifo)] == [
+        "is a FIFO (named pipe), not a regular file; not read"
+    ]
+    assert sorted(policies) == ["/shop/api", "/shop/web"]
+    assert schedules(policies["/shop/api"]) == [("campaign:sale", 5)]  # the other campaign still applies
+    assert reloader.error_count == 1
+    # the reloader is still alive: the next change is applied
+    write(root, "web.yaml", policy_text("/shop/web", 25))
+    policies, _ = await recorder.next()
+    assert policies["/shop/web"].max_instances == 25
+
+
+async def test_a_hard_link_to_a_file_elsewhere_is_refused_on_reload(
+    root: Path, tmp_path_factory: pytest.TempPathFactory, running: Running
+) -> None:
+    _, recorder = running
+    outside = tmp_path_factory.mktemp("elsewhere") / "notes.yaml"
+    outside.write_text("password: not-for-readyz\n")
+    os.link(outside, root / "notes.yaml")
+    policies, problems = await recorder.next()
+    [problem] = problems
+    assert problem.path == str(root / "notes.yaml") and problem.message.startswith("has 2 hard links")
+    assert "not-for-readyz" not in repr(problems)
+    assert sorted(policies) == ["/shop/api", "/shop/web"]

@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from autoscaler.loop import ControlLoop, TickReport
 from autoscaler.policyfiles import Problem
 from autoscaler.selfmetrics import SelfMetrics, observe_tick
 from autoscaler.server import DEFAULT_HOST, DEFAULT_PORT, StatusServer, decision_json
+from autoscaler.service import load_policies
 from autoscaler.settings import Settings
 from autoscaler.status import ServiceStatus
 from autoscaler.targets.fake_marathon import FakeMarathon
@@ -210,6 +212,32 @@ async def test_readyz_reasons(service: Service, server: StatusServer) -> None:
     service.status.set_policies({}, [problem])
     empty = await get(server, "/readyz")
     assert empty.status_code == 503 and "no valid policy loaded" in empty.text
+
+
+async def test_the_service_warns_of_campaign_entries_it_ignores_and_readyz_counts_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "api.yaml").write_text("app: /shop/api\nmin_instances: 1\nmax_instances: 20\n")
+    (tmp_path / "campaigns" / "sale.yaml").write_text(
+        "name: sale\nstart: '2026-11-11T00:00:00+08:00'\nend: '2026-11-11T03:00:00+08:00'\n"
+        "apps: {/shop/api: 8, /shop/gnoe: 4, /shop/cart: 2}\n"
+    )
+    logger = logging.getLogger("test.server.start")
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        loaded = load_policies(Settings(marathon_url="http://marathon.test", policy_dir=tmp_path), logger)
+    assert [s.min_instances for s in loaded.policies["/shop/api"].schedules] == [8]  # the others still apply
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "names /shop/gnoe, /shop/cart, which no policy manages: ignored (2 of 3 entries)" in record.getMessage()
+
+    svc = build_service()
+    await svc.tick()
+    svc.status.set_policies(loaded.policies, loaded.problems)
+    async with StatusServer(status=svc.status, metrics=svc.metrics, clock=svc.clock, host="127.0.0.1", port=0) as srv:
+        response = await get(srv, "/readyz")
+    assert response.status_code == 200
+    assert "policy problems: 0 error(s), 1 warning(s)" in response.text
 
 
 async def test_readyz_before_any_tick() -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from autoscaler.core.units import Step
-from autoscaler.policyfiles import MAX_DEPTH, MAX_FILE_BYTES, Problem, load_directory, load_paths
+from autoscaler.policyfiles import MAX_DEPTH, MAX_FILE_BYTES, LoadResult, Problem, load_directory, load_paths
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -125,15 +129,35 @@ def test_campaigns_are_merged_as_floors(tmp_path: Path) -> None:
         assert schedule.lead == timedelta(minutes=20)
 
 
-def test_campaign_naming_an_app_without_policy_is_a_warning(tmp_path: Path) -> None:
+def test_campaign_naming_apps_without_policy_is_one_warning_listing_them(tmp_path: Path) -> None:
     write(tmp_path, "api.yaml", API)
-    campaign = write(tmp_path, "campaigns/double-11.yaml", CAMPAIGN)
+    campaign = write(tmp_path, "campaigns/double-11.yaml", CAMPAIGN + "  /shop/typo: 4\n")
     result = load_directory(tmp_path)
     assert result.errors == []
     [warning] = result.problems
-    assert (warning.path, warning.severity, warning.field) == (str(campaign), "warning", "apps./shop/worker")
-    assert "no policy" in warning.message
+    assert (warning.path, warning.severity, warning.field) == (str(campaign), "warning", "apps")
+    assert "names /shop/worker, /shop/typo, which no policy manages: ignored (2 of 3 entries)" in warning.message
     assert result.policies["/shop/api"].schedules[0].min_instances == 30  # the rest still applies
+
+
+def test_campaign_naming_an_app_without_policy_is_an_error_when_strict(tmp_path: Path) -> None:
+    write(tmp_path, "api.yaml", API)
+    campaign = write(tmp_path, "campaigns/double-11.yaml", CAMPAIGN)
+    result = load_paths([tmp_path], strict=True)
+    [error] = result.errors
+    assert (error.path, error.field) == (str(campaign), "apps")
+    assert "names /shop/worker, which no policy manages: not pre-scaled by this campaign" in error.message
+    assert result.policies["/shop/api"].schedules[0].min_instances == 30
+
+
+def test_a_campaign_file_given_alone_is_checked_against_its_directory(tmp_path: Path) -> None:
+    write(tmp_path, "api.yaml", API)
+    write(tmp_path, "worker.yaml", WORKER)
+    campaign = write(tmp_path, "campaigns/double-11.yaml", CAMPAIGN)
+    assert load_paths([campaign], strict=True).problems == []
+    (tmp_path / "worker.yaml").unlink()
+    [error] = load_paths([campaign], strict=True).errors
+    assert "names /shop/worker, which no policy manages" in error.message
 
 
 def test_campaign_floor_above_max_is_an_error_for_that_app_only(tmp_path: Path) -> None:
@@ -472,3 +496,71 @@ def test_a_campaign_error_points_at_the_line_of_its_field(tmp_path: Path) -> Non
     campaign = write(tmp_path, "campaigns/sale.yaml", CAMPAIGN.replace("/shop/worker: 20", "/shop/worker: -2"))
     errors = load_directory(tmp_path).errors
     assert [(e.path, e.field, e.line) for e in errors] == [(str(campaign), "apps./shop/worker", 7)]
+
+
+# --- only regular files, never blocking ---
+
+
+def load_without_blocking(root: Path, fifos: list[Path]) -> LoadResult:
+    """load_directory(root), failing (not hanging) if it blocks: a blocked open of a FIFO is released
+    by opening its other end, and the test fails."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(load_directory, root)
+        try:
+            return future.result(timeout=10)
+        except TimeoutError:
+            for _ in range(1000):  # each release lets the load go on to the next FIFO
+                if future.done():
+                    break
+                for fifo in fifos:
+                    with contextlib.suppress(OSError):
+                        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+                time.sleep(0.01)
+            pytest.fail("loading the policy directory blocked on a FIFO")
+
+
+def test_a_fifo_is_refused_without_blocking_and_the_other_files_load(tmp_path: Path) -> None:
+    write(tmp_path, "api.yaml", API)
+    write(tmp_path, "campaigns/double-11.yaml", CAMPAIGN.replace("  /shop/worker: 20\n", ""))
+    fifos = [tmp_path / "campaigns" / "pipe.yaml", tmp_path / "pipe.yaml", tmp_path / "_defaults.yaml"]
+    for fifo in fifos:
+        os.mkfifo(fifo)
+    result = load_without_blocking(tmp_path, fifos)
+    for fifo in fifos:
+        [error] = problems_of(result.errors, fifo)
+        assert error.message == "is a FIFO (named pipe), not a regular file; not read"
+    assert result.policies["/shop/api"].schedules[0].min_instances == 30  # the rest loaded and applied
+    assert [c.name for c in result.campaigns] == ["double-11"]
+
+
+def test_a_socket_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, "api.yaml", API)
+    path = tmp_path / "s.yaml"
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(path))
+        result = load_without_blocking(tmp_path, [])
+    [error] = problems_of(result.errors, path)
+    assert error.message == "is a socket, not a regular file; not read"
+    assert list(result.policies) == ["/shop/api"]
+
+
+def test_a_hard_link_to_a_file_elsewhere_is_refused_and_never_read(tmp_path: Path) -> None:
+    root, elsewhere = tmp_path / "policies", tmp_path / "elsewhere"
+    write(root, "api.yaml", API)
+    secret = write(elsewhere, "secret.txt", "db_password: hunter2\n")
+    os.link(secret, root / "linked.yaml")
+    os.makedirs(root / "campaigns")
+    os.link(secret, root / "campaigns" / "linked.yaml")
+    result = load_directory(root)
+    for linked in (root / "linked.yaml", root / "campaigns" / "linked.yaml"):
+        [error] = problems_of(result.errors, linked)
+        assert error.message.startswith("has 3 hard links, so it may be a file outside the policy directory")
+    assert "db_password" not in repr(result.problems)  # no line of the file reaches a message
+    assert list(result.policies) == ["/shop/api"]
+
+
+def test_a_symlink_inside_the_directory_is_still_followed(tmp_path: Path) -> None:
+    write(tmp_path, "real/api.yaml", API)
+    os.symlink(tmp_path / "real" / "api.yaml", tmp_path / "api.yaml")
+    result = load_directory(tmp_path)
+    assert result.problems == [] and list(result.policies) == ["/shop/api"]

@@ -128,3 +128,27 @@ def test_a_missing_password_file_and_both_ways_at_once_are_refused(
     monkeypatch.setenv("AUTOSCALER_MARATHON_PASSWORD", "another")
     with pytest.raises(ConfigurationError, match="AUTOSCALER_MARATHON_PASSWORD or AUTOSCALER_MARATHON_PASSWORD_FILE"):
         load_settings()
+
+
+def test_deadlines_follow_the_interval_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOSCALER_MARATHON_URL", "http://marathon.mesos:8080")
+    monkeypatch.setenv("AUTOSCALER_INTERVAL", "20s")
+    settings = load_settings()
+    assert (settings.tick_deadline(), settings.source_deadline()) == (pytest.approx(18.0), pytest.approx(8.0))
+    assert settings.max_response_bytes == 16 * 1024 * 1024
+    monkeypatch.setenv("AUTOSCALER_TICK_TIMEOUT", "10s")
+    monkeypatch.setenv("AUTOSCALER_SOURCE_TIMEOUT", "3s")
+    monkeypatch.setenv("AUTOSCALER_MAX_RESPONSE_BYTES", "2048")
+    settings = load_settings()
+    assert (settings.tick_deadline(), settings.source_deadline(), settings.max_response_bytes) == (10.0, 3.0, 2048)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("AUTOSCALER_TICK_TIMEOUT", "16s"), ("AUTOSCALER_SOURCE_TIMEOUT", "0s"), ("AUTOSCALER_MAX_RESPONSE_BYTES", "10")],
+)
+def test_deadlines_and_limits_out_of_range_are_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv("AUTOSCALER_MARATHON_URL", "http://marathon.mesos:8080")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=name):
+        load_settings()

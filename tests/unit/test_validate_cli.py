@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -50,11 +52,40 @@ def test_shipped_policies_are_valid(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.splitlines()[-1].endswith(", 0 errors")
 
 
-def test_default_path_is_policies(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_path_is_policies_when_the_setting_is_unset(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(REPO)
+    monkeypatch.delenv("AUTOSCALER_POLICY_DIR", raising=False)
     code, out = validate(capsys)
     assert code == 0
+    assert out.splitlines()[0] == "AUTOSCALER_POLICY_DIR is not set: validating ./policies, the service's default"
     assert "OK    policies/shop-api.yaml" in out
+
+
+def test_default_path_is_the_directory_the_service_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ./policies is valid, but the service reads another directory, whose policy is broken
+    monkeypatch.chdir(REPO)
+    live = tmp_path / "live"
+    bad = write(live, "api.yaml", GOOD.replace("max_instances: 40", "max_instance: 40"))
+    monkeypatch.setenv("AUTOSCALER_POLICY_DIR", str(live))
+    code, out = validate(capsys)
+    assert code == 1
+    assert out.splitlines()[0] == f"validating AUTOSCALER_POLICY_DIR={live}, the directory the service reads"
+    assert f"{bad}:3: error: max_instance: unknown field (check the spelling)" in out
+    assert "policies/shop-api.yaml" not in out
+
+
+def test_given_paths_win_over_the_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTOSCALER_POLICY_DIR", str(tmp_path / "elsewhere"))
+    good = write(tmp_path, "api.yaml", GOOD)
+    code, out = validate(capsys, good)
+    assert code == 0
+    assert out.splitlines()[0] == f"OK    {good}"
 
 
 BAD_FILES = [
@@ -129,8 +160,8 @@ def test_duplicate_app_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture
     assert any(line.startswith(f"{second}: error: app: a second policy for /shop/api") for line in out.splitlines())
 
 
-def test_campaign_for_an_unknown_app_is_a_warning_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write(tmp_path, "api.yaml", GOOD)
+def test_campaign_for_an_unknown_app_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    api = write(tmp_path, "api.yaml", GOOD)
     campaign = write(
         tmp_path,
         "campaigns/sale.yaml",
@@ -138,13 +169,36 @@ def test_campaign_for_an_unknown_app_is_a_warning_only(tmp_path: Path, capsys: p
         name: sale
         start: "2026-11-11T00:00:00+08:00"
         end: "2026-11-11T03:00:00+08:00"
-        apps: {/shop/api: 10, /shop/gone: 4}
+        apps: {/shop/api: 10, /shop/gnoe: 4}
         """,
     )
     code, out = validate(capsys, tmp_path)
-    assert code == 0
-    assert f"OK    {campaign}" in out
-    assert f"{campaign}: warning: apps./shop/gone: names /shop/gone, which has no policy" in out
+    assert code == 1
+    lines = out.splitlines()
+    assert f"OK    {api}" in lines
+    assert f"OK    {campaign}" not in lines
+    assert any(
+        line.startswith(f"{campaign}: error: apps: names /shop/gnoe, which no policy manages: not pre-scaled")
+        for line in lines
+    ), out
+
+
+def test_each_files_problems_come_before_its_ok_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = write(tmp_path, "a.yaml", GOOD.replace("max_instances: 40", "max_instance: 40"))
+    second = write(tmp_path, "b.yaml", GOOD.replace("/shop/api", "/shop/b"))
+    third = write(
+        tmp_path, "c.yaml", GOOD.replace("/shop/api", "/shop/c").replace("min_instances: 2", "min_instances: 50")
+    )
+    fourth = write(tmp_path, "d.yaml", GOOD.replace("/shop/api", "/shop/d"))
+    _, out = validate(capsys, tmp_path)
+    lines = out.splitlines()
+    owners = [next(str(p) for p in (first, second, third, fourth) if str(p) in line) for line in lines[:-1]]
+    # one block per file, in file order: a's errors, OK b, c's error, OK d
+    blocks = [owner for index, owner in enumerate(owners) if index == 0 or owners[index - 1] != owner]
+    assert blocks == [str(first), str(second), str(third), str(fourth)], out
+    assert [line for line in lines if line.startswith("OK")] == [f"OK    {second}", f"OK    {fourth}"]
+    assert lines.index(f"OK    {second}") == owners.index(str(second))
+    assert lines[0].startswith(f"{first}:")
 
 
 def test_bad_campaign_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -208,3 +262,27 @@ def test_odd_input_is_an_error_not_a_traceback(tmp_path: Path, capsys: pytest.Ca
     assert code == 1
     assert f"{bad}" in out
     assert f"OK    {bad}" not in out
+
+
+def test_validate_refuses_a_fifo_and_a_hard_link_and_never_hangs(tmp_path: Path) -> None:
+    root = tmp_path / "policies"
+    good = write(root, "good.yaml", GOOD)
+    outside = write(tmp_path / "elsewhere", "notes.yaml", "password: not-for-readyz\n")
+    os.link(outside, root / "linked.yaml")
+    (root / "campaigns").mkdir()
+    os.mkfifo(root / "campaigns" / "sale.yaml")
+    # a separate process, so that a blocking read ends in a timeout instead of hanging the suite
+    done = subprocess.run(
+        [sys.executable, "-m", "autoscaler", "validate", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=REPO,
+    )
+    lines = done.stdout.splitlines()
+    assert done.returncode == 1
+    assert f"{root / 'campaigns' / 'sale.yaml'}: error: is a FIFO (named pipe), not a regular file; not read" in lines
+    assert any(line.startswith(f"{root / 'linked.yaml'}: error: has 2 hard links") for line in lines), done.stdout
+    assert "not-for-readyz" not in done.stdout + done.stderr
+    assert f"OK    {good}" in lines
