@@ -199,7 +199,8 @@ def service_text(view: AppView, *, url: str, now: datetime) -> str:
         else:
             outcome += f" ({last.detail})."
         if last.write is not None:
-            outcome += f" Write: {last.write.outcome} ({last.write.detail})." if last.write.detail else ""
+            detail = f" ({last.write.detail})" if last.write.detail else ""
+            outcome += f" Write: {last.write.outcome}{detail}."
         lines.append(outcome)
     lines.append(f"Why: {_outcome_sentence(view, decision)}")
     return "\n".join(lines)

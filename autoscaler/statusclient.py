@@ -9,21 +9,21 @@ The service is outside this process, so its answers are bounded like any other: 
 through the project's one retry policy (`autoscaler.http`), each attempt must deliver its whole body
 within the request timeout, bodies over a byte limit are refused, JSON is checked for nesting before
 it is parsed, and only the fields read are validated (`extra` fields, which later versions may add,
-are ignored). The bearer token is sent, never printed.
+are ignored). Decoding goes through `autoscaler.wire`. The bearer token is sent, never printed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
-from autoscaler.errors import AutoscalerError
+from autoscaler.errors import AutoscalerError, NotJSON, WireError
 from autoscaler.http import RetryPolicy, make_client, send
+from autoscaler.wire import decode_json
 
 __all__ = [
     "MAX_APP_BYTES",
@@ -154,28 +154,6 @@ class AppView(_Wire):
 # --- the client -------------------------------------------------------------------------------------
 
 
-def _depth(data: bytes) -> int:
-    """The deepest nesting of arrays and objects in JSON text (brackets inside strings not counted)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in data:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            deepest = max(deepest, depth)
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return deepest
-
-
 class StatusClient:
     """Reads the status API of a running service at `base_url`."""
 
@@ -295,14 +273,14 @@ class StatusClient:
         return status, self._decode(response.content, what=what, status=status)
 
     def _decode(self, data: bytes, *, what: str, status: int) -> Any:
-        if _depth(data) > MAX_DEPTH:
-            raise StatusAPIError(f"the running service at {self.url} answered {what} with JSON nested too deeply")
         try:
-            return json.loads(data)
-        except ValueError:
+            return decode_json(data, what=what, max_bytes=len(data), max_depth=MAX_DEPTH)
+        except NotJSON:
             if status == 404:
                 return {}
             raise StatusAPIError(
                 f"the running service at {self.url} answered {what} with a body that is not JSON; "
                 "is the URL the service's status server?"
             ) from None
+        except WireError as exc:
+            raise StatusAPIError(f"the running service at {self.url}: {exc}") from None

@@ -20,10 +20,11 @@ import pytest
 from autoscaler.cli import build_parser
 from autoscaler.core.model import AppState
 from autoscaler.loop import ControlLoop
-from autoscaler.preview import JSON_FIELDS
+from autoscaler.preview import JSON_FIELDS, service_explanation_json, service_text
 from autoscaler.selfmetrics import SelfMetrics
-from autoscaler.server import StatusServer
+from autoscaler.server import StatusServer, app_json
 from autoscaler.status import ServiceStatus
+from autoscaler.statusclient import AppView
 from tests.fakes import GROUPED, FakeClock, FakeProvider, FakeTarget, cpu_policy
 from tests.threaded_marathon import ThreadedMarathon
 
@@ -42,7 +43,7 @@ class Service:
         self.status.record(await self.loop.tick())
 
 
-def build_service() -> Service:
+def build_service(*, dry_run: bool = True) -> Service:
     """A dry-run service with /shop/api at 10 instances and CPU at 0.1 of its 0.5 target (it wants 2),
     and /shop/web on target."""
     clock = FakeClock(T0)
@@ -60,7 +61,7 @@ def build_service() -> Service:
         providers={"prometheus": provider},
         clock=clock,
         logger=logging.getLogger("test.preview"),
-        dry_run=True,
+        dry_run=dry_run,
     )
     status = ServiceStatus(interval=INTERVAL, started_at=clock.now)
     status.set_policies(policies, [])
@@ -243,3 +244,21 @@ def test_an_app_id_that_is_no_app_id_is_refused(capsys: pytest.CaptureFixture[st
         build_parser().parse_args(["explain", "Checkout/../web"])
     assert exited.value.code == 2
     assert "'Checkout/../web' is not a Marathon app id" in capsys.readouterr().err
+
+
+async def test_a_write_of_the_service_is_shown_with_its_outcome() -> None:
+    service = build_service(dry_run=False)
+    await watched_for(service, 10)  # its last tick completes the 10m window: it scales /shop/api down
+    outcome = service.status.last("/shop/api")
+    assert outcome is not None and outcome.write is not None and outcome.code == "scaled_down"
+    view = AppView.model_validate(json.loads(json.dumps(app_json(service.status, "/shop/api", now=service.clock.now))))
+
+    text = service_text(view, url="http://status.test", now=service.clock.now)
+    body = service_explanation_json(view, url="http://status.test")
+
+    assert text.splitlines()[0] == outcome.decision.summary()  # type: ignore[union-attr]
+    assert (
+        f"Outcome: scaled_down, desired {outcome.write.instances} (cause: metrics). Write: {outcome.write.outcome}"
+        in (text)
+    )
+    assert body["write"]["outcome"] == outcome.write.outcome and body["outcome"] == "scaled_down"
