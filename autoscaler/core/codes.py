@@ -37,6 +37,9 @@ CODES: Mapping[str, CodeInfo] = {
     "at_schedule_floor": CodeInfo("hold", "a schedule floor holds the count"),
     "at_schedule_ceiling": CodeInfo("hold", "a schedule ceiling holds the count"),
     "at_forecast": CodeInfo("hold", "the forecast holds the count"),
+    "metric_window": CodeInfo(
+        "hold", "new instances are not yet measured: the metric window still holds the earlier ready count"
+    ),
     "no_metrics": CodeInfo("hold", "the policy has no metrics and nothing else asks for another count"),
     "instances_not_ready": CodeInfo("hold", "many tasks are starting: no scale-down until they are ready"),
     "deployment_in_progress": CodeInfo("hold", "a deployment is running (or Marathon answered 409): nothing sent"),
