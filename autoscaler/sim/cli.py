@@ -3,7 +3,7 @@
 `add_simulate_parser(subparsers)` adds the subcommand to the project's command line; its handler
 returns an exit code (0: done, 2: a bad trace, policy or option) and never exits the process.
 
-    autoscaler simulate --trace CSV [--policy FILE | --baseline hpa|threshold|static|oracle]
+    autoscaler simulate --trace CSV [--policy FILE | --baseline hpa|hpa-simple|threshold|static|oracle]
         [--target X] [--startup SECONDS] [--peak-instances N] [--tick SECONDS] [--out DIR] [--json]
 
 `--json` prints one JSON object (the run's numbers and settings); otherwise a short report.

@@ -10,7 +10,10 @@ in any other tool that implements the same rules:
 - Instances requested at time t become ready at t + startup (default 60 s). Scale-down is immediate:
   pending (not yet ready) instances are cancelled first, the most recently requested first, then
   ready ones.
-- Requested instances (starting or ready) cost money; only ready instances serve.
+- Requested instances (starting or ready) cost money; only ready instances serve. The model
+  remembers when the instances that became ready within the last metric window did, so a scaler
+  can tell them from those whose metric window is all theirs (`recently_ready`); on the way down
+  the most recently ready go first (as a ReplicaSet deletes the pods ready for the shortest time).
 - The CPU metric a scaler sees is the utilisation of the READY instances,
   demand / (ready x capacity), capped at 1.0 (a saturated fleet cannot show how overloaded it is;
   with no ready instance it is 1.0 under any load, 0.0 without), averaged over the last 60 s
@@ -124,6 +127,7 @@ class FleetModel:
         self.ready = initial
         self.pending: deque[list[int]] = deque()  # [ready_at_ms, count], in request order
         self.requested = initial
+        self._recent: deque[list[int]] = deque()  # [ready_at_ms, count] of recently ready, oldest first
         first_util = utilisation(self.rates[0], initial, capacity)
         # (segment start, segment end, utilisation) of the recent past, oldest first
         self._window: deque[tuple[int, int, float]] = deque([(-self.window_ms, 0, first_util)])
@@ -166,6 +170,8 @@ class FleetModel:
         if change > 0:
             if self.startup_ms == 0 or self.follow_demand:
                 self.ready += change
+                if not self.follow_demand:
+                    self._recent.append([self.now_ms, change])
             else:
                 self.pending.append([self.now_ms + self.startup_ms, change])
             return
@@ -178,6 +184,23 @@ class FleetModel:
             if newest[1] == 0:
                 self.pending.pop()
         self.ready -= cancel
+        recent = self._recent
+        while cancel and recent:
+            newest = recent[-1]
+            taken = min(cancel, newest[1])
+            newest[1] -= taken
+            cancel -= taken
+            if newest[1] == 0:
+                recent.pop()
+
+    def recently_ready(self) -> tuple[tuple[int, int], ...]:
+        """(ready_at_ms, count) of the ready instances that became ready less than one metric window
+        ago, oldest first."""
+        recent = self._recent
+        since = self.now_ms - self.window_ms
+        while recent and recent[0][0] <= since:
+            recent.popleft()
+        return tuple((at, count) for at, count in recent)
 
     def advance(self, until_ms: int) -> None:
         """Let time run to `until_ms`, integrating the accounting over every constant segment."""
@@ -204,7 +227,12 @@ class FleetModel:
     def _promote(self, at: int) -> None:
         pending = self.pending
         while pending and pending[0][0] <= at:
-            self.ready += pending.popleft()[1]
+            ready_at, count = pending.popleft()
+            self.ready += count
+            self._recent.append([ready_at, count])
+        recent = self._recent
+        while recent and recent[0][0] <= at - self.window_ms:
+            recent.popleft()
 
     def _segment(self, start: int, end: int, rate: float) -> None:
         seconds = (end - start) / 1000.0

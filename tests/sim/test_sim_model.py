@@ -118,3 +118,16 @@ def test_follow_demand_is_the_ceiling_of_demand_over_capacity_at_every_instant()
     assert totals.instance_hours == pytest.approx((2 + 4 + 1) * 60 / 3600)
     assert totals.unserved_requests == 0
     assert totals.scale_actions == 2  # 2 -> 4 -> 1
+
+
+def test_recently_ready_instances_are_remembered_for_one_window_and_go_first() -> None:
+    model = FleetModel(minutes(120, 240, 240, 240), capacity=1.0, initial=2, startup=30, metric_window=60)
+    model.advance(10_000)
+    model.scale_to(5)  # 3 more, ready at 40 s
+    model.advance(50_000)
+    assert model.recently_ready() == ((40_000, 3),)
+    model.scale_to(4)  # one of the newest goes first
+    assert model.recently_ready() == ((40_000, 2),)
+    model.advance(100_000)  # 60 s after they became ready: no longer recent
+    assert model.recently_ready() == ()
+    assert (model.ready, model.requested) == (4, 4)
