@@ -26,8 +26,8 @@ in any other tool that implements the same rules:
 - Deployments are not modelled: a scale action takes effect at once (the engine sees no deployment
   in progress); only instance startup delays capacity.
 
-Accounting, over [warmup, end of trace), integrated exactly between events (ticks, trace interval
-boundaries, instances becoming ready):
+Accounting, over [warmup, end of trace) (and over the whole trace: `whole_accounting`), integrated
+exactly between events (ticks, trace interval boundaries, instances becoming ready):
 - instance-hours: requested instances (starting or ready) integrated over time;
 - unserved requests: demand above ready capacity, integrated; reported in % of all requests;
 - overloaded time: time with demand above ready capacity;
@@ -139,6 +139,10 @@ class FleetModel:
         self._actions = 0
         self._peak_backlog = 0.0
         self._backlog_integral = 0.0
+        # the same totals over the whole trace, warm-up included: (instance-seconds, requests,
+        # unserved requests, overload seconds), and the scale actions
+        self._whole = [0.0, 0.0, 0.0, 0.0]
+        self._whole_actions = 0
 
     # -- what a scaler sees ------------------------------------------------------------------
     def rate_at(self, at_ms: int) -> float:
@@ -164,6 +168,7 @@ class FleetModel:
         change = desired - self.requested
         if change == 0:
             return
+        self._whole_actions += 1
         if self.now_ms >= self.warmup_ms:
             self._actions += 1
         self.requested = desired
@@ -256,11 +261,21 @@ class FleetModel:
                 after = 0.0
                 area = backlog * empties / 2.0
         self.backlog = after
+        instance_seconds = self.requested * seconds
+        requests = rate * seconds
+        overloaded = rate > ready_rate * (1.0 + _OVERLOAD_SLACK) and rate > 0
+        unserved = (rate - ready_rate) * seconds if overloaded else 0.0
+        whole = self._whole
+        whole[0] += instance_seconds
+        whole[1] += requests
+        if overloaded:
+            whole[2] += unserved
+            whole[3] += seconds
         if start >= self.warmup_ms:
-            self._instance_seconds += self.requested * seconds
-            self._requests += rate * seconds
-            if rate > ready_rate * (1.0 + _OVERLOAD_SLACK) and rate > 0:
-                self._unserved += (rate - ready_rate) * seconds
+            self._instance_seconds += instance_seconds
+            self._requests += requests
+            if overloaded:
+                self._unserved += unserved
                 self._overload_s += seconds
             self._backlog_integral += area
             self._peak_backlog = max(self._peak_backlog, after)
@@ -274,4 +289,17 @@ class FleetModel:
             scale_actions=self._actions,
             peak_backlog=self._peak_backlog,
             backlog_request_seconds=self._backlog_integral,
+        )
+
+    def whole_accounting(self) -> Accounting:
+        """The totals over the whole trace, the warm-up included (the queue view is not kept)."""
+        instance_seconds, requests, unserved, overload = self._whole
+        return Accounting(
+            instance_hours=instance_seconds / 3600.0,
+            total_requests=requests,
+            unserved_requests=unserved,
+            overload_seconds=overload,
+            scale_actions=self._whole_actions,
+            peak_backlog=0.0,
+            backlog_request_seconds=0.0,
         )

@@ -91,6 +91,8 @@ class SimResult:
     ticks: int
     filled_intervals: int
     timeline: tuple[TickRecord, ...] = ()
+    # the totals over the whole trace, warm-up included (None: no warm-up, the same as the above)
+    whole: Accounting | None = None
 
     def summary(self) -> dict[str, Any]:
         """The headline numbers and settings as plain JSON-ready values."""
@@ -352,6 +354,7 @@ def simulate(
         warmup=warmup,
         ticks=ticks,
         timeline=records,
+        whole=model.whole_accounting() if warmup > 0 else None,
     )
 
 
@@ -368,6 +371,7 @@ def _result(
     warmup: float,
     ticks: int,
     timeline: Sequence[TickRecord],
+    whole: Accounting | None,
 ) -> SimResult:
     return SimResult(
         scaler=scaler,
@@ -390,4 +394,5 @@ def _result(
         ticks=ticks,
         filled_intervals=trace.filled,
         timeline=tuple(timeline),
+        whole=whole,
     )

@@ -108,6 +108,10 @@ def test_warmup_is_run_but_not_counted() -> None:
     assert totals.unserved_requests == 0
     assert totals.total_requests == pytest.approx(120)
     assert totals.instance_hours == pytest.approx(2 * 60 / 3600)
+    # the whole trace, warm-up included, is kept beside: 120 of 360 requests unserved
+    whole = model.whole_accounting()
+    assert (whole.unserved_requests, whole.total_requests) == (pytest.approx(120), pytest.approx(360))
+    assert whole.instance_hours == pytest.approx(2 * 120 / 3600)
 
 
 def test_follow_demand_is_the_ceiling_of_demand_over_capacity_at_every_instant() -> None:
