@@ -372,6 +372,12 @@ def why(decision: Decision) -> str:
     }
     if code in fixed:
         return f"{stay} {fixed[code]}."
+    if code == "metric_window":
+        note = next((n for n in decision.notes if n.startswith("metric window: ")), "metric window: ")
+        return (
+            f"{stay} because of the metric window (over the fleet its average measured, the metrics recommend "
+            f"{decision.proposed}): {note.removeprefix('metric window: ')}."
+        )
     if code == "missing_metrics":
         missing = [m.name for m in decision.metrics if m.missing]
         return (

@@ -3,7 +3,9 @@
 The pipeline, each stage recording what it did in plain words:
 
 1. deployment in progress -> hold (never fight a running deployment);
-2. metric proposals, the highest wins; missing metrics may not drive a scale-down;
+2. metric proposals, the highest wins; missing metrics may not drive a scale-down; a hold only because
+   instances became ready (or went away) within the metric window, so its average has not measured
+   them yet, is `metric_window`;
 3. scale-down is held while instances are still becoming ready, and until one stabilisation window
    of recommendations has been observed (so a restart cannot cause a scale-down);
 4. stabilisation: a scale-down goes only as low as the highest recommendation of its window
@@ -139,7 +141,7 @@ class Decision:
     at: datetime
     current: int
     desired: int
-    code: str  # scaled_up | scaled_down | within_tolerance | cooldown | stabilizing | ...
+    code: str  # scaled_up | scaled_down | within_tolerance | metric_window | cooldown | stabilizing | ...
     metrics: tuple[MetricEvaluation, ...] = ()
     clamps: tuple[Clamp, ...] = ()
     windows: tuple[Window, ...] = ()
@@ -315,6 +317,10 @@ def decide(
         )
         trail.holds.append("missing_metrics")
     proposed = recommendation
+    # A hold that only the metric window made: this tick's ready count would have moved the count.
+    intent = recommendation
+    if recommendation == current and ready_range is not None and ready_range != (ready, ready):
+        intent = _without_window(policy, observations, state=state, now=now, current=current, trail=trail)
     # Remembered raised to an active floor, so after the window ends the count comes down through the
     # stabilisation window and step limits instead of falling off a cliff.
     recording = floor if floor is not None and recommendation < floor else recommendation
@@ -501,9 +507,41 @@ def decide(
             }.get(trail.clamps[-1].rule, "metrics")
         return finish(desired, code, cause, recording)
     code = _hold_code(
-        trail, policy, recommendation=recommendation, current=current, floor=floor, ceiling=ceiling, metrics=metrics
+        trail, policy, recommendation=intent, current=current, floor=floor, ceiling=ceiling, metrics=metrics
     )
     return finish(desired, code, "", recording)
+
+
+def _without_window(
+    policy: Policy,
+    observations: Mapping[str, Observation],
+    *,
+    state: AppState,
+    now: datetime,
+    current: int,
+    trail: _Trail,
+) -> int:
+    """What the metrics would recommend over this tick's ready count alone, when that differs from the
+    current count that the metric window keeps: the hold is then the window's (`metric_window`).
+
+    Called only for a hold while the ready count changed within the window, so rarely."""
+    present = [m.proposal for m in evaluate_all(policy, observations, state=state, now=now) if m.proposal is not None]
+    if not present:
+        return current
+    wanted = max(present)
+    if wanted < current and len(present) < len(policy.metrics):
+        trail.holds.append("missing_metrics")  # it would hold the scale-down even without the window
+        return current
+    if wanted != current:
+        ready, window = state.ready_instances, policy.metric_window
+        which = "became ready" if wanted > current else "went away"
+        trail.notes.append(
+            f"metric window: over this tick's {ready} ready instances the metrics would ask for {wanted}, but "
+            f"instances that {which} within the {format_duration(window)} window are not yet measured by "
+            "its average; holding until it covers the current fleet"
+        )
+        trail.holds.append("metric_window")
+    return wanted
 
 
 def _hold_code(

@@ -75,6 +75,7 @@ KNOWN_CODES = {
     "scaled_up",
     "scaled_down",
     "within_tolerance",
+    "metric_window",
     "cooldown",
     "stabilizing",
     "missing_metrics",

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from autoscaler.core.model import QueryResult, Sample
+from autoscaler.core.decide import History, ReadyCount, decide
+from autoscaler.core.model import AppState, Observation, QueryResult, Sample
 from autoscaler.core.policy import Policy
 from autoscaler.errors import MetricSourceError, TargetUnavailable
-from autoscaler.explain import ExplainError, explain_app
+from autoscaler.explain import ExplainError, explain_app, why
 from autoscaler.http import RetryPolicy
 from autoscaler.ports import MetricsProvider
 from autoscaler.targets.fake_marathon import FakeMarathon
@@ -226,3 +227,19 @@ async def test_a_source_without_settings_is_named(marathon: FakeMarathon, client
     text = await explain_app("/shop/api", policies=policies(shop_api()), target=client, providers={}, now=NOW)
     assert "missing: no prometheus source is configured (AUTOSCALER_PROMETHEUS_URL)" in text
     assert "missing: no graphite source is configured (AUTOSCALER_GRAPHITE_URL)" in text
+
+
+def test_a_hold_of_the_metric_window_is_named_and_explained() -> None:
+    # 4 ready now, 2 of them became ready 30 s ago: the 1m average (180 % of target) measured only 2
+    policy = shop_api(metrics=[{"name": "cpu", "source": "prometheus", "query": CPU, "target_average": 0.5}])
+    state = AppState("/shop/api", 4, tasks_running=4, tasks_healthy=4, has_health_checks=True)
+    history = History(observing_since=NOW - timedelta(hours=1), ready=(ReadyCount(NOW - timedelta(seconds=30), 2),))
+
+    decision = decide(policy, state, {"cpu": Observation(value=0.9, timestamp=NOW)}, history, NOW)
+
+    assert (decision.code, decision.desired) == ("metric_window", 4)
+    sentence = why(decision)
+    assert sentence.startswith("It stays at 4 because of the metric window")
+    assert "over this tick's 4 ready instances the metrics would ask for 8" in sentence
+    assert "became ready within the 1m window are not yet measured" in sentence
+    assert "within the tolerance" not in sentence
