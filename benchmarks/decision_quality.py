@@ -4,7 +4,7 @@ predictive pre-scaling, against the Kubernetes HPA and two lower bounds, on real
 For each trace and start-up delay, the metric target of our default policy, of the same policy with
 `predictive: {mode: on}` (every other predictive setting at its default) and of the `hpa` baseline
 (the Kubernetes HPA rule for rule, `autoscaler.sim.hpa`) is searched on a 0.01 grid from 0.20 to
-0.90 (`autoscaler.sim.sweep`: the coarse 0.05 grid, then every 0.01 target within 0.04 of the
+0.90 (`autoscaler.sim.sweep`: the coarse 0.10 grid, then every 0.01 target within 0.04 of the
 cheapest that serves the goal, until that band is fully run; `--full-grid` runs all 71). Each row
 is the cheapest target that serves the trace's goal (99.9 % of requests; 99 % for AWS ELB), its
 instance-hours against the zero-start-up oracle and against the start-up-aware bound
@@ -164,12 +164,21 @@ class Bounds:
     bound: float  # the start-up-aware bound's
 
 
-def bounds_for(spec: TraceSpec, *, startup: float, warmup: float) -> Bounds:
+def bounds_for(spec: TraceSpec) -> dict[tuple[str, float, bool], Bounds]:
+    """Both bounds for every start-up, over the whole trace (False) and after the warm-up (True)."""
     trace = _trace(spec.key)
-    oracle = simulate(trace, baseline="oracle", peak_instances=PEAK_INSTANCES, tick=TICK, warmup=warmup)
+    oracle = simulate(trace, baseline="oracle", peak_instances=PEAK_INSTANCES, tick=TICK, warmup=WARMUP)
+    assert oracle.whole is not None
     capacity = trace.peak_rate / PEAK_INSTANCES
-    bound = startup_aware_bound(trace=trace, capacity=capacity, startup=startup, tick=TICK, warmup=warmup)
-    return Bounds(oracle.instance_hours, bound)
+    found = {}
+    for startup in STARTUPS:
+        for warm in (False, True):
+            bound = startup_aware_bound(
+                trace=trace, capacity=capacity, startup=startup, tick=TICK, warmup=WARMUP if warm else 0.0
+            )
+            hours = oracle.instance_hours if warm else oracle.whole.instance_hours
+            found[(spec.key, startup, warm)] = Bounds(hours, bound)
+    return found
 
 
 class Sweep:
@@ -242,7 +251,7 @@ def render(
         "policy with `predictive: {mode: on}` (every predictive setting at its default) and the `hpa`",
         "baseline (the Kubernetes HPA rule for rule: replica calculator with its unready-pod rules,",
         "downscale stabilisation, scale-up limit; `autoscaler.sim.hpa`). The metric target is searched on a",
-        "0.01 grid from 0.20 to 0.90 (the 0.05 grid, then every 0.01 target within 0.04 of the cheapest",
+        "0.01 grid from 0.20 to 0.90 (the 0.10 grid, then every 0.01 target within 0.04 of the cheapest",
         "that serves the goal until that band is fully run: `autoscaler.sim.sweep`). Each row is the",
         "cheapest target that serves the goal: its instance-hours as a ratio to the **zero-start-up",
         "oracle** (ready instances follow the demand with no start-up delay: no scaler can reach it) and to",
@@ -367,9 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     started, cpu_started = time.perf_counter(), time.process_time()
     sweep = Sweep(traces, rows)
     with multiprocessing.Pool(args.processes) as pool:
-        bound_keys = [(spec, s, warm) for spec in traces for s in STARTUPS for warm in (False, True)]
-        bound_list = pool.starmap(_bounds_job, [(spec.key, s, warm) for spec, s, warm in bound_keys])
-        bounds = {(spec.key, s, warm): b for (spec, s, warm), b in zip(bound_keys, bound_list, strict=True)}
+        bounds: dict[tuple[str, float, bool], Bounds] = {}
+        for found in pool.map(bounds_for, traces):
+            bounds.update(found)
         round_number = 0
         while jobs := sweep.wanted(full=args.full_grid):
             round_number += 1
@@ -385,7 +394,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
     wall = time.perf_counter() - started
     cpu = sum(o.cpu_seconds for o in sweep.outcomes) + time.process_time() - cpu_started
-    command = COMMAND + (" --tuning" if args.tuning else "")
+    command = " ".join(
+        [COMMAND]
+        + (["--tuning"] if args.tuning else [])
+        + (["--traces", *args.traces] if args.traces else [])
+        + (["--scalers", *args.scalers] if args.scalers else [])
+        + (["--full-grid"] if args.full_grid else [])
+    )
     title = (
         "Decision quality on the tuning traces"
         if args.tuning
@@ -396,11 +411,6 @@ def main(argv: list[str] | None = None) -> int:
     write_sweep(sweep.outcomes, sweep_path)
     print(text)
     return 0
-
-
-def _bounds_job(key: str, startup: float, warm: bool) -> Bounds:
-    spec = next(t for t in (*TRACES, *TUNING) if t.key == key)
-    return bounds_for(spec, startup=startup, warmup=WARMUP if warm else 0.0)
 
 
 if __name__ == "__main__":

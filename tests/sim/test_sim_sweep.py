@@ -22,9 +22,10 @@ def full(curve: Callable[[float], tuple[float, float]], *, allowed: float) -> Po
     return cheapest((Point(t, *curve(t)) for t in TARGETS), allowed_pct=allowed)
 
 
-def test_the_grid_is_0_01_from_0_20_to_0_90_and_the_coarse_one_every_0_05() -> None:
+def test_the_grid_is_0_01_from_0_20_to_0_90_and_the_coarse_one_every_0_10() -> None:
     assert len(TARGETS) == 71 and TARGETS[0] == 0.2 and TARGETS[-1] == 0.9 and 0.57 in TARGETS
-    assert coarse(TARGETS) == tuple(round(0.2 + 0.05 * i, 2) for i in range(15))
+    assert coarse(TARGETS) == tuple(round(0.2 + 0.1 * i, 2) for i in range(8))
+    assert coarse(TARGETS, every=5) == tuple(round(0.2 + 0.05 * i, 2) for i in range(15))
 
 
 def test_a_monotone_curve_finds_the_fine_optimum_between_coarse_points() -> None:
