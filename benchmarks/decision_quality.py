@@ -4,8 +4,9 @@ predictive pre-scaling, against the Kubernetes HPA and two lower bounds, on real
 For each trace and start-up delay, the metric target of our default policy, of the same policy with
 `predictive: {mode: on}` (every other predictive setting at its default) and of the `hpa` baseline
 (the Kubernetes HPA rule for rule, `autoscaler.sim.hpa`) is searched on a 0.01 grid from 0.20 to
-0.90 (`autoscaler.sim.sweep`: the coarse 0.10 grid, then every 0.01 target within 0.04 of the
-cheapest that serves the goal, until that band is fully run; `--full-grid` runs all 71). Each row
+0.90 (`autoscaler.sim.sweep`: a bisection of the 0.10 grid for the highest target that serves the
+goal, then every 0.01 target within 0.02 of the cheapest that serves, until that band is fully run;
+`--full-grid` runs all 71). `--cache FILE` keeps every outcome as a JSON line and reuses it. Each row
 is the cheapest target that serves the trace's goal (99.9 % of requests; 99 % for AWS ELB), its
 instance-hours against the zero-start-up oracle and against the start-up-aware bound
 (`autoscaler.sim.bound`), its scale actions, and the cost at its two neighbouring targets.
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
+import json
 import multiprocessing
 import os
 import platform
@@ -251,8 +253,9 @@ def render(
         "policy with `predictive: {mode: on}` (every predictive setting at its default) and the `hpa`",
         "baseline (the Kubernetes HPA rule for rule: replica calculator with its unready-pod rules,",
         "downscale stabilisation, scale-up limit; `autoscaler.sim.hpa`). The metric target is searched on a",
-        "0.01 grid from 0.20 to 0.90 (the 0.10 grid, then every 0.01 target within 0.04 of the cheapest",
-        "that serves the goal until that band is fully run: `autoscaler.sim.sweep`). Each row is the",
+        "0.01 grid from 0.20 to 0.90 (a bisection of the 0.10 grid for the highest target that serves the",
+        "goal, then every 0.01 target within 0.02 of the cheapest that serves, until that band is fully",
+        "run: `autoscaler.sim.sweep`). Each row is the",
         "cheapest target that serves the goal: its instance-hours as a ratio to the **zero-start-up",
         "oracle** (ready instances follow the demand with no start-up delay: no scaler can reach it) and to",
         "the **start-up-aware bound** (perfect foresight: at each tick the instances the highest demand of",
@@ -365,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--traces", nargs="*", choices=[t.key for t in (*TRACES, *TUNING)], help="a subset")
     parser.add_argument("--scalers", nargs="*", choices=list(ROWS), help="rows to produce (default: all)")
     parser.add_argument("--full-grid", action="store_true", help="run all 71 targets, not the search")
+    parser.add_argument("--cache", type=Path, help="a JSON-lines file of outcomes to reuse and extend")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     parser.add_argument("--sweep", type=Path, default=None, help="default: benchmarks/sweep.csv (or sweep-tuning.csv)")
     args = parser.parse_args(argv)
@@ -375,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     started, cpu_started = time.perf_counter(), time.process_time()
     sweep = Sweep(traces, rows)
+    cached = _load_cache(args.cache) if args.cache else {}
     with multiprocessing.Pool(args.processes) as pool:
         bounds: dict[tuple[str, float, bool], Bounds] = {}
         for found in pool.map(bounds_for, traces):
@@ -382,8 +387,12 @@ def main(argv: list[str] | None = None) -> int:
         round_number = 0
         while jobs := sweep.wanted(full=args.full_grid):
             round_number += 1
+            sweep.outcomes += [cached[job] for job in jobs if job in cached]
+            jobs = [job for job in jobs if job not in cached]
             for done, outcome in enumerate(pool.imap_unordered(run_job, jobs), start=1):
                 sweep.outcomes.append(outcome)
+                if args.cache:
+                    _save(args.cache, outcome)
                 job = outcome.job
                 print(
                     f"[round {round_number}: {done}/{len(jobs)}] {job.trace} {job.run} startup {job.startup:g} "
@@ -411,6 +420,28 @@ def main(argv: list[str] | None = None) -> int:
     write_sweep(sweep.outcomes, sweep_path)
     print(text)
     return 0
+
+
+def _load_cache(path: Path) -> dict[Job, Outcome]:
+    found = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            data = json.loads(line)
+            job = Job(**data["job"])
+            found[job] = Outcome(job, tuple(data["counted"]), tuple(data["whole"]), data["cpu_seconds"])  # type: ignore[arg-type]
+    return found
+
+
+def _save(path: Path, outcome: Outcome) -> None:
+    job = outcome.job
+    record = {
+        "job": {"trace": job.trace, "run": job.run, "startup": job.startup, "target": job.target},
+        "counted": outcome.counted,
+        "whole": outcome.whole,
+        "cpu_seconds": outcome.cpu_seconds,
+    }
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
 
 
 if __name__ == "__main__":

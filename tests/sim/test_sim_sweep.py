@@ -38,7 +38,7 @@ def test_a_monotone_curve_finds_the_fine_optimum_between_coarse_points() -> None
     assert best == full(curve, allowed=0.1)
     assert best is not None and best.target == 0.63
     assert {0.62, 0.64} <= set(points)  # both neighbours are known
-    assert len(points) < len(TARGETS) / 2
+    assert len(points) <= 12
 
 
 def test_a_cheaper_island_past_a_miss_is_found_when_it_is_near() -> None:
@@ -56,4 +56,20 @@ def test_nothing_serves_the_goal_refines_around_the_least_unserved() -> None:
 
     points = search(curve, allowed=0.1)
     assert cheapest(points.values(), allowed_pct=0.1) is None
-    assert {0.20, 0.21, 0.24} <= set(points)
+    assert set(points) == {0.20, 0.21, 0.22, 0.90}
+
+
+def test_the_bisection_runs_the_coarse_middle_between_a_serving_and_a_missing_target() -> None:
+    def point(target: float, unserved: float) -> Point:
+        return Point(target, 100 - target, unserved)
+
+    assert to_run({}, allowed_pct=0.1, targets=TARGETS) == (0.2, 0.9)
+    points = {0.2: point(0.2, 0.0), 0.9: point(0.9, 1.0)}
+    assert to_run(points, allowed_pct=0.1, targets=TARGETS) == (0.6,)
+    points[0.6] = point(0.6, 1.0)
+    assert to_run(points, allowed_pct=0.1, targets=TARGETS) == (0.4,)
+    points[0.4] = point(0.4, 0.0)
+    assert to_run(points, allowed_pct=0.1, targets=TARGETS) == (0.5,)
+    points[0.5] = point(0.5, 1.0)
+    # 0.40 serves, 0.50 does not: the band around the cheapest that serves (0.40)
+    assert to_run(points, allowed_pct=0.1, targets=TARGETS) == (0.38, 0.39, 0.41, 0.42)
