@@ -272,6 +272,7 @@ def render(
         "| vs start-up-aware bound | scale actions | unserved % | neighbours (target: vs oracle) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    unfinished = False
     for spec in sweep.traces:
         allowed = 100.0 - spec.served_goal
         for startup in STARTUPS:
@@ -280,9 +281,11 @@ def render(
                 base = bounds[(spec.key, startup, warm)]
                 points = sweep.points(spec.key, startup, row)
                 best = cheapest(points.values(), allowed_pct=allowed)
+                mark = "*" if to_run(points, allowed_pct=allowed, targets=TARGETS) else ""
+                unfinished = unfinished or bool(mark)
                 head = f"| {spec.label} | {spec.served_goal:g} % | {startup:g} s | {NAMES[row]} | "
                 if best is None:
-                    lines.append(head + " | ".join(["not reached"] * 4 + ["-"] * 3) + " |")
+                    lines.append(head + " | ".join([f"not reached{mark}"] + ["not reached"] * 3 + ["-"] * 3) + " |")
                     continue
                 outcome = sweep.outcome(Job(spec.key, run, startup, best.target))
                 actions = (outcome.counted if warm else outcome.whole)[2]
@@ -290,7 +293,7 @@ def render(
                     _neighbour(points, best.target + step, allowed=allowed, base=base.oracle) for step in (-0.01, 0.01)
                 )
                 cells = [
-                    f"{best.target:.2f}",
+                    f"{best.target:.2f}{mark}",
                     f"{best.cost:,.0f}",
                     _ratio(best.cost, base.oracle),
                     _ratio(best.cost, base.bound),
@@ -299,6 +302,12 @@ def render(
                     neighbours,
                 ]
                 lines.append(head + " | ".join(cells) + " |")
+    if unfinished:
+        lines += [
+            "",
+            "\\* The search of this row had not finished when the table was written (the run was cut short):",
+            "the cheapest of the targets run so far, every one of them in `benchmarks/sweep.csv`.",
+        ]
     lines += [
         "",
         "| trace | startup | zero-start-up oracle (h) | start-up-aware bound (h) | both after the warm-up (h) |",
@@ -369,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scalers", nargs="*", choices=list(ROWS), help="rows to produce (default: all)")
     parser.add_argument("--full-grid", action="store_true", help="run all 71 targets, not the search")
     parser.add_argument("--cache", type=Path, help="a JSON-lines file of outcomes to reuse and extend")
+    parser.add_argument(
+        "--render-only", action="store_true", help="run nothing: the table from the cache, unfinished rows marked"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     parser.add_argument("--sweep", type=Path, default=None, help="default: benchmarks/sweep.csv (or sweep-tuning.csv)")
     args = parser.parse_args(argv)
@@ -388,7 +400,9 @@ def main(argv: list[str] | None = None) -> int:
         while jobs := sweep.wanted(full=args.full_grid):
             round_number += 1
             sweep.outcomes += [cached[job] for job in jobs if job in cached]
-            jobs = [job for job in jobs if job not in cached]
+            if args.render_only and not any(job in cached for job in jobs):
+                break
+            jobs = [job for job in jobs if job not in cached and not args.render_only]
             for done, outcome in enumerate(pool.imap_unordered(run_job, jobs), start=1):
                 sweep.outcomes.append(outcome)
                 if args.cache:
