@@ -243,6 +243,7 @@ def render(
     processes: int,
     command: str,
     load: str,
+    reused: int = 0,
 ) -> str:
     lines = [
         f"# {title}",
@@ -327,9 +328,9 @@ def render(
         "",
         *regenerate(command),
         "",
-        f"Last run: {runs} simulations on {processes} processes in {wall / 60:.1f} min wall, "
-        f"{cpu / 60:.1f} min of CPU ({cpu / max(runs, 1):.1f} s per simulation; Python "
-        f"{platform.python_version()}; load average at the start {load}).",
+        f"Last run: {runs} simulations ({reused} of them reused from `--cache`), {cpu / 60:.1f} min of CPU in all "
+        f"({cpu / max(runs, 1):.1f} s per simulation); this invocation {wall / 60:.1f} min wall on {processes} "
+        f"processes (Python {platform.python_version()}; load average at its start {load}).",
         "",
     ]
     return "\n".join(lines)
@@ -392,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     started, cpu_started = time.perf_counter(), time.process_time()
     sweep = Sweep(traces, rows)
     cached = _load_cache(args.cache) if args.cache else {}
+    reused = 0
     with multiprocessing.Pool(args.processes) as pool:
         bounds: dict[tuple[str, float, bool], Bounds] = {}
         for found in pool.map(bounds_for, traces):
@@ -399,7 +401,9 @@ def main(argv: list[str] | None = None) -> int:
         round_number = 0
         while jobs := sweep.wanted(full=args.full_grid):
             round_number += 1
-            sweep.outcomes += [cached[job] for job in jobs if job in cached]
+            hits = [cached[job] for job in jobs if job in cached]
+            sweep.outcomes += hits
+            reused += len(hits)
             if args.render_only and not any(job in cached for job in jobs):
                 break
             jobs = [job for job in jobs if job not in cached and not args.render_only]
