@@ -433,7 +433,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.tuning
         else "Decision quality: cost at a service level, against the Kubernetes HPA and two bounds"
     )
-    text = render(sweep, bounds, title=title, wall=wall, cpu=cpu, processes=args.processes, command=command, load=load)
+    text = render(
+        sweep,
+        bounds,
+        title=title,
+        wall=wall,
+        cpu=cpu,
+        processes=args.processes,
+        command=command,
+        load=load,
+        reused=reused,
+    )
     replace_section(args.output, "decision_quality_tuning" if args.tuning else "decision_quality", text)
     write_sweep(sweep.outcomes, sweep_path)
     print(text)
