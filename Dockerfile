@@ -2,9 +2,11 @@
 #
 # Two stages: the first builds the project into a virtualenv (runtime dependencies only, no dev
 # extras), the second copies that virtualenv onto a clean base and runs as an unprivileged user.
-# Policies live in /etc/autoscaler/policies: the repository's policies/ are baked in as defaults;
-# mount a volume there to use your own. `autoscaler run` is the process itself (exec form, no
-# shell), so SIGTERM/SIGINT from Docker or Mesos reach it directly and it stops within seconds.
+# No policy is baked in: the examples of the repository's policies/ would act on any app with their
+# ids. The service reads the operator's own from /etc/autoscaler/policies (a volume, a Mesos fetcher
+# URI with AUTOSCALER_POLICY_DIR, or a derived image: deploy/Dockerfile.policies) and refuses to start
+# without one. `autoscaler run` is the process itself (exec form, no shell), so SIGTERM/SIGINT from
+# Docker or Mesos reach it directly and it stops within seconds.
 
 FROM python:3.11.13-slim-bookworm AS build
 
@@ -30,7 +32,6 @@ RUN groupadd --system --gid 10001 autoscaler \
        --shell /usr/sbin/nologin autoscaler
 
 COPY --from=build /opt/autoscaler /opt/autoscaler
-COPY policies/ /etc/autoscaler/policies/
 
 ENV PATH=/opt/autoscaler/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -18,12 +18,13 @@ from typing import cast
 
 from autoscaler import logs
 from autoscaler.backtest import render_svg, replay, write_csv
+from autoscaler.cliargs import DURATION_HELP, duration_arg
 from autoscaler.core.policy import Policy
-from autoscaler.core.units import parse_duration
 from autoscaler.errors import ConfigurationError, MetricSourceError, TargetAuthError, TargetError
-from autoscaler.explain import ExplainError, explain_app
+from autoscaler.explain import ExplainError, explain_offline
 from autoscaler.history import RangeSource, fetch_history, load_history
 from autoscaler.policyfiles import load_paths
+from autoscaler.preview import explanation_json, preview_lines, service_explanation_json, service_text
 from autoscaler.service import (
     EXIT_CONFIG,
     EXIT_TICK_FAILED,
@@ -32,11 +33,50 @@ from autoscaler.service import (
     marathon_client,
     retry_policy,
     run_service,
+    secret_value,
     utc_now,
 )
 from autoscaler.settings import Settings, load_settings
 from autoscaler.sim.cli import add_simulate_parser
 from autoscaler.startup import StartupEstimate
+from autoscaler.statusclient import StatusAPIAuthError, StatusAPIError, StatusAPINotManaged, StatusClient
+from autoscaler.targets.marathon import app_id_problem
+
+
+def _app_id(text: str) -> str:
+    """An app id as operators type it: `checkout/web` is `/checkout/web`."""
+    app_id = text.strip()
+    app_id = app_id if app_id.startswith("/") else "/" + app_id
+    problem = app_id_problem(app_id)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text[:200]!r} is not a Marathon app id: {problem}")
+    return app_id
+
+
+def _status_url(args: argparse.Namespace, settings: Settings) -> str | None:
+    """The running service to ask (--url, else AUTOSCALER_STATUS_URL), or None to decide offline."""
+    if args.offline:
+        return None
+    url: str | None = args.url or settings.status_url
+    return url
+
+
+def _status_client(url: str, settings: Settings) -> StatusClient:
+    return StatusClient(
+        base_url=url,
+        policy=retry_policy(settings, settings.interval.total_seconds()),
+        token=secret_value(settings.api_token),
+    )
+
+
+async def _explain_service(args: argparse.Namespace, settings: Settings, url: str) -> int:
+    async with _status_client(url, settings) as client:
+        view = await client.app(args.app)
+    if args.json:
+        print(json.dumps(service_explanation_json(view, url=client.url), indent=2))
+    else:
+        print(service_text(view, url=client.url, now=utc_now()))
+    return 0
 
 
 async def _explain_async(args: argparse.Namespace, settings: Settings, logger: logging.Logger) -> int:
@@ -47,7 +87,7 @@ async def _explain_async(args: argparse.Namespace, settings: Settings, logger: l
     target = marathon_client(settings, retry)
     try:
         startup = StartupEstimate(args.app, args.startup.total_seconds(), ()) if args.startup is not None else None
-        text = await explain_app(
+        found = await explain_offline(
             args.app,
             policies=loaded.policies,
             target=target,
@@ -56,7 +96,7 @@ async def _explain_async(args: argparse.Namespace, settings: Settings, logger: l
             interval=settings.interval,
             startup=startup,
         )
-        print(text)
+        print(json.dumps(explanation_json(found, app_id=args.app), indent=2) if args.json else found.text)
         return 0
     finally:
         await target.aclose()
@@ -66,27 +106,46 @@ async def _explain_async(args: argparse.Namespace, settings: Settings, logger: l
 
 def _explain(args: argparse.Namespace) -> int:
     try:
+        settings = load_settings(require_marathon=False)
+        url = _status_url(args, settings)
+        if url is not None:
+            return asyncio.run(_explain_service(args, settings, url))
         settings = load_settings()
         if args.policy_dir is not None:
             settings = settings.model_copy(update={"policy_dir": args.policy_dir})
         logger = logs.configure(level="WARNING", fmt="text")
         return asyncio.run(_explain_async(args, settings, logger))
-    except (ConfigurationError, ExplainError, TargetAuthError) as exc:
+    except (ConfigurationError, ExplainError, TargetAuthError, StatusAPIAuthError, StatusAPINotManaged) as exc:
         print(f"autoscaler: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except TargetError as exc:
+    except (TargetError, StatusAPIError) as exc:
         print(f"autoscaler: {exc}", file=sys.stderr)
         return EXIT_TICK_FAILED
 
 
+async def _preview_service(settings: Settings, url: str) -> int:
+    async with _status_client(url, settings) as client:
+        head, views = await client.apps()
+    print("\n".join(preview_lines(head, views, url=client.url, now=utc_now())))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
+        url = _status_url(args, load_settings(require_marathon=False))
+        if url is not None and not (args.once and args.dry_run):
+            raise ConfigurationError("--url and AUTOSCALER_STATUS_URL preview a running service: add --once --dry-run")
+        if url is not None:
+            return asyncio.run(_preview_service(load_settings(require_marathon=False), url))
         settings = load_settings()
         if args.policy_dir is not None:
             settings = settings.model_copy(update={"policy_dir": args.policy_dir})
-    except ConfigurationError as exc:
+    except (ConfigurationError, StatusAPIAuthError) as exc:
         print(f"autoscaler: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except StatusAPIError as exc:
+        print(f"autoscaler: {exc}", file=sys.stderr)
+        return EXIT_TICK_FAILED
     logger = logs.configure(level=settings.log_level, fmt=settings.log_format)
     try:
         return asyncio.run(run_service(args, settings, logger))
@@ -122,21 +181,8 @@ def _parse_time(text: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _parse_span(text: str) -> timedelta:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def _parse_step(text: str) -> timedelta:
-    try:
-        step = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-    if step < timedelta(seconds=1):
-        raise argparse.ArgumentTypeError("the step must be at least 1s")
-    return step
+_parse_span = duration_arg()
+_parse_step = duration_arg(minimum=timedelta(seconds=1))
 
 
 async def _backtest_async(args: argparse.Namespace, settings: Settings, policy: Policy) -> int:
@@ -234,10 +280,29 @@ def _demo(args: argparse.Namespace) -> int:
     from autoscaler.demo.run import run_demo  # noqa: PLC0415  (only the demo needs its world)
 
     try:
-        asyncio.run(run_demo(duration=args.duration, speed=args.speed, interval=args.interval, port=args.port))
+        duration = args.duration.total_seconds() if args.duration is not None else None
+        interval = args.interval.total_seconds()
+        asyncio.run(run_demo(duration=duration, speed=args.speed, interval=interval, port=args.port))
         return 0
     except KeyboardInterrupt:
         return 0
+
+
+def _url(text: str) -> str:
+    if not text.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text[:200]!r}")
+    return text.rstrip("/")
+
+
+def _add_service_options(parser: argparse.ArgumentParser, *, what: str) -> None:
+    parser.add_argument(
+        "--url",
+        type=_url,
+        default=None,
+        help=f"the running service's status server, e.g. http://autoscaler.marathon.mesos:8080 (default: "
+        f"AUTOSCALER_STATUS_URL; its API token from AUTOSCALER_API_TOKEN): {what}",
+    )
+    parser.add_argument("--offline", action="store_true", help="decide in this process even if a URL is set")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -250,24 +315,34 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="run one tick and exit")
     run.add_argument("--dry-run", action="store_true", help="decide and report, never write to Marathon")
     run.add_argument("--policy-dir", type=Path, default=None, help="overrides AUTOSCALER_POLICY_DIR")
+    _add_service_options(run, what="with --once --dry-run: show the running service's last decisions instead")
     run.set_defaults(handler=_run)
     demo = commands.add_parser(
         "demo", help="run the real loop against a built-in Marathon and metrics source (no servers needed)"
     )
-    demo.add_argument("--duration", type=float, default=None, help="stop after this many real seconds")
+    demo.add_argument(
+        "--duration", type=duration_arg(), default=None, help=f"stop after this much real time ({DURATION_HELP})"
+    )
     demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (default 60)")
-    demo.add_argument("--interval", type=float, default=1.0, help="real seconds between ticks (default 1)")
+    demo.add_argument(
+        "--interval",
+        type=duration_arg(exclusive=True),
+        default=timedelta(seconds=1),
+        help=f"real time between ticks (default 1s; {DURATION_HELP})",
+    )
     demo.add_argument("--port", type=int, default=8080, help="dashboard port on 127.0.0.1 (0: any free port)")
     demo.set_defaults(handler=_demo)
     explain = commands.add_parser("explain", help="why would this app scale (or not) right now? reads only")
-    explain.add_argument("app", help="Marathon app id, e.g. /shop/api")
-    explain.add_argument("--policy-dir", type=Path, default=None, help="overrides AUTOSCALER_POLICY_DIR")
+    explain.add_argument("app", type=_app_id, help="Marathon app id, e.g. /shop/api (the leading / may be left out)")
+    explain.add_argument("--policy-dir", type=Path, default=None, help="overrides AUTOSCALER_POLICY_DIR (offline)")
+    explain.add_argument("--json", action="store_true", help="one JSON object with the fields the README lists")
+    _add_service_options(explain, what="ask the running service for its decision instead of deciding here")
     explain.add_argument(
         "--startup",
         type=_parse_span,
         default=None,
         help="the app's start-up time as the service learned it (its status API): the forecast's horizon and "
-        "lead: auto use it (default: the 2m fallback)",
+        f"lead: auto use it (default: the 2m fallback; {DURATION_HELP})",
     )
     explain.set_defaults(handler=_explain)
     add_simulate_parser(commands)
@@ -278,7 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--app", default=None, help="the app, when --policy holds several")
     backtest.add_argument("--from", dest="start", type=_parse_time, required=True, help="ISO-8601 start")
     backtest.add_argument("--to", dest="end", type=_parse_time, required=True, help="ISO-8601 end")
-    backtest.add_argument("--step", type=_parse_step, default=timedelta(seconds=15), help="tick length (default 15s)")
+    backtest.add_argument(
+        "--step", type=_parse_step, default=timedelta(seconds=15), help=f"tick length (default 15s; {DURATION_HELP})"
+    )
     backtest.add_argument("--instances", type=int, default=None, help="instances at the start (default: min)")
     backtest.add_argument(
         "--historical-instances",
@@ -290,13 +367,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--warmup",
         type=_parse_span,
         default=timedelta(0),
-        help="replay this much of the period first without counting it (the forecast learns from it)",
+        help=f"replay this much of the period first without counting it (the forecast learns from it; {DURATION_HELP})",
     )
     backtest.add_argument(
         "--startup",
         type=_parse_span,
         default=None,
-        help="the app's start-up time, for the forecast's horizon and lead: auto (default: the 2m fallback)",
+        help="the app's start-up time, for the forecast's horizon and lead: auto "
+        f"(default: the 2m fallback; {DURATION_HELP})",
     )
     backtest.add_argument("--out", type=Path, default=None, help="write backtest.csv and backtest.svg here")
     backtest.add_argument("--json", action="store_true", help="print one JSON summary")

@@ -29,3 +29,18 @@ class TargetUnavailable(TargetError):
 
 class MetricSourceError(AutoscalerError):
     """A metric source failed for a whole query."""
+
+
+class WireError(AutoscalerError):
+    """An answer from outside cannot be used as it is: too large, nested too deeply, or not JSON.
+
+    The message names what was being read and the limit that was hit, never the answer's content.
+    """
+
+
+class ResponseTooLarge(WireError):
+    """An answer's body is larger than the configured byte limit; reading stopped at the limit."""
+
+
+class NotJSON(WireError):
+    """An answer's body is not JSON at all (an HTML error page, a truncated body, binary data)."""

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from autoscaler.errors import WireError
 from autoscaler.http import RetryPolicy, make_client
 from autoscaler.loop import TickReport
 from autoscaler.notify import Monotonic, Outbox, OutboxStats, post_json, scrub
@@ -143,7 +144,7 @@ class GraphiteEvents:
         for event in batch:
             try:
                 response = await post_json(self._client, self._url, event.body(tags=self._tags), retry=self._retry)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, WireError) as exc:
                 self._log.warning(
                     "graphite event for %s not posted: %s: %s",
                     event.app_id,

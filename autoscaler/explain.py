@@ -6,9 +6,10 @@ sends the app's metric queries once per source, runs the same pure engine the lo
 the whole decision out: each metric's value and proposal, each clamp in order, the schedule windows
 in force and coming, the outcome, and a last sentence answering the question.
 
-It only reads: it never scales, whatever the decision. It also has no access to the running
-service's memory, so it assumes the app has been watched for a full stabilisation window with
-steady recommendations, and says so in its output.
+It only reads: it never scales, whatever the decision. This is the offline answer: it has no access
+to the running service's memory, so it assumes the app has been watched for a full stabilisation
+window with steady recommendations, and says so, with everything else it cannot know, in its output.
+`autoscaler.preview` asks the running service instead when told where it is.
 
 For a policy with `predictive`, the forecast is computed as the service computes it: each metric's
 load history is loaded from its source with range queries (`history.load_history`, over the policy's
@@ -20,6 +21,7 @@ it); explain sees a single snapshot, so it uses the one it is given, else the fa
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -36,11 +38,42 @@ from autoscaler.history import LoadedHistory, RangeSource, load_into
 from autoscaler.ports import MetricsProvider, Target
 from autoscaler.startup import StartupEstimate
 
-__all__ = ["ExplainError", "explain_app"]
+__all__ = ["ExplainError", "Explanation", "explain_app", "explain_offline", "offline_unknowns"]
 
 
 class ExplainError(AutoscalerError):
     """The app cannot be explained: no policy manages it."""
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What an offline `explain` found: the text, and the values behind it (for `--json`).
+
+    `outcome`: the decision's code, or `app_not_found` / `invalid_app_state` without a decision."""
+
+    text: str
+    outcome: str
+    detail: str = ""
+    decision: Decision | None = None
+    windows: tuple[tuple[Window, ...], tuple[Window, ...]] = ((), ())  # in force, next
+    startup: StartupEstimate | None = None
+    unknown: tuple[str, ...] = ()
+
+
+def offline_unknowns(policy: Policy, *, startup: StartupEstimate | None) -> tuple[str, ...]:
+    """What a process that has not watched the app cannot know, in the words explain prints."""
+    window = format_duration(policy.stabilization_window())
+    unknown = [
+        f"no stabilisation history: it assumes the app was watched for a full window ({window}) of steady "
+        "recommendations, so it may show a scale-down (or a cooldown) where the service holds it as stabilizing",
+        "no ready counts of the metric window: it cannot see a metric_window hold after instances started",
+    ]
+    learns = policy.predictive is not None or any(schedule.lead is None for schedule in policy.schedules)
+    if learns and startup is None:
+        unknown.append(
+            f"no learned start-up time: the fallback {format_duration(FALLBACK_STARTUP)} is used (--startup sets one)"
+        )
+    return tuple(unknown)
 
 
 async def explain_app(
@@ -59,6 +92,23 @@ async def explain_app(
     app's start-up time as the running service learned it, if known.
     Raises ExplainError when no policy manages the app; Marathon errors (TargetError) propagate.
     """
+    found = await explain_offline(
+        app_id, policies=policies, target=target, providers=providers, now=now, interval=interval, startup=startup
+    )
+    return found.text
+
+
+async def explain_offline(
+    app_id: str,
+    *,
+    policies: Mapping[str, Policy],
+    target: Target,
+    providers: Mapping[str, MetricsProvider],
+    now: datetime,
+    interval: timedelta = timedelta(seconds=15),
+    startup: StartupEstimate | None = None,
+) -> Explanation:
+    """`explain_app`, with the values behind the text."""
     policy = policies.get(app_id)
     if policy is None:
         managed = ", ".join(sorted(policies)) or "none"
@@ -68,6 +118,7 @@ async def explain_app(
     state = snapshot.apps.get(app_id)
     if state is None:
         reason = snapshot.invalid.get(app_id)
+        outcome = "app_not_found" if reason is None else "invalid_app_state"
         lines = [f"{app_id}: not decided"]
         lines += _policy_lines(policy)
         if reason is not None:
@@ -81,7 +132,8 @@ async def explain_app(
                 f"Why: it does not scale because Marathon has no app {app_id}; the autoscaler never creates apps. "
                 "Check the policy's `app` against Marathon's app ids."
             )
-        return "\n".join(lines)
+        detail = reason if reason is not None else f"Marathon has no app {app_id}"
+        return Explanation(text="\n".join(lines), outcome=outcome, detail=detail)
 
     results = await _query_metrics(policy, providers, now=now)
     observations: dict[str, Observation] = {}
@@ -98,12 +150,25 @@ async def explain_app(
         forecaster, loaded = await _load_forecaster(policy, providers, now=now)
         outlook = forecaster.outlook(policy, now, startup=startup.duration if startup else None, tick=interval)
     decision = decide(policy, state, observations, history, now, outlook=outlook)
-    lines = _render(policy, state, observations, decision, now=now, window=window, outlook=outlook)
+    unknown = offline_unknowns(policy, startup=startup)
+    lines = _render(policy, state, observations, decision, now=now, unknown=unknown, outlook=outlook)
     if learns:
         # the forecast and start-up time go before the outcome, beside the metrics they stand with
         at = next(i for i, line in enumerate(lines) if line.startswith("Clamps,"))
         lines[at:at] = _forecast_lines(policy, decision, loaded, startup=startup, interval=interval)
-    return "\n".join(lines)
+    auto_lead = outlook.lead if outlook is not None else None
+    windows = (
+        tuple(active_windows(policy.schedules, now, auto_lead=auto_lead)),
+        tuple(next_windows(policy.schedules, now, auto_lead=auto_lead)),
+    )
+    return Explanation(
+        text="\n".join(lines),
+        outcome=decision.code,
+        decision=decision,
+        windows=windows,
+        startup=startup,
+        unknown=unknown,
+    )
 
 
 async def _load_forecaster(
@@ -241,9 +306,13 @@ def _window_text(window: Window, now: datetime) -> str:
     if window.max_instances is not None:
         bounds.append(f"ceiling {window.max_instances}")
     lead = f", lead {format_duration(window.lead)}" if window.lead else ""
+
+    def at(moment: datetime) -> str:  # on the schedule's own wall clock, with its zone's name
+        return f"{window.local(moment).isoformat()} {window.timezone}"
+
     return (
-        f"{window.name} ({', '.join(bounds)}): {window.start.isoformat()} to {window.end.isoformat()}{lead}; "
-        f"applies from {window.applies_from.isoformat()} ({_ago(window.applies_from, now)})"
+        f"{window.name} ({', '.join(bounds)}): {at(window.start)} to {at(window.end)}{lead}; "
+        f"applies from {at(window.applies_from)} ({_ago(window.applies_from, now)})"
     )
 
 
@@ -275,10 +344,14 @@ def _render(
     decision: Decision,
     *,
     now: datetime,
-    window: timedelta,
+    unknown: tuple[str, ...],
     outlook: Outlook | None = None,
 ) -> list[str]:
-    lines = [decision.summary(), f"At {now.isoformat()}."]
+    lines = [
+        decision.summary(),
+        f"At {now.isoformat()}. Source: this process, offline (the engine run here, not the running service's "
+        "decision; --url or AUTOSCALER_STATUS_URL asks the service).",
+    ]
     auto_lead = outlook.lead if outlook is not None else None
     lines += _policy_lines(policy)
     lines.append(_state_text(state, now))
@@ -331,11 +404,8 @@ def _render(
         )
     else:
         lines.append(f"Outcome: {decision.code}, stays at {decision.current}.")
-    lines.append(
-        f"Assumed: the app has been observed for a full stabilisation window ({format_duration(window)}) with "
-        "steady recommendations; explain cannot see the running service's recent recommendations, so the "
-        "service itself may hold a scale-down longer (stabilization) than shown here."
-    )
+    lines.append("Offline, this process cannot know what the running service remembers:")
+    lines.extend(f"  {item}" for item in unknown)
     lines.append(f"Why: {why(decision)}")
     return lines
 

@@ -1,16 +1,23 @@
-"""One way to talk HTTP: client construction (timeouts, TLS) and the single retry policy.
+"""One way to talk HTTP: client construction (timeouts, TLS), bounded answers, the single retry policy.
 
 Every HTTP client of the service (Marathon, Graphite, notifications) sends through `send`, so which
 failures are retried, how long we back off and how long a request may take in total are decided here
 once. Retried: connection errors, timeouts, 5xx and 429. Never retried: any other 4xx, because asking
 again cannot change the answer. The total time is bounded so a tick cannot overrun.
+
+A per-read timeout does not bound a request: an answer trickling one byte a second never trips it.
+`request` therefore gives each attempt one deadline for all of it (connect, send, the whole body) and
+reads the body as a stream with a running byte count, stopping at `max_response_bytes`, so neither a
+slow nor a huge answer can hold a tick or the process's memory.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from tenacity import (
@@ -22,6 +29,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from autoscaler.errors import ResponseTooLarge
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -31,7 +40,23 @@ class RetryPolicy:
     initial_backoff: float = 0.2
     max_backoff: float = 2.0
     total_timeout: float = 10.0
-    request_timeout: float = 5.0
+    request_timeout: float = 5.0  # one attempt as a whole: connect, send and the full body
+    max_response_bytes: int = 16 * 1024 * 1024
+    max_bytes_setting: str = "AUTOSCALER_MAX_RESPONSE_BYTES"  # named in the error when the limit is hit
+
+
+class DeadlineExceeded(httpx.TimeoutException):
+    """One attempt did not complete (connect, send, full body) within the request deadline."""
+
+
+class Attempts:
+    """Counts the attempts of one logical request, for messages that say how often we asked."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __str__(self) -> str:
+        return f"{self.count} attempt(s)"
 
 
 class RetryableStatus(Exception):
@@ -74,14 +99,18 @@ async def send(
     make_request: Callable[[], Awaitable[httpx.Response]],
     *,
     policy: RetryPolicy,
+    attempts: Attempts | None = None,
 ) -> httpx.Response:
     """Run `make_request` until it yields a non-retryable response or the policy gives up.
 
     Returns the final response (which may be a 4xx for the caller to interpret). When the last
     attempt still failed, the last response (5xx/429) is returned, or the transport error raised.
+    `attempts`, when given, counts the attempts actually made.
     """
+    counter = attempts if attempts is not None else Attempts()
 
     async def attempt() -> httpx.Response:
+        counter.count += 1
         response = await make_request()
         if response.status_code >= 500 or response.status_code == 429:
             raise RetryableStatus(response)
@@ -120,3 +149,85 @@ def make_client(
         headers=headers,
         follow_redirects=False,
     )
+
+
+def _without_framing(headers: httpx.Headers) -> list[tuple[str, str]]:
+    """The headers of a body already read and decoded: no encoding or length to apply again."""
+    framing = {"content-encoding", "content-length", "transfer-encoding"}
+    return [(name, value) for name, value in headers.multi_items() if name.lower() not in framing]
+
+
+async def read_bounded(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    deadline: float,
+    max_bytes: int,
+    setting: str = "AUTOSCALER_MAX_RESPONSE_BYTES",
+) -> httpx.Response:
+    """Send `request` and read its whole answer within `deadline` seconds and `max_bytes` bytes.
+
+    Raises DeadlineExceeded (a timeout, so retried like one) when the answer is not complete in
+    time, and ResponseTooLarge (never retried) as soon as the body, decoded, passes `max_bytes`:
+    a compressed body is counted as it expands. The response returned holds the body in memory.
+    """
+    chunks: list[bytes] = []
+    try:
+        async with asyncio.timeout(deadline):
+            response = await client.send(request, stream=True)
+            try:
+                declared = response.headers.get("content-length", "")
+                encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
+                if declared.isdigit() and not encoded and int(declared) > max_bytes:
+                    raise ResponseTooLarge(
+                        f"{request.method} {request.url.path}: the answer declares {declared} bytes, "
+                        f"more than the limit of {max_bytes} ({setting})"
+                    )
+                total = 0
+                async for chunk in response.aiter_bytes():
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise ResponseTooLarge(
+                            f"{request.method} {request.url.path}: the answer is larger than the limit of "
+                            f"{max_bytes} bytes ({setting}); stopped reading"
+                        )
+                    chunks.append(chunk)
+            finally:
+                await response.aclose()
+    except TimeoutError as exc:
+        raise DeadlineExceeded(
+            f"no complete answer within {deadline:g}s (AUTOSCALER_REQUEST_TIMEOUT)", request=request
+        ) from exc
+    return httpx.Response(
+        response.status_code,
+        headers=_without_framing(response.headers),
+        content=b"".join(chunks),
+        request=request,
+        extensions={"http_version": response.extensions.get("http_version", b"HTTP/1.1")},
+    )
+
+
+async def request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: httpx.URL | str,
+    *,
+    policy: RetryPolicy,
+    attempts: Attempts | None = None,
+    **options: Any,
+) -> httpx.Response:
+    """One logical request under the retry policy, each attempt bounded by `read_bounded`.
+
+    `options` are those of `httpx.AsyncClient.build_request` (params, content, headers, ...).
+    """
+
+    def attempt() -> Awaitable[httpx.Response]:
+        return read_bounded(
+            client,
+            client.build_request(method, url, **options),
+            deadline=policy.request_timeout,
+            max_bytes=policy.max_response_bytes,
+            setting=policy.max_bytes_setting,
+        )
+
+    return await send(attempt, policy=policy, attempts=attempts)

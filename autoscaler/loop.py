@@ -5,7 +5,9 @@ per source (grouped queries serve many apps), writes only for apps that change, 
 One app's failure (bad data, a refused write, an exception) never stops the others: it becomes that
 app's outcome with a reason code. The engine's History lives here, per app, in memory; cooldowns are
 anchored on Marathon's lastScalingAt, so a restart does not reset them, and History.observing_since
-keeps a restarted process from scaling down before a full stabilisation window.
+keeps a restarted process from scaling down before a full stabilisation window. An app whose
+inputs are unchanged and whose decision read no clock-dependent rule keeps last tick's decision
+(core.reuse): it is recorded in its History again, not recomputed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from autoscaler.core.decide import Decision, History, decide
 from autoscaler.core.model import AppState, Observation, QueryResult, Sample
 from autoscaler.core.policy import MetricSpec, Policy, substitute
 from autoscaler.core.predict import Forecaster
+from autoscaler.core.reuse import Inputs, inputs_of, reusable
 from autoscaler.core.rules import observe
 from autoscaler.errors import AutoscalerError, TargetAuthError, TargetError
 from autoscaler.history import LoadedHistory, RangeSource, load_into
@@ -63,6 +66,10 @@ class TickReport:
     queries: Mapping[str, int] = field(default_factory=dict)  # distinct queries sent, per source
     query_seconds: Mapping[str, float] = field(default_factory=dict)  # wall time of each source's batch
     query_errors: Mapping[str, int] = field(default_factory=dict)  # queries per source that ended in an error
+    # what made the tick fail: "marathon" (the apps could not be read), "deadline" (the tick ran out of
+    # time) or "internal" (an unexpected exception); None when it did not fail
+    error_kind: str | None = None
+    slow: tuple[str, ...] = ()  # what hit its deadline in this tick: metric sources, or the phase cut short
 
     @property
     def reached_marathon(self) -> bool:
@@ -116,6 +123,16 @@ class _MetricPlan:
         return _MetricPlan(spec, query, keys, tuple(substitute(spec.series[key], app_id) for key in keys))
 
 
+@dataclass(slots=True)
+class _Held:
+    """An app's last decision that later ticks may reuse while its inputs stay equal (core.reuse)."""
+
+    policy: Policy
+    inputs: Inputs
+    decision: Decision
+    outcome: AppOutcome | None = None
+
+
 class _SeriesIndex:
     """Each app's series of a grouped query, found by lookup instead of a scan.
 
@@ -157,7 +174,11 @@ class ControlLoop:
         concurrency: int = 16,
         may_write: Callable[[], bool] = lambda: True,
         interval: float = 15.0,
+        tick_timeout: float | None = None,
+        source_timeout: float | None = None,
     ) -> None:
+        """`tick_timeout` (default 90 % of `interval`) bounds a whole tick, `source_timeout` (default
+        40 % of `interval`) each metric source's batch of queries."""
         self._target = target
         self._providers = dict(providers)
         self._clock = clock
@@ -166,8 +187,13 @@ class ControlLoop:
         self._concurrency = concurrency
         self._may_write = may_write
         self._histories: dict[str, History] = {}
+        self._held: dict[str, _Held] = {}
         # predictive: start-up times learned from Marathon, per-app load histories and forecasts
         self._tick = timedelta(seconds=interval)
+        self._tick_timeout = tick_timeout if tick_timeout is not None else 0.9 * interval
+        self._source_timeout = source_timeout if source_timeout is not None else 0.4 * interval
+        self._phase = "marathon"  # what the running tick waits for, named when it runs out of time
+        self._slow: list[str] = []
         self.startup = StartupTracker()
         self._forecasters: dict[str, Forecaster] = {}
         self._learns: frozenset[str] = frozenset()  # apps with `predictive` or a `lead: auto`
@@ -188,6 +214,7 @@ class ControlLoop:
         """Swap the policy set (hot reload); history of apps that stay managed is kept."""
         self._policies = dict(policies)
         self._histories = {app: h for app, h in self._histories.items() if app in self._policies}
+        self._held = {app: held for app, held in self._held.items() if app in self._policies}
         previous = self._policies_before
         forecasters: dict[str, Forecaster] = {}
         for app, policy in self._policies.items():
@@ -216,8 +243,47 @@ class ControlLoop:
         self._queries = {source: sorted(each) for source, each in queries.items()}
 
     async def tick(self) -> TickReport:
+        """One tick, never raising: running out of time or an unexpected exception is the tick's error."""
         started = time.perf_counter()
         now = self._clock()
+        self._phase, self._slow = "marathon", []
+        deadline = asyncio.timeout(self._tick_timeout)
+        try:
+            async with deadline:
+                return await self._run_tick(started, now)
+        except TimeoutError as exc:
+            if not deadline.expired():
+                return self._failed_tick(now, started, exc)
+            phase = self._phase
+            done = "writes not yet answered were abandoned" if phase == "writes" else "nothing was written"
+            message = (
+                f"the tick did not finish within {self._tick_timeout:g}s (AUTOSCALER_TICK_TIMEOUT) "
+                f"while waiting for {phase}; {done}"
+            )
+            self._log.error(message, extra={"fields": {"event": "tick_deadline", "waiting_for": phase}})
+            slow = (*self._slow, phase) if phase not in self._slow else tuple(self._slow)
+            report = TickReport(
+                at=now, error=message, error_kind="deadline", slow=slow, duration_seconds=time.perf_counter() - started
+            )
+        except Exception as exc:  # nothing from outside may end the process: this tick failed, the next runs
+            return self._failed_tick(now, started, exc)
+        self.last_report = report
+        return report
+
+    def _failed_tick(self, now: datetime, started: float, exc: BaseException) -> TickReport:
+        self._log.error(
+            "tick failed: %s: %s", type(exc).__name__, exc, exc_info=exc, extra={"fields": {"event": "tick_error"}}
+        )
+        report = TickReport(
+            at=now,
+            error=f"internal error: {type(exc).__name__}: {exc}",
+            error_kind="internal",
+            duration_seconds=time.perf_counter() - started,
+        )
+        self.last_report = report
+        return report
+
+    async def _run_tick(self, started: float, now: datetime) -> TickReport:
         try:
             snapshot = await self._target.list_apps()
         except TargetError as exc:
@@ -225,6 +291,7 @@ class ControlLoop:
             report = TickReport(
                 at=now,
                 error=str(exc),
+                error_kind="marathon",
                 auth_error=isinstance(exc, TargetAuthError),
                 duration_seconds=time.perf_counter() - started,
             )
@@ -233,7 +300,9 @@ class ControlLoop:
 
         if self._history_wanted and (self._history_task is None or self._history_task.done()):
             self._history_task = asyncio.create_task(self._load_history(now))
+        self._phase = "metric sources"
         results, counts, seconds, errors = await self._gather_metrics(now)
+        self._phase = "decisions"
         series = _SeriesIndex(results)
         outcomes: dict[str, AppOutcome] = {}
         to_write: list[tuple[Policy, Decision]] = []
@@ -258,9 +327,10 @@ class ControlLoop:
             if decision.scaled:
                 to_write.append((policy, decision))
             else:
-                outcomes[app_id] = AppOutcome(app_id, decision.code, decision.summary(), decision)
+                outcomes[app_id] = self._hold_outcome(decision)
                 self._log_outcome(outcomes[app_id])
 
+        self._phase = "writes"
         for outcome in await self._apply(to_write):
             outcomes[outcome.app_id] = outcome
         report = TickReport(
@@ -270,6 +340,7 @@ class ControlLoop:
             queries=counts,
             query_seconds=seconds,
             query_errors=errors,
+            slow=tuple(self._slow),
         )
         self.last_report = report
         return report
@@ -282,7 +353,17 @@ class ControlLoop:
             )
         history = self._histories.get(policy.app, History())
         if policy.app not in self._learns:
+            # A steady app's decision is last tick's (core.reuse): recorded again, not recomputed.
+            inputs = inputs_of(policy, state, observations, history, now)
+            held = self._held.get(policy.app)
+            if held is not None and inputs is not None and held.policy is policy and held.inputs == inputs:
+                self._histories[policy.app] = history.record(held.decision, keep=policy.stabilization_window(), at=now)
+                return held.decision
             decision = decide(policy, state, observations, history, now)
+            if inputs is not None and reusable(decision):
+                self._held[policy.app] = _Held(policy, inputs, decision)
+            else:
+                self._held.pop(policy.app, None)
         else:
             estimate = self.startup.observe(state, now)
             forecaster = self._forecasters.get(policy.app) or Forecaster(None)
@@ -292,6 +373,15 @@ class ControlLoop:
             forecaster.record(policy, decision, history)
         self._histories[policy.app] = history.record(decision, keep=policy.stabilization_window())
         return decision
+
+    def _hold_outcome(self, decision: Decision) -> AppOutcome:
+        """The outcome of a decision that changes nothing; a reused decision reuses its outcome too."""
+        held = self._held.get(decision.app_id)
+        if held is not None and held.decision is decision:
+            if held.outcome is None:
+                held.outcome = AppOutcome(decision.app_id, decision.code, decision.summary(), decision)
+            return held.outcome
+        return AppOutcome(decision.app_id, decision.code, decision.summary(), decision)
 
     def startup_estimate(self, app_id: str) -> StartupEstimate | None:
         """The app's start-up time learned from Marathon (apps with `predictive` or `lead: auto`)."""
@@ -349,12 +439,24 @@ class ControlLoop:
                 message = f"no {source} source is configured (AUTOSCALER_{source.upper()}_URL)"
                 return {(source, q): QueryResult(query=q, error=message) for q in queries}
             try:
-                answers = await provider.query(queries, now=now)
+                async with asyncio.timeout(self._source_timeout):
+                    answers = await provider.query(queries, now=now)
+            except TimeoutError:
+                self._slow.append(source)
+                message = f"{source} did not answer within {self._source_timeout:g}s (AUTOSCALER_SOURCE_TIMEOUT)"
+                self._log.warning(message, extra={"fields": {"event": "metric_source_slow", "source": source}})
+                return {(source, q): QueryResult(query=q, error=message) for q in queries}
             except AutoscalerError as exc:
                 self._log.warning(
                     "metric source %s failed: %s", source, exc, extra={"fields": {"event": "metric_source_error"}}
                 )
                 return {(source, q): QueryResult(query=q, error=f"{source} failed: {exc}") for q in queries}
+            except Exception as exc:  # a provider's bug fails its own queries, not the tick
+                self._log.exception(
+                    "metric source %s failed", source, extra={"fields": {"event": "metric_source_error"}}
+                )
+                error = f"{source} failed: internal error: {type(exc).__name__}"
+                return {(source, q): QueryResult(query=q, error=error) for q in queries}
             return {(source, q): answers.get(q, QueryResult(query=q, error="no answer")) for q in queries}
 
         parts = await asyncio.gather(*(run(source, queries) for source, queries in wanted.items()))
@@ -458,9 +560,12 @@ class ControlLoop:
             stopper.cancel()
             report = task.result()
             if on_tick is not None:
-                maybe = on_tick(report)
-                if maybe is not None:
-                    await maybe
+                try:
+                    maybe = on_tick(report)
+                    if maybe is not None:
+                        await maybe
+                except Exception:  # a sink's failure must not end the loop
+                    self._log.exception("recording the tick failed", extra={"fields": {"event": "tick_error"}})
             delay = max(0.0, interval - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)

@@ -33,9 +33,10 @@ from typing import Any, Generic, Literal, TypeVar
 
 import httpx
 
-from autoscaler.errors import ConfigurationError
-from autoscaler.http import RetryPolicy, make_client, send
+from autoscaler.errors import ConfigurationError, WireError
+from autoscaler.http import RetryPolicy, make_client, request
 from autoscaler.loop import TickReport
+from autoscaler.wire import decode_json
 
 Clock = Callable[[], datetime]
 Monotonic = Callable[[], float]
@@ -554,7 +555,7 @@ async def post_json(
     target = httpx.URL(url)
     if params:
         target = target.copy_merge_params(dict(params))
-    return await send(lambda: client.post(target, content=payload, headers=headers), policy=retry)
+    return await request(client, "POST", target, policy=retry, content=payload, headers=headers)
 
 
 def _accepted(fmt: Format, response: httpx.Response) -> tuple[bool, str]:
@@ -563,8 +564,8 @@ def _accepted(fmt: Format, response: httpx.Response) -> tuple[bool, str]:
         return False, f"HTTP {response.status_code}"
     if fmt in ("dingtalk", "wecom"):
         try:
-            answer = response.json()
-        except ValueError:
+            answer = decode_json(response.content, what="the webhook's answer", max_bytes=64 * 1024)
+        except WireError:
             return False, "the answer is not JSON"
         if isinstance(answer, dict) and answer.get("errcode", 0) != 0:
             return False, f"errcode {answer.get('errcode')}: {str(answer.get('errmsg', ''))[:200]}"
@@ -651,7 +652,7 @@ class Notifier:
                 params = {"timestamp": str(stamp), "sign": dingtalk_sign(target.secret, stamp)}
             try:
                 response = await post_json(client, target.url, body, retry=self._retry, params=params)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, WireError) as exc:
                 self._log.warning(
                     "notification to %s failed: %s: %s",
                     target.label,

@@ -13,6 +13,7 @@ directory are refused.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,23 @@ from pydantic import BaseModel, ValidationError
 from autoscaler.core.policy import Campaign, Policy, with_campaigns
 
 try:  # the C loader is several times faster; fall back when libyaml is absent
-    from yaml import CSafeLoader as SafeLoader
+    from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader  # type: ignore[assignment]
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+
+
+class SafeLoader(_BaseLoader):
+    """The safe loader with YAML 1.2's booleans: only true/false (any case), so that `mode: on`,
+    `yes`, `no` and `off` stay the words they are instead of YAML 1.1's booleans."""
+
+
+SafeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
+SafeLoader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 32
@@ -177,6 +192,7 @@ def _validation_problems(
     *,
     own_keys: Iterable[str] = (),
     defaults_path: str | None = None,
+    defaults_node: yaml.Node | None = None,
 ) -> list[Problem]:
     """One Problem per pydantic error; an error in a field the file does not set but
     `_defaults.yaml` does is reported against `_defaults.yaml`."""
@@ -186,7 +202,8 @@ def _validation_problems(
         loc = [part for part in error["loc"] if isinstance(part, int | str)]
         if defaults_path is not None and loc and loc[0] not in own:
             message = error["msg"].removeprefix("Value error, ")
-            problems.append(Problem(defaults_path, message, field=".".join(map(str, loc))))
+            where = _line_of(defaults_node, loc)
+            problems.append(Problem(defaults_path, message, field=".".join(map(str, loc)), line=where))
             continue
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
@@ -237,13 +254,19 @@ def load_directory(root: str | Path) -> LoadResult:
     return load_paths([root])
 
 
+class _Defaults(dict[str, Any]):
+    """The fields of `_defaults.yaml`, with the YAML node they came from (for the lines of errors)."""
+
+    node: yaml.Node | None = None
+
+
 def _load_defaults(root: Path, result: LoadResult) -> dict[str, Any]:
     path = root / DEFAULTS_FILE
     if not path.exists():
         return {}
     result.files.append(str(path))
     try:
-        data, _ = _read_yaml(path, root)
+        data, node = _read_yaml(path, root)
     except _FileError as exc:
         result.problems.append(exc.problem)
         return {}
@@ -252,7 +275,9 @@ def _load_defaults(root: Path, result: LoadResult) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         result.problems.append(Problem(str(path), "expected a mapping of default fields", line=1))
         return {}
-    return dict(data)
+    defaults = _Defaults(data)
+    defaults.node = node
+    return defaults
 
 
 def _load_dir(root: Path, result: LoadResult) -> None:
@@ -283,7 +308,11 @@ def _load_one(
         parsed = model.model_validate(_merge(defaults, data))
     except ValidationError as exc:
         defaults_path = str(path.parent / DEFAULTS_FILE) if defaults else None
-        for problem in _validation_problems(shown, exc, node, own_keys=data.keys(), defaults_path=defaults_path):
+        defaults_node = defaults.node if isinstance(defaults, _Defaults) else None
+        problems = _validation_problems(
+            shown, exc, node, own_keys=data.keys(), defaults_path=defaults_path, defaults_node=defaults_node
+        )
+        for problem in problems:
             if problem not in result.problems:
                 result.problems.append(problem)
         return

@@ -66,6 +66,18 @@ class SelfMetrics:
             "autoscaler_decisions", "Per-app outcomes of every tick, by outcome code", ["code"], registry=r
         )
         self.ticks = Counter("autoscaler_ticks", "Ticks run, by result (ok, failed)", ["result"], registry=r)
+        self.tick_errors = Counter(
+            "autoscaler_tick_errors",
+            "Ticks that failed, by kind (marathon, deadline: out of time, internal: an unexpected exception)",
+            ["kind"],
+            registry=r,
+        )
+        self.deadlines = Counter(
+            "autoscaler_deadlines_exceeded",
+            "Deadlines hit in a tick, by what was slow (a metric source, or the phase a tick was cut short in)",
+            ["what"],
+            registry=r,
+        )
         self.tick_duration = Histogram(
             "autoscaler_tick_duration_seconds", "Wall time of one tick", buckets=_TICK_BUCKETS, registry=r
         )
@@ -215,9 +227,14 @@ def observe_tick(metrics: SelfMetrics, report: TickReport) -> None:
     for source, count in report.queries.items():
         metrics.metric_queries.labels(source=source).inc(count)
 
+    for what in getattr(report, "slow", ()):
+        metrics.deadlines.labels(what=what).inc()
     if not report.reached_marathon:
+        kind = getattr(report, "error_kind", None) or "marathon"
         metrics.ticks.labels(result="failed").inc()
-        metrics.marathon_errors.labels(request="list", status="401" if report.auth_error else "unavailable").inc()
+        metrics.tick_errors.labels(kind=kind).inc()
+        if kind == "marathon":
+            metrics.marathon_errors.labels(request="list", status="401" if report.auth_error else "unavailable").inc()
         return  # the last known counts stay; the last-success timestamp shows how old they are
     metrics.ticks.labels(result="ok").inc()
     metrics.last_success.set(report.at.timestamp())

@@ -99,6 +99,7 @@ def window_json(window: Window, *, now: datetime | None = None) -> JSON:
         "lead": format_duration(window.lead),
         "min_instances": window.min_instances,
         "max_instances": window.max_instances,
+        "timezone": window.timezone,  # the schedule's zone (IANA name, or a one-off's UTC offset)
     }
     if now is not None:
         body["active"] = window.active_at(now)

@@ -37,6 +37,13 @@ from autoscaler.targets.marathon import MarathonClient
 EXIT_CONFIG = 2
 EXIT_TICK_FAILED = 1
 
+# After a dry-run tick of a fresh process: what it cannot show (the running service can: --url).
+OFFLINE_PREVIEW_NOTE = (
+    "Offline preview: this process has only just started, so it has no stabilisation history (no scale-down "
+    "can show: one is held until a full window has been observed), no ready counts of the metric window and "
+    "no learned start-up time. --url or AUTOSCALER_STATUS_URL previews the running service instead."
+)
+
 
 def secret_value(value: object) -> str | None:
     getter = getattr(value, "get_secret_value", None)
@@ -50,18 +57,32 @@ def retry_policy(settings: Settings, interval: float) -> RetryPolicy:
         attempts=settings.retry_attempts,
         request_timeout=timeout,
         total_timeout=max(timeout, interval * 0.6),
+        max_response_bytes=settings.max_response_bytes,
     )
 
 
+# Nothing ships in force: the service manages only the apps of the operator's own policies.
+_BRING_POLICIES = (
+    "the service starts only with your own policies: mount a directory of them there (a volume), fetch "
+    "an archive of them (a Mesos fetcher URI), or build an image with them (see deploy/README.md)"
+)
+
+
 def load_policies(settings: Settings, logger: logging.Logger) -> LoadResult:
-    if not settings.policy_dir.is_dir():
-        raise ConfigurationError(f"AUTOSCALER_POLICY_DIR: {settings.policy_dir} is not a directory of policy files")
-    result = load_directory(settings.policy_dir)
+    """The operator's policies, or a ConfigurationError that says how to provide them."""
+    where = settings.policy_dir
+    if not where.exists():
+        raise ConfigurationError(f"AUTOSCALER_POLICY_DIR {where} does not exist; {_BRING_POLICIES}")
+    if not where.is_dir():
+        raise ConfigurationError(f"AUTOSCALER_POLICY_DIR {where} is not a directory of policy files")
+    result = load_directory(where)
     for problem in result.problems:
         level = logging.ERROR if problem.severity == "error" else logging.WARNING
         logger.log(level, "policy %s", problem, extra={"fields": {"event": "policy_error", "file": problem.path}})
+    if not result.files:
+        raise ConfigurationError(f"AUTOSCALER_POLICY_DIR {where} holds no policy file (*.yaml); {_BRING_POLICIES}")
     if not result.policies:
-        raise ConfigurationError(f"no valid policy in {settings.policy_dir}")
+        raise ConfigurationError(f"no valid policy in {where}: every policy file has errors (logged above)")
     return result
 
 
@@ -106,7 +127,12 @@ def build_providers(
 def _background_retry(settings: Settings) -> RetryPolicy:
     # Deliveries run beside the loop, not inside a tick: they may take longer than a tick's budget.
     timeout = settings.request_timeout.total_seconds()
-    return RetryPolicy(attempts=settings.retry_attempts, request_timeout=timeout, total_timeout=max(timeout, 30.0))
+    return RetryPolicy(
+        attempts=settings.retry_attempts,
+        request_timeout=timeout,
+        total_timeout=max(timeout, 30.0),
+        max_response_bytes=settings.max_response_bytes,
+    )
 
 
 def _build_notifier(settings: Settings, logger: logging.Logger) -> Notifier | None:
@@ -196,6 +222,8 @@ async def run_service(args: argparse.Namespace, settings: Settings, logger: logg
         concurrency=settings.concurrency,
         may_write=election.is_leader if election is not None else (lambda: True),
         interval=settings.interval.total_seconds(),
+        tick_timeout=settings.tick_deadline(),
+        source_timeout=settings.source_deadline(),
     )
     status = ServiceStatus(interval=settings.interval, started_at=utc_now())
     status.set_policies(loaded.policies, loaded.problems)
@@ -219,6 +247,8 @@ async def run_service(args: argparse.Namespace, settings: Settings, logger: logg
                     await asyncio.sleep(0.1)
             report = await loop.tick()
             _print_report(report)
+            if args.dry_run and report.error is None:
+                print(OFFLINE_PREVIEW_NOTE)
             if report.auth_error:
                 return EXIT_CONFIG
             return 0 if report.reached_marathon else EXIT_TICK_FAILED

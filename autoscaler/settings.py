@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     marathon_url: str | None = None  # required by `run`; backtests need only the metric sources
     marathon_user: str | None = None
     marathon_password: SecretStr | None = None
+    marathon_password_file: Path | None = None  # the password read from a file (a mounted volume)
     marathon_token: SecretStr | None = None  # DC/OS ACS token, sent as `Authorization: token=...`
     marathon_ca_bundle: Path | None = None
     marathon_verify_tls: bool = True
@@ -51,14 +52,18 @@ class Settings(BaseSettings):
 
     policy_dir: Path = Path("policies")
     interval: Duration = timedelta(seconds=15)
-    request_timeout: Duration = timedelta(seconds=5)
+    request_timeout: Duration = timedelta(seconds=5)  # one attempt as a whole: connect, send, full body
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=2**31)  # any one answer's body
+    tick_timeout: Duration | None = None  # default: 90 % of the interval
+    source_timeout: Duration | None = None  # each metric source's batch; default: 40 % of the interval
     retry_attempts: int = Field(default=3, ge=1, le=10)
     concurrency: int = Field(default=16, ge=1, le=256)
     policy_poll_interval: Duration = timedelta(seconds=5)  # 0s: reload on SIGHUP only
 
     host: str = "0.0.0.0"  # the status server (health, readiness, /metrics, API, dashboard)
     port: int = Field(default=8080, ge=0, le=65535, validation_alias=AliasChoices("AUTOSCALER_PORT", "PORT0"))
-    api_token: SecretStr | None = None  # protects /api/ of the status server
+    api_token: SecretStr | None = None  # protects /api/ of the status server (and is sent to it by explain)
+    status_url: str | None = None  # a running service's status server, asked by explain and the dry-run preview
 
     notify_urls: SecretStr | None = None  # FORMAT:URL[,FORMAT:URL...]; formats slack, dingtalk, wecom, json
     notify_dingtalk_secret: SecretStr | None = None
@@ -78,7 +83,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
 
-    _urls = field_validator("marathon_url", "prometheus_url", "graphite_url", "graphite_events_url")(_check_url)
+    _urls = field_validator("marathon_url", "prometheus_url", "graphite_url", "graphite_events_url", "status_url")(
+        _check_url
+    )
 
     @field_validator("interval")
     @classmethod
@@ -92,6 +99,18 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    def tick_deadline(self) -> float:
+        """Seconds a tick may take before it is cut short (writes nothing it has not decided)."""
+        if self.tick_timeout is not None:
+            return self.tick_timeout.total_seconds()
+        return 0.9 * self.interval.total_seconds()
+
+    def source_deadline(self) -> float:
+        """Seconds one metric source's batch of queries may take in a tick."""
+        if self.source_timeout is not None:
+            return self.source_timeout.total_seconds()
+        return 0.4 * self.interval.total_seconds()
+
     def marathon_verify(self) -> bool | str:
         if self.marathon_ca_bundle is not None:
             return str(self.marathon_ca_bundle)
@@ -101,6 +120,30 @@ class Settings(BaseSettings):
         if self.metrics_ca_bundle is not None:
             return str(self.metrics_ca_bundle)
         return self.metrics_verify_tls
+
+
+MAX_SECRET_FILE_BYTES = 4096
+
+
+def _secret_from_file(path: Path, *, variable: str) -> SecretStr:
+    """The secret in `path` (one line; a trailing newline is dropped), read at most MAX_SECRET_FILE_BYTES.
+
+    Errors name the variable and the path, never anything read from the file."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_SECRET_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigurationError(f"invalid settings: {variable} {path} cannot be read ({exc.strerror})") from None
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise ConfigurationError(f"invalid settings: {variable} {path} is over {MAX_SECRET_FILE_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"invalid settings: {variable} {path} is not UTF-8 text") from None
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text or "\n" in text:
+        raise ConfigurationError(f"invalid settings: {variable} {path} must hold the secret on one line")
+    return SecretStr(text)
 
 
 def load_settings(*, require_marathon: bool = True) -> Settings:
@@ -120,6 +163,11 @@ def load_settings(*, require_marathon: bool = True) -> Settings:
         raise ConfigurationError(
             "invalid settings: set AUTOSCALER_MARATHON_TOKEN or AUTOSCALER_MARATHON_USER/PASSWORD, not both"
         )
+    for name, value in (("TICK_TIMEOUT", settings.tick_timeout), ("SOURCE_TIMEOUT", settings.source_timeout)):
+        if value is not None and not timedelta(0) < value <= settings.interval:
+            raise ConfigurationError(
+                f"invalid settings: AUTOSCALER_{name} must be more than 0s and at most AUTOSCALER_INTERVAL"
+            )
     if settings.zk_hosts is not None:
         longest_write = max(settings.request_timeout.total_seconds(), 0.6 * settings.interval.total_seconds())
         if settings.zk_session_timeout.total_seconds() < 3 * longest_write:
@@ -128,6 +176,13 @@ def load_settings(*, require_marathon: bool = True) -> Settings:
                 f"({longest_write:g}s: the larger of AUTOSCALER_REQUEST_TIMEOUT and 60 % of AUTOSCALER_INTERVAL), "
                 "so that a write in flight lands before another instance can lead"
             )
+    if settings.marathon_password_file is not None:
+        if settings.marathon_password is not None:
+            raise ConfigurationError(
+                "invalid settings: set AUTOSCALER_MARATHON_PASSWORD or AUTOSCALER_MARATHON_PASSWORD_FILE, not both"
+            )
+        password = _secret_from_file(settings.marathon_password_file, variable="AUTOSCALER_MARATHON_PASSWORD_FILE")
+        settings = settings.model_copy(update={"marathon_password": password})
     if (settings.marathon_user is None) != (settings.marathon_password is None):
         raise ConfigurationError(
             "invalid settings: AUTOSCALER_MARATHON_USER and AUTOSCALER_MARATHON_PASSWORD go together"

@@ -63,15 +63,24 @@ class ReadyCount:
 def _appended(items: tuple[Any, ...], item: Any, cutoff: datetime) -> tuple[Any, ...]:
     """`items` (oldest first) without those at or before `cutoff`, then `item`.
 
-    Ticks arrive in time order, so only the oldest entries expire and the rest is kept as one slice;
-    if the clock went back, every entry is checked instead.
+    Consecutive equal counts are kept as one entry, stamped with the latest of their ticks: every
+    reader asks only "is there an entry of this count after a moment", which the latest tick answers,
+    so an app whose count stays put keeps one entry instead of one per tick. Ticks arrive in time
+    order, so only the oldest entries expire and the rest is kept as one slice; if the clock went back,
+    every entry is checked instead (and nothing is merged).
     """
     if items and items[-1].at > item.at:
         return (*(i for i in items if i.at > cutoff), item)
     start, end = 0, len(items)
     while start < end and items[start].at <= cutoff:
         start += 1
-    return (*items[start:], item) if start else (*items, item)
+    if start < end and items[-1].instances == item.instances:
+        end -= 1  # the same count again: the new entry replaces the last one
+        if start == end:
+            return (item,)
+    if start or end < len(items):
+        return (*items[start:end], item)
+    return (*items, item)
 
 
 @dataclass(frozen=True)
@@ -81,15 +90,20 @@ class History:
     `observing_since`: when this process first evaluated the app (restart safety);
     `recommendations`: recent recommendations, oldest first, for the stabilisation windows;
     `ready`: the ready count of recent ticks, oldest first, for the metric window.
+    Both keep a run of ticks with the same count as one entry at the latest of them (the windows ask
+    only whether a count was seen after a moment), so a steady app's History stays a few entries long.
     """
 
     observing_since: datetime | None = None
     recommendations: tuple[Recommendation, ...] = ()
     ready: tuple[ReadyCount, ...] = ()
 
-    def record(self, decision: Decision, *, keep: timedelta) -> History:
-        """The history after `decision`, keeping only what a window of length `keep` can need."""
-        at = decision.at
+    def record(self, decision: Decision, *, keep: timedelta, at: datetime | None = None) -> History:
+        """The history after `decision`, keeping only what a window of length `keep` can need.
+
+        `at`: when the decision was taken again unchanged (a tick that reused it), if not `decision.at`.
+        """
+        at = decision.at if at is None else at
         since = self.observing_since or at
         cutoff = at - keep
         ready = self.ready

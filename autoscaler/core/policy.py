@@ -3,11 +3,17 @@
 Models parse plain dicts (never files: reading and YAML live outside the engine). Field names are a
 contract that other tools read; unknown fields are errors, so a typo like `max_instance` is caught
 instead of silently ignored. Every optional setting has a documented default here.
+
+What a person writes is what it means: durations carry a unit (`20` is refused, `20m` is not), every
+fraction takes `10%` as well as `0.1`, and a cron schedule names its time zone (or the site's,
+`timezone` in `_defaults.yaml`). A check that involves several fields reports its error at the field
+it is about (`schedules.2.min_instances`), so a file loader can point at that line.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,9 +25,12 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from autoscaler.core.forecast import (
     DEFAULT_BUCKET,
@@ -34,11 +43,27 @@ from autoscaler.core.forecast import (
     DEFAULT_SATURATION,
     MAX_HORIZON,
 )
-from autoscaler.core.units import Step, format_duration, parse_duration, parse_step
+from autoscaler.core.units import (
+    FRACTION_FORMS,
+    Step,
+    format_duration,
+    parse_duration,
+    parse_fraction,
+    parse_step,
+)
+
+
+def _duration(value: object, info: ValidationInfo) -> timedelta:
+    """A duration with its unit; a bare number (`lead: 20`: seconds or minutes?) names the field."""
+    try:
+        return parse_duration(value, bare_seconds=False)
+    except ValueError as exc:
+        raise ValueError(f"{info.field_name}: {exc}") from None
+
 
 Duration = Annotated[
     timedelta,
-    BeforeValidator(parse_duration),
+    BeforeValidator(_duration),
     PlainSerializer(format_duration, return_type=str),
 ]
 
@@ -59,11 +84,14 @@ StepLimits = Annotated[
 MinStep = Annotated[Step, BeforeValidator(parse_step), PlainSerializer(str, return_type=str)]
 
 
-def _parse_lead(value: object) -> timedelta | None:
+def _parse_lead(value: object, info: ValidationInfo) -> timedelta | None:
     """`auto` (None: the app's learned start-up time plus one tick) or a duration."""
     if value is None or (isinstance(value, str) and value.strip() == "auto"):
         return None
-    return parse_duration(value)
+    try:
+        return parse_duration(value, bare_seconds=False)
+    except ValueError as exc:
+        raise ValueError(f"{info.field_name} (a duration, or auto): {exc}") from None
 
 
 # A lead time: a duration, or `auto` (None here): the start-up time learned from Marathon plus one tick.
@@ -76,29 +104,49 @@ Lead = Annotated[
 Horizon = Lead
 
 
-def _parse_fraction(value: object) -> float:
-    """`10%` -> 0.1; a bare number is a fraction (0.1)."""
-    if isinstance(value, bool):
-        raise ValueError("expected a percentage like 10% or a fraction like 0.1, got a boolean")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", text)
-        if match:
-            return float(match.group(1)) / 100.0
+def _percent(value: float) -> str:
+    return f"{value * 100:g}%"
+
+
+def _fraction(*, low: float, high: float | None = None, low_open: bool = False, high_open: bool = False) -> Any:
+    """A fraction field written `10%` or `0.1`, within [low, high] (an open end excludes its bound).
+
+    Parsing and range share one message that names the field, the range and the accepted forms.
+    """
+    shown_low = "0" if low == 0 else _percent(low)
+    above = f"above {shown_low}" if low_open else f"at least {shown_low}"
+    below = "" if high is None else f" and {'below' if high_open else 'at most'} {_percent(high)}"
+    expected = f"{above}{below}, written as {FRACTION_FORMS}"
+
+    def parse(value: object, info: ValidationInfo) -> float:
         try:
-            return float(text)
+            number = parse_fraction(value)
         except ValueError:
-            pass
-    raise ValueError(f"expected a percentage like 10% or a fraction like 0.1, got {value!r}")
+            raise ValueError(f"{info.field_name} must be {expected}; got {value!r}") from None
+        too_low = number <= low if low_open else number < low
+        too_high = high is not None and (number >= high if high_open else number > high)
+        if too_low or too_high:
+            raise ValueError(f"{info.field_name} must be {expected}; got {value!r}")
+        return number
+
+    return BeforeValidator(parse)
 
 
-Fraction = Annotated[
-    float,
-    BeforeValidator(_parse_fraction),
-    PlainSerializer(lambda value: f"{value * 100:g}%", return_type=str),
-]
+# `margin` and `max_spread` read as percentages; they are shown that way.
+_AS_PERCENT = PlainSerializer(_percent, return_type=str)
+
+
+def _field_errors(title: str, errors: Sequence[tuple[tuple[str | int, ...], str, object]]) -> ValidationError:
+    """A ValidationError whose errors sit at the fields they are about (not at the model's top), so
+    that a file loader reports the line of that field."""
+    details = [
+        InitErrorDetails(
+            type=PydanticCustomError("value_error", "{message}", {"message": message}), loc=loc, input=value
+        )
+        for loc, message, value in errors
+    ]
+    return ValidationError.from_exception_data(title, details)
+
 
 # Marathon app ids: absolute paths of lowercase segments (Marathon's PathId rules).
 _SEGMENT = r"(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])"
@@ -131,7 +179,8 @@ class MetricSpec(_Model):
     name: str = Field(min_length=1)
     source: Literal["prometheus", "graphite"]
     query: str = Field(min_length=1)
-    target_average: float | None = Field(default=None, gt=0)
+    # Often a utilisation, so it may be written as a percentage (`60%`) as well as a number.
+    target_average: Annotated[float, _fraction(low=0, low_open=True)] | None = None
     target_per_instance: float | None = Field(default=None, gt=0)
     # Which series of a grouped result is this app's: Prometheus labels that must match, or the
     # Graphite series name. ${app}, ${app_name} and ${app_dotted} are replaced per app.
@@ -190,6 +239,8 @@ class ScaleDownRule(ScaleRule):
 def _check_timezone(name: str | None) -> str | None:
     if name is None:
         return None
+    if not name.strip():
+        raise ValueError("timezone is empty (use an IANA name like Asia/Shanghai)")
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -197,15 +248,19 @@ def _check_timezone(name: str | None) -> str | None:
     return name
 
 
-def _require_aware(value: datetime | None, field: str) -> None:
-    if value is not None and value.utcoffset() is None:
-        raise ValueError(f"{field} needs a UTC offset, like 2026-11-11T00:00:00+08:00")
+_UNAWARE = "{field} needs a UTC offset, like 2026-11-11T00:00:00+08:00"
+_NEEDS_ZONE = (
+    "a cron schedule needs a timezone (an IANA name like Asia/Shanghai): set it on the schedule, "
+    "or site-wide as `timezone` in _defaults.yaml"
+)
 
 
 class Schedule(_Model):
     """A planned window that raises the floor (and may lower the ceiling) of one app.
 
-    Either one-off (`start` and `end`) or recurring (`cron` start times, `duration`, `timezone`).
+    Either one-off (`start` and `end`, each with its UTC offset) or recurring (`cron` start times,
+    `duration`, and the IANA `timezone` the cron times are read in: the schedule's own, else the
+    policy's, which usually comes from `_defaults.yaml`; never a silent UTC).
     `lead` makes the floor apply that long before the start, so instances are ready in time.
     """
 
@@ -240,17 +295,24 @@ class Schedule(_Model):
             raise ValueError("a schedule is either one-off (start, end) or recurring (cron), not both")
         if not one_off and not recurring:
             raise ValueError("a schedule needs start and end, or cron and duration")
+        errors: list[tuple[tuple[str | int, ...], str, object]] = []
         if one_off:
             if self.start is None or self.end is None:
                 raise ValueError("a one-off schedule needs both start and end")
-            _require_aware(self.start, "start")
-            _require_aware(self.end, "end")
-            if self.end <= self.start:
-                raise ValueError(f"end ({self.end.isoformat()}) must be after start ({self.start.isoformat()})")
-            if self.duration is not None or self.timezone is not None:
-                raise ValueError("duration and timezone belong to recurring (cron) schedules")
-        if recurring and (self.duration is None or self.duration <= timedelta(0)):
-            raise ValueError("a recurring schedule needs a positive duration, like 1h")
+            for name, moment in (("start", self.start), ("end", self.end)):
+                if moment.utcoffset() is None:
+                    errors.append(((name,), _UNAWARE.format(field=name), moment.isoformat()))
+            if not errors and self.end <= self.start:
+                message = f"end ({self.end.isoformat()}) must be after start ({self.start.isoformat()})"
+                errors.append((("end",), message, self.end.isoformat()))
+            for name in ("duration", "timezone"):
+                if getattr(self, name) is not None:
+                    errors.append(((name,), f"{name} belongs to recurring (cron) schedules", str(getattr(self, name))))
+        if recurring:
+            if self.duration is None or self.duration <= timedelta(0):
+                errors.append((("duration",), "a recurring schedule needs a positive duration, like 1h", None))
+            if self.timezone is None:
+                errors.append((("timezone",), _NEEDS_ZONE, None))
         if self.min_instances is None and self.max_instances is None:
             raise ValueError("a schedule needs min_instances (a floor), max_instances (a ceiling), or both")
         if (
@@ -258,7 +320,12 @@ class Schedule(_Model):
             and self.max_instances is not None
             and self.min_instances > self.max_instances
         ):
-            raise ValueError("the schedule's min_instances is above its max_instances")
+            message = (
+                f"the schedule's min_instances ({self.min_instances}) is above its max_instances ({self.max_instances})"
+            )
+            errors.append((("min_instances",), message, self.min_instances))
+        if errors:
+            raise _field_errors("Schedule", errors)
         return self
 
 
@@ -277,38 +344,42 @@ class Predictive(_Model):
     mode: Literal["forecast_only", "on"] = "forecast_only"
     lookback: Duration = DEFAULT_LOOKBACK
     period: Duration = DEFAULT_PERIOD
-    quantile: float = Field(default=DEFAULT_QUANTILE, gt=0, le=1)
-    margin: Fraction = DEFAULT_MARGIN
+    quantile: Annotated[float, _fraction(low=0, high=1, low_open=True)] = DEFAULT_QUANTILE
+    margin: Annotated[float, _fraction(low=0, high=10), _AS_PERCENT] = DEFAULT_MARGIN
     horizon: Horizon = None
     bucket: Duration = DEFAULT_BUCKET
     min_samples: int = Field(default=DEFAULT_MIN_SAMPLES, ge=1)
     # The forecast acts only when the previous periods agree within this spread ((q0.9 - q0.1) / q0.9 of
     # their samples); 100% lets it act however much they differ.
-    max_spread: Fraction = DEFAULT_MAX_SPREAD
+    max_spread: Annotated[float, _fraction(low=0, high=1), _AS_PERCENT] = DEFAULT_MAX_SPREAD
     # A `target_average` value at or above this (a utilisation at its cap) is not recorded as load:
     # it only says the load was at least that high. null: the averages are not utilisations.
-    saturation: float | None = Field(default=DEFAULT_SATURATION, gt=0)
+    saturation: Annotated[float, _fraction(low=0, low_open=True)] | None = DEFAULT_SATURATION
     load_queries: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_periods(self) -> Predictive:
-        if not 0 <= self.margin <= 10:
-            raise ValueError(f"margin must be between 0% and 1000%, got {self.margin * 100:g}%")
-        if not 0 <= self.max_spread <= 1:
-            raise ValueError(f"max_spread must be between 0% and 100%, got {self.max_spread * 100:g}%")
+        errors: list[tuple[tuple[str | int, ...], str, object]] = []
         if self.bucket < timedelta(seconds=10) or self.bucket > timedelta(hours=1):
-            raise ValueError("bucket must be between 10s and 1h")
+            errors.append((("bucket",), "bucket must be between 10s and 1h", format_duration(self.bucket)))
         if self.period < timedelta(hours=1) or self.period < self.bucket:
-            raise ValueError("period must be at least 1h and at least one bucket")
+            errors.append(
+                (("period",), "period must be at least 1h and at least one bucket", format_duration(self.period))
+            )
         if self.lookback < self.period * self.min_samples:
-            raise ValueError(
+            message = (
                 f"lookback ({format_duration(self.lookback)}) must cover min_samples ({self.min_samples}) "
                 f"periods of {format_duration(self.period)}"
             )
+            errors.append((("lookback",), message, format_duration(self.lookback)))
         if self.lookback > timedelta(days=60):
-            raise ValueError("lookback is at most 60d (the history is kept in memory)")
+            message = "lookback is at most 60d (the history is kept in memory)"
+            errors.append((("lookback",), message, format_duration(self.lookback)))
         if self.horizon is not None and not timedelta(0) < self.horizon <= MAX_HORIZON:
-            raise ValueError(f"horizon must be auto or between 1s and {format_duration(MAX_HORIZON)}")
+            message = f"horizon must be auto or between 1s and {format_duration(MAX_HORIZON)}"
+            errors.append((("horizon",), message, format_duration(self.horizon)))
+        if errors:
+            raise _field_errors("Predictive", errors)
         return self
 
 
@@ -322,37 +393,71 @@ class Policy(_Model):
     schedules: tuple[Schedule, ...] = ()
     scale_up: ScaleUpRule = ScaleUpRule()
     scale_down: ScaleDownRule = ScaleDownRule()
-    tolerance: float = Field(default=DEFAULT_TOLERANCE, ge=0, lt=1)
+    tolerance: Annotated[float, _fraction(low=0, high=1, high_open=True)] = DEFAULT_TOLERANCE
     max_metric_age: Duration = DEFAULT_MAX_METRIC_AGE
     metric_window: Duration = DEFAULT_METRIC_WINDOW
     force: bool = False  # send ?force=true to Marathon; cancels running deployments. Opt-in only.
     predictive: Predictive | None = None
+    # The IANA zone of every cron schedule that names none; usually set once, in `_defaults.yaml`.
+    timezone: str | None = None
 
     _check_app = field_validator("app")(validate_app_id)
+    _check_tz = field_validator("timezone")(_check_timezone)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _site_timezone(cls, data: Any) -> Any:
+        """Give the policy's `timezone` to each cron schedule that names none (before they validate,
+        so a schedule without either is an error at its own line)."""
+        if not isinstance(data, Mapping):
+            return data
+        zone, schedules = data.get("timezone"), data.get("schedules")
+        if not isinstance(zone, str) or not isinstance(schedules, list | tuple):
+            return data
+        try:
+            _check_timezone(zone)
+        except ValueError:
+            return data  # reported at `timezone` itself
+        filled = [
+            {**item, "timezone": zone}
+            if isinstance(item, Mapping) and item.get("cron") is not None and item.get("timezone") is None
+            else item
+            for item in schedules
+        ]
+        return {**data, "schedules": filled}
 
     @model_validator(mode="after")
     def _check_bounds(self) -> Policy:
+        errors: list[tuple[tuple[str | int, ...], str, object]] = []
         if self.min_instances > self.max_instances:
-            raise ValueError(f"min_instances ({self.min_instances}) is above max_instances ({self.max_instances})")
-        names = [metric.name for metric in self.metrics]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"metric names must be unique; repeated: {', '.join(duplicates)}")
+            message = f"min_instances ({self.min_instances}) is above max_instances ({self.max_instances})"
+            errors.append((("min_instances",), message, self.min_instances))
+        seen: set[str] = set()
+        for index, metric in enumerate(self.metrics):
+            if metric.name in seen:
+                message = f"metric names must be unique; {metric.name!r} is repeated"
+                errors.append((("metrics", index, "name"), message, metric.name))
+            seen.add(metric.name)
         if self.predictive is not None:
-            unknown = sorted(set(self.predictive.load_queries) - set(names))
-            if unknown:
-                raise ValueError(f"predictive.load_queries names no metric of this policy: {', '.join(unknown)}")
-        for schedule in self.schedules:
+            for name in self.predictive.load_queries:
+                if name not in seen:
+                    message = f"predictive.load_queries names no metric of this policy: {name}"
+                    errors.append((("predictive", "load_queries", name), message, name))
+        for index, schedule in enumerate(self.schedules):
             if schedule.min_instances is not None and schedule.min_instances > self.max_instances:
-                raise ValueError(
+                message = (
                     f"schedule {schedule.name!r} has a floor of {schedule.min_instances}, above "
                     f"max_instances ({self.max_instances})"
                 )
+                errors.append((("schedules", index, "min_instances"), message, schedule.min_instances))
             if schedule.max_instances is not None and schedule.max_instances < self.min_instances:
-                raise ValueError(
+                message = (
                     f"schedule {schedule.name!r} has a ceiling of {schedule.max_instances}, below "
                     f"min_instances ({self.min_instances})"
                 )
+                errors.append((("schedules", index, "max_instances"), message, schedule.max_instances))
+        if errors:
+            raise _field_errors("Policy", errors)
         return self
 
     def stabilization_window(self) -> timedelta:
@@ -372,18 +477,30 @@ class Campaign(_Model):
     @field_validator("apps")
     @classmethod
     def _check_apps(cls, value: dict[str, int]) -> dict[str, int]:
+        errors: list[tuple[tuple[str | int, ...], str, object]] = []
         for app_id, floor in value.items():
-            validate_app_id(app_id)
+            try:
+                validate_app_id(app_id)
+            except ValueError as exc:
+                errors.append(((app_id,), str(exc), app_id))
             if isinstance(floor, bool) or floor < 0:
-                raise ValueError(f"the floor for {app_id} must be a count of 0 or more")
+                errors.append(((app_id,), f"the floor for {app_id} must be a count of 0 or more", floor))
+        if errors:
+            raise _field_errors("Campaign", errors)
         return value
 
     @model_validator(mode="after")
     def _check_window(self) -> Campaign:
-        _require_aware(self.start, "start")
-        _require_aware(self.end, "end")
-        if self.end <= self.start:
-            raise ValueError(f"end ({self.end.isoformat()}) must be after start ({self.start.isoformat()})")
+        errors: list[tuple[tuple[str | int, ...], str, object]] = [
+            ((name,), _UNAWARE.format(field=name), moment.isoformat())
+            for name, moment in (("start", self.start), ("end", self.end))
+            if moment.utcoffset() is None
+        ]
+        if not errors and self.end <= self.start:
+            message = f"end ({self.end.isoformat()}) must be after start ({self.start.isoformat()})"
+            errors.append((("end",), message, self.end.isoformat()))
+        if errors:
+            raise _field_errors("Campaign", errors)
         return self
 
     def schedule_for(self, app_id: str) -> Schedule:

@@ -6,13 +6,14 @@ passes as `auto_lead`; before anything is learned it is AUTO_LEAD_FALLBACK. Recu
 their start times from a cron expression evaluated in the schedule's
 IANA timezone, so "0 20 * * *" in Asia/Shanghai is 20:00 local on every day, across DST changes
 elsewhere and in zones that have them (a start inside a skipped hour moves to the first valid time).
+Every window keeps the zone it was written in, so that whoever shows its times shows them there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
@@ -29,7 +30,8 @@ AUTO_LEAD_FALLBACK = timedelta(minutes=5)
 
 @dataclass(frozen=True)
 class Window:
-    """One occurrence of a schedule: when it starts, ends, and from when its floor applies."""
+    """One occurrence of a schedule: when it starts, ends (both in UTC), and from when its floor
+    applies; `zone` is where the schedule was written: its IANA zone, or a one-off's UTC offset."""
 
     name: str
     start: datetime
@@ -37,6 +39,24 @@ class Window:
     lead: timedelta
     min_instances: int | None
     max_instances: int | None
+    zone: tzinfo = UTC
+
+    @property
+    def timezone(self) -> str:
+        """The zone's name: `Asia/Shanghai`, or `UTC+08:00` for a one-off written with an offset."""
+        if isinstance(self.zone, ZoneInfo):
+            return self.zone.key
+        offset = self.start.astimezone(self.zone).utcoffset() or timedelta(0)
+        if not offset:
+            return "UTC"
+        sign, minutes = (
+            ("-", -offset // timedelta(minutes=1)) if offset < timedelta(0) else ("+", offset // timedelta(minutes=1))
+        )
+        return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+    def local(self, moment: datetime) -> datetime:
+        """`moment` on the wall clock of the schedule's zone."""
+        return moment.astimezone(self.zone)
 
     @property
     def applies_from(self) -> datetime:
@@ -53,8 +73,8 @@ def _occurrences(schedule: Schedule, after: datetime, auto_lead: timedelta | Non
         if schedule.end > after:
             yield _window(schedule, schedule.start, schedule.end, auto_lead)
         return
-    assert schedule.duration is not None
-    zone = ZoneInfo(schedule.timezone or "UTC")
+    assert schedule.duration is not None and schedule.timezone is not None  # a valid cron schedule has both
+    zone = ZoneInfo(schedule.timezone)
     # A window that ends after `after` started after `after - duration`.
     for count, start in enumerate(CronSim(schedule.cron, (after - schedule.duration).astimezone(zone))):
         if count >= _MAX_SCAN:
@@ -72,6 +92,7 @@ def lead_of(schedule: Schedule, auto_lead: timedelta | None = None) -> timedelta
 
 
 def _window(schedule: Schedule, start: datetime, end: datetime, auto_lead: timedelta | None) -> Window:
+    zone = ZoneInfo(schedule.timezone) if schedule.timezone is not None else start.tzinfo
     return Window(
         name=schedule.name,
         start=start.astimezone(UTC),
@@ -79,6 +100,7 @@ def _window(schedule: Schedule, start: datetime, end: datetime, auto_lead: timed
         lead=lead_of(schedule, auto_lead),
         min_instances=schedule.min_instances,
         max_instances=schedule.max_instances,
+        zone=zone or UTC,
     )
 
 

@@ -22,7 +22,6 @@ All requests go through the project's retry policy (`autoscaler.http.send`).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,9 +29,10 @@ from typing import Any
 import httpx
 
 from autoscaler.core.model import QueryResult, Sample
-from autoscaler.errors import MetricSourceError
-from autoscaler.http import RetryPolicy, make_client, send
+from autoscaler.errors import MetricSourceError, NotJSON, WireError
+from autoscaler.http import Attempts, RetryPolicy, make_client, request
 from autoscaler.providers import distinct, one_line
+from autoscaler.wire import decode_json
 
 
 class _QueryFailed(Exception):
@@ -138,21 +138,34 @@ class GraphiteProvider:
     async def _render(self, target: str, times: Mapping[str, str]) -> list[Any]:
         """The render API's JSON list for `target`; _QueryFailed with the cause otherwise."""
         params = {"target": target, "format": "json", **times}
+        tries = Attempts()
         async with self._semaphore:
             try:
-                response = await send(lambda: self._client.get("/render", params=params), policy=self._policy)
+                response = await request(
+                    self._client, "GET", "/render", policy=self._policy, params=params, attempts=tries
+                )
             except httpx.TimeoutException as exc:
-                raise _QueryFailed(f"timed out ({type(exc).__name__})") from exc
+                raise _QueryFailed(f"timed out ({type(exc).__name__}: {exc}) (after {tries})") from exc
             except httpx.HTTPError as exc:
-                raise _QueryFailed(one_line(f"cannot connect: {type(exc).__name__}: {exc}", limit=200)) from exc
+                why = one_line(f"cannot connect: {type(exc).__name__}: {exc}", limit=200)
+                raise _QueryFailed(f"{why} (after {tries})") from exc
+            except WireError as exc:
+                raise _QueryFailed(str(exc)) from exc
         if response.status_code != 200:
             text = one_line(response.text, limit=200)
             raise _QueryFailed(f"HTTP {response.status_code}" + (f": {text}" if text else ""))
         try:
-            body = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            body = decode_json(
+                response.content,
+                what="render answer",
+                max_bytes=self._policy.max_response_bytes,
+                setting=self._policy.max_bytes_setting,
+            )
+        except NotJSON as exc:
             start = one_line(response.text, limit=80)
             raise _QueryFailed(f"answer is not JSON: {start!r}") from exc
+        except WireError as exc:
+            raise _QueryFailed(str(exc)) from exc
         if not isinstance(body, list):
             raise _QueryFailed(f"answer is a JSON {type(body).__name__}, not a list of series")
         return body

@@ -5,7 +5,8 @@ The project talks to Prometheus through `prometheus_api_client`. That library is
 policy with many queries cannot flood Prometheus or the thread pool. The library's own urllib3
 retries are switched off: whether to ask again is decided by the project's one retry policy
 (`autoscaler.http.send`), to which each attempt's outcome is handed as an HTTP status or a
-transport error.
+transport error. Each attempt has one deadline for all of it and a byte limit, and its JSON is
+decoded by `autoscaler.wire` (see `bounded_requests`); redirects are never followed.
 
 What a query can come back as, and what the caller gets:
 - instant vector: one Sample per series (labels = the series' labels), possibly none at all;
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -35,9 +35,11 @@ from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
 from autoscaler.core.model import QueryResult, Sample
-from autoscaler.errors import MetricSourceError
-from autoscaler.http import RetryPolicy, send
+from autoscaler.errors import MetricSourceError, NotJSON, WireError
+from autoscaler.http import Attempts, RetryPolicy, send
 from autoscaler.providers import distinct, one_line
+from autoscaler.providers.bounded_requests import BoundedAdapter, Deadline, NoRedirectSession
+from autoscaler.wire import decode_json
 
 _T = TypeVar("_T")
 
@@ -78,7 +80,7 @@ class PrometheusProvider:
         all_headers = dict(headers or {})
         if bearer_token is not None:
             all_headers["Authorization"] = f"Bearer {bearer_token}"
-        session = requests.Session()
+        session = NoRedirectSession()
         session.verify = verify
         self._client = PrometheusConnect(
             url=url.rstrip("/"),
@@ -90,6 +92,14 @@ class PrometheusProvider:
             session=session,
             timeout=self._policy.request_timeout,  # type: ignore[arg-type]
         )
+        adapter = BoundedAdapter(
+            what="prometheus answer",
+            max_bytes=self._policy.max_response_bytes,
+            setting=self._policy.max_bytes_setting,
+            request_timeout=self._policy.request_timeout,
+        )
+        for prefix in (url.rstrip("/"), "http://", "https://"):  # replaces the library's own adapter
+            session.mount(prefix, adapter)
 
     async def query(self, queries: Sequence[str], *, now: datetime) -> Mapping[str, QueryResult]:
         """Every distinct query once, concurrently, as an instant query at `now`."""
@@ -163,13 +173,31 @@ class PrometheusProvider:
     async def _call(self, call: Callable[[], _T]) -> _T:
         """Run one library call under the retry policy; raise _QueryFailed with the cause."""
         box: list[_T] = []
+        seconds = self._policy.request_timeout
+
+        def bounded(deadline: Deadline) -> _T:
+            with deadline.active():
+                return call()
 
         async def attempt() -> httpx.Response:
             async with self._semaphore:
+                deadline = Deadline(seconds)
                 try:
-                    box[:] = [await asyncio.to_thread(call)]
+                    async with asyncio.timeout(seconds):
+                        box[:] = [await asyncio.to_thread(bounded, deadline)]
+                except (TimeoutError, asyncio.CancelledError) as exc:
+                    deadline.abort()  # the worker thread's read ends now instead of trickling on
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    raise httpx.TimeoutException(
+                        f"no complete answer within {seconds:g}s (AUTOSCALER_REQUEST_TIMEOUT)"
+                    ) from exc
                 except PrometheusApiClientException as exc:
                     return _response_from_library_error(exc)
+                except NotJSON as exc:
+                    raise _QueryFailed("answer is not JSON") from exc
+                except WireError as exc:
+                    raise _QueryFailed(str(exc)) from exc
                 except requests.exceptions.JSONDecodeError as exc:
                     raise _QueryFailed("answer is not JSON") from exc
                 except requests.Timeout as exc:
@@ -182,12 +210,13 @@ class PrometheusProvider:
                     raise _QueryFailed("answer is not a Prometheus API response") from exc
                 return httpx.Response(200)
 
+        tries = Attempts()
         try:
-            response = await send(attempt, policy=self._policy)
+            response = await send(attempt, policy=self._policy, attempts=tries)
         except httpx.TimeoutException as exc:
-            raise _QueryFailed(f"timed out: {exc}") from exc
+            raise _QueryFailed(f"timed out: {exc} (after {tries})") from exc
         except httpx.TransportError as exc:
-            raise _QueryFailed(f"cannot connect: {exc}") from exc
+            raise _QueryFailed(f"cannot connect: {exc} (after {tries})") from exc
         if response.status_code != 200:
             raise _QueryFailed(_describe_error_response(response))
         return box[0]
@@ -208,9 +237,11 @@ def _response_from_library_error(exc: PrometheusApiClientException) -> httpx.Res
 def _describe_error_response(response: httpx.Response) -> str:
     """`HTTP 400 bad_data: <Prometheus' message>`, or the start of a non-JSON body."""
     status = f"HTTP {response.status_code}"
+    if 300 <= response.status_code < 400:
+        return f"{status}: a redirect, not followed; set AUTOSCALER_PROMETHEUS_URL to the final address"
     try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = decode_json(response.content, what="prometheus error", max_bytes=len(response.content) or 1)
+    except WireError:
         text = one_line(response.text, limit=200)
         return f"{status}: {text}" if text else status
     if isinstance(body, dict) and isinstance(body.get("error"), str):

@@ -4,7 +4,9 @@
 returns an exit code (0: done, 2: a bad trace, policy or option) and never exits the process.
 
     autoscaler simulate --trace CSV [--policy FILE | --baseline hpa|hpa-simple|threshold|static|oracle]
-        [--target X] [--startup SECONDS] [--peak-instances N] [--tick SECONDS] [--out DIR] [--json]
+        [--target X] [--startup DURATION] [--peak-instances N] [--tick DURATION] [--out DIR] [--json]
+
+Durations are written like the policy's (`90s`, `5m`, `7d`); a bare number is seconds.
 
 `--json` prints one JSON object (the run's numbers and settings); otherwise a short report.
 `--out DIR` writes `timeline.csv` (one row per tick) and `plot.svg`.
@@ -15,10 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from autoscaler.cliargs import DURATION_HELP, duration_arg
 from autoscaler.core.policy import Policy
 from autoscaler.policyfiles import load_paths
 from autoscaler.sim.baselines import BASELINES
@@ -54,16 +57,6 @@ def _positive(kind: type[float] | type[int]) -> Any:
     return parse
 
 
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text}")
-    return value
-
-
 def add_simulate_parser(subparsers: Any) -> None:
     """Add `simulate` to an argparse subparsers object (from ArgumentParser.add_subparsers())."""
     parser = subparsers.add_parser(
@@ -79,16 +72,31 @@ def add_simulate_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--target", type=_positive(float), help="overrides every metric target of the policy, or the hpa target"
     )
-    parser.add_argument("--startup", type=_non_negative, default=60.0, help="seconds until an instance is ready")
+    parser.add_argument(
+        "--startup",
+        type=duration_arg(),
+        default=timedelta(seconds=60),
+        help=f"time until an instance is ready (default 60s; {DURATION_HELP})",
+    )
     parser.add_argument(
         "--peak-instances", type=_positive(int), default=50, help="instances the trace's peak needs at 100 %%"
     )
-    parser.add_argument("--tick", type=_positive(float), default=15.0, help="loop interval in seconds")
+    parser.add_argument(
+        "--tick",
+        type=duration_arg(exclusive=True),
+        default=timedelta(seconds=15),
+        help=f"loop interval (default 15s; {DURATION_HELP})",
+    )
     parser.add_argument("--out", type=Path, help="directory for timeline.csv and plot.svg")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
     parser.add_argument("--start", type=_time, help="simulate from this time (ISO-8601; UTC if no offset)")
     parser.add_argument("--end", type=_time, help="simulate up to this time (exclusive)")
-    parser.add_argument("--warmup", type=_non_negative, default=0.0, help="seconds run but not counted")
+    parser.add_argument(
+        "--warmup",
+        type=duration_arg(),
+        default=timedelta(0),
+        help=f"time run first but not counted (the forecast learns from it; {DURATION_HELP})",
+    )
     parser.add_argument(
         "--gaps", choices=("carry", "zero"), default="carry", help="fill missing intervals (default: carry)"
     )
@@ -119,10 +127,10 @@ def run_simulate(args: argparse.Namespace) -> int:
         policy = _load_policy(args.policy, args.app) if args.policy is not None else None
         trace = load_trace(args.trace, gaps=args.gaps, start=args.start, end=args.end)
         settings: dict[str, Any] = {
-            "startup": args.startup,
+            "startup": args.startup.total_seconds(),
             "peak_instances": args.peak_instances,
-            "tick": args.tick,
-            "warmup": args.warmup,
+            "tick": args.tick.total_seconds(),
+            "warmup": args.warmup.total_seconds(),
         }
         result = simulate(
             trace,

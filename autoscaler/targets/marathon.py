@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import httpx
@@ -30,9 +30,10 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from autoscaler.core.model import AppState
-from autoscaler.errors import ConfigurationError, TargetAuthError, TargetUnavailable
-from autoscaler.http import RetryPolicy, make_client, send
+from autoscaler.errors import ConfigurationError, TargetAuthError, TargetUnavailable, WireError
+from autoscaler.http import Attempts, RetryPolicy, make_client, request
 from autoscaler.ports import AppsSnapshot, ScaleOutcome, ScaleResult
+from autoscaler.wire import decode_json
 
 __all__ = ["MarathonClient", "app_id_problem"]
 
@@ -150,10 +151,16 @@ def _parse_apps(body: Mapping[str, Any]) -> AppsSnapshot:
     return AppsSnapshot(apps=apps, invalid=invalid)
 
 
-def _json_or_none(response: httpx.Response) -> Any:
+def _json_or_none(response: httpx.Response, policy: RetryPolicy) -> Any:
+    """The decoded body of an answer whose JSON is only informative (error messages, a PATCH's
+    deployment id); None when there is none or it is unusable."""
     try:
-        return response.json()
-    except ValueError:
+        return decode_json(
+            response.content,
+            what=f"Marathon's answer to {response.request.method}",
+            max_bytes=policy.max_response_bytes,
+        )
+    except WireError:
         return None
 
 
@@ -216,28 +223,35 @@ class MarathonClient:
     async def list_apps(self) -> AppsSnapshot:
         """Every app from one `GET /v2/apps`; apps whose JSON is unusable land in `invalid`."""
         what = "GET /v2/apps"
+        tries = Attempts()
         try:
-            response = await send(lambda: self._client.get("/v2/apps"), policy=self._policy)
+            response = await request(self._client, "GET", "/v2/apps", policy=self._policy, attempts=tries)
         except httpx.HTTPError as exc:
-            raise TargetUnavailable(self._transport_message(what, exc)) from exc
+            raise TargetUnavailable(self._transport_message(what, exc, tries)) from exc
+        except WireError as exc:
+            raise TargetUnavailable(f"Marathon at {self._display_url}: {self._redact(str(exc))}") from exc
         status = response.status_code
         if status == 401:
             raise TargetAuthError(self._auth_message(what))
         if status >= 500 or status == 429:
             raise TargetUnavailable(
-                f"Marathon at {self._display_url} answered HTTP {status} to {what} "
-                f"after {self._policy.attempts} attempt(s){self._quote(response)}"
+                f"Marathon at {self._display_url} answered HTTP {status} to {what} after {tries}{self._quote(response)}"
             )
         if status != 200:
             raise TargetUnavailable(
                 f"Marathon at {self._display_url} refused {what} with HTTP {status}{self._quote(response)}"
             )
         try:
-            body = response.json()
-        except ValueError as exc:
+            body = decode_json(
+                response.content,
+                what=what,
+                max_bytes=self._policy.max_response_bytes,
+                setting=self._policy.max_bytes_setting,
+            )
+        except WireError as exc:
             raise TargetUnavailable(
-                f"Marathon at {self._display_url} answered {what} with a body that is not JSON "
-                f"(Content-Type {response.headers.get('content-type', 'missing')!r}); "
+                f"Marathon at {self._display_url} answered {what} with a body that cannot be used "
+                f"(Content-Type {response.headers.get('content-type', 'missing')!r}): {exc}; "
                 "is the URL really Marathon's?"
             ) from exc
         if not isinstance(body, dict) or not isinstance(body.get("apps"), list):
@@ -276,16 +290,25 @@ class MarathonClient:
         body = json.dumps({"instances": instances}).encode()
         params = {"force": "true"} if force else None
 
-        def request() -> Awaitable[httpx.Response]:
-            return self._client.patch(path, content=body, params=params, headers={"Content-Type": "application/json"})
-
+        tries = Attempts()
         try:
-            response = await send(request, policy=self._policy)
+            response = await request(
+                self._client,
+                "PATCH",
+                path,
+                policy=self._policy,
+                attempts=tries,
+                content=body,
+                params=params,
+                headers={"Content-Type": "application/json"},
+            )
         except httpx.HTTPError as exc:
-            return result("unavailable", self._transport_message(what, exc) + ".")
+            return result("unavailable", self._transport_message(what, exc, tries) + ".")
+        except WireError as exc:
+            return result("unavailable", f"Marathon's answer to {what} was unusable: {exc}.")
 
         status = response.status_code
-        payload = _json_or_none(response)
+        payload = _json_or_none(response, self._policy)
         message = self._marathon_message(payload)
         if 200 <= status < 300:
             deployment_id = None
@@ -336,7 +359,7 @@ class MarathonClient:
         if status >= 500 or status == 429:
             return result(
                 "unavailable",
-                f"Marathon answered HTTP {status} to {what} after {self._policy.attempts} attempt(s): {message}",
+                f"Marathon answered HTTP {status} to {what} after {tries}: {message}",
             )
         return result("rejected", f"Marathon answered HTTP {status} to {what}: {message}")
 
@@ -355,11 +378,11 @@ class MarathonClient:
         }[self._auth_mode]
         return f"Marathon at {self._display_url} answered 401 Unauthorized to {what}: {sent}. {_AUTH_HINT}"
 
-    def _transport_message(self, what: str, exc: httpx.HTTPError) -> str:
+    def _transport_message(self, what: str, exc: httpx.HTTPError, tries: Attempts) -> str:
         reason = self._redact(str(exc)) or "no details"
         return (
             f"Marathon at {self._display_url} could not be reached for {what} after "
-            f"{self._policy.attempts} attempt(s): {type(exc).__name__}: {reason}"
+            f"{tries}: {type(exc).__name__}: {reason}"
         )
 
     def _marathon_message(self, payload: Any) -> str:
@@ -379,7 +402,7 @@ class MarathonClient:
         return f" ({'; '.join(parts)[:_MAX_QUOTED]})" if parts else ""
 
     def _quote(self, response: httpx.Response) -> str:
-        payload = _json_or_none(response)
+        payload = _json_or_none(response, self._policy)
         if isinstance(payload, dict) and isinstance(payload.get("message"), str):
             return f": {self._marathon_message(payload)}"
         return ""

@@ -1048,7 +1048,7 @@ def test_a_long_floor_window_reports_the_floor_not_stabilizing() -> None:
 # --- History: ready counts for the metric window ---
 
 
-def test_history_record_keeps_the_ready_count_of_every_tick() -> None:
+def test_history_record_keeps_a_run_of_equal_ready_counts_as_its_latest_tick() -> None:
     policy = make_policy()
     history = OBSERVED
     for seconds, ready in ((-45, 2), (-30, 2), (-15, 3)):
@@ -1056,12 +1056,9 @@ def test_history_record_keeps_the_ready_count_of_every_tick() -> None:
         history = history.record(
             decide(policy, state(4, ready=ready), {"cpu": fresh(0.5)}, history, at), keep=policy.stabilization_window()
         )
-    assert [(r.at, r.instances) for r in history.ready] == [
-        (ago(seconds=45), 2),
-        (ago(seconds=30), 2),
-        (ago(seconds=15), 3),
-    ]
+    assert [(r.at, r.instances) for r in history.ready] == [(ago(seconds=30), 2), (ago(seconds=15), 3)]
     assert history.ready_range(ago(seconds=60), 4) == (2, 4)
+    assert history.ready_range(ago(seconds=40), 4) == (2, 4)  # 2 was still ready 30 s ago
     assert history.ready_range(ago(seconds=20), 4) == (3, 4)
     assert history.ready_range(NOW, 4) == (4, 4)
 

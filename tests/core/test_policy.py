@@ -74,19 +74,19 @@ def test_valid_policies(data: dict[str, Any]) -> None:
 
 INVALID_POLICIES = [
     # (data, field that must be named, words the message must contain)
-    (policy(min_instances=11), "", "min_instances (11) is above max_instances (10)"),
+    (policy(min_instances=11), "min_instances", "min_instances (11) is above max_instances (10)"),
     (policy(min_instances=-1), "min_instances", "greater than or equal to 0"),
     (policy(max_instances=None), "max_instances", "Field required"),
     (policy(app=None), "app", "Field required"),
     (policy(metrics=[{**CPU, "target_per_instance": 5}]), "metrics.0", "exactly one of target_average"),
     (policy(metrics=[{k: v for k, v in CPU.items() if k != "target_average"}]), "metrics.0", "exactly one"),
-    (policy(metrics=[{**CPU, "target_average": 0}]), "metrics.0.target_average", "greater than 0"),
-    (policy(metrics=[{**CPU, "target_average": -0.5}]), "metrics.0.target_average", "greater than 0"),
+    (policy(metrics=[{**CPU, "target_average": 0}]), "metrics.0.target_average", "target_average must be above 0"),
+    (policy(metrics=[{**CPU, "target_average": "-5%"}]), "metrics.0.target_average", "must be above 0"),
     (policy(metrics=[{**BACKLOG, "target_per_instance": 0}]), "metrics.0.target_per_instance", "greater than 0"),
     (policy(metrics=[{**CPU, "source": "influx"}]), "metrics.0.source", "prometheus"),
     (policy(metrics=[{**CPU, "query": ""}]), "metrics.0.query", "at least 1"),
     (policy(metrics=[{**CPU, "max_age": "5 minutes"}]), "metrics.0.max_age", "duration"),
-    (policy(metrics=[CPU, {**BACKLOG, "name": "cpu"}]), "", "metric names must be unique; repeated: cpu"),
+    (policy(metrics=[CPU, {**BACKLOG, "name": "cpu"}]), "metrics.1.name", "metric names must be unique; 'cpu'"),
     (policy(max_metric_age="soon"), "max_metric_age", "duration"),
     (policy(max_metric_age="-3m"), "max_metric_age", "duration"),
     (policy(scale_up={"cooldown": "30 seconds"}), "scale_up.cooldown", "duration"),
@@ -95,8 +95,10 @@ INVALID_POLICIES = [
     (policy(scale_down={"max_step": 0}), "scale_down.max_step", "at least 1"),
     (policy(scale_up={"max_step": []}), "scale_up.max_step", "at least one"),
     (policy(scale_up={"max_steps": 4}), "scale_up.max_steps", "Extra inputs"),
-    (policy(tolerance=1), "tolerance", "less than 1"),
-    (policy(tolerance=-0.1), "tolerance", "greater than or equal to 0"),
+    (policy(tolerance=1), "tolerance", "tolerance must be at least 0 and below 100%"),
+    (policy(tolerance="100%"), "tolerance", "below 100%"),
+    (policy(tolerance=-0.1), "tolerance", "at least 0"),
+    (policy(tolerance="ten percent"), "tolerance", "written as a percentage like 10% or a number like 0.1"),
     (policy(max_instance=10), "max_instance", "Extra inputs are not permitted"),  # typo of max_instances
     (policy(app="shop/api"), "app", "not a Marathon app id"),
     (policy(app="/Shop/API"), "app", "not a Marathon app id"),
@@ -106,32 +108,40 @@ INVALID_POLICIES = [
     (policy(app="/shop/a_b"), "app", "not a Marathon app id"),
     (
         policy(schedules=[{**ONE_OFF, "min_instances": 11}]),
-        "",
+        "schedules.0.min_instances",
         "schedule 'sale' has a floor of 11, above max_instances (10)",
     ),
     (
         policy(schedules=[{**RECURRING, "min_instances": None, "max_instances": 1}]),
-        "",
+        "schedules.0.max_instances",
         "schedule 'push' has a ceiling of 1, below min_instances (2)",
     ),
     (policy(schedules=[{**RECURRING, "cron": "0 25 * * *"}]), "schedules.0.cron", "invalid cron expression"),
     (policy(schedules=[{**RECURRING, "cron": "every evening"}]), "schedules.0.cron", "invalid cron expression"),
     (policy(schedules=[{**RECURRING, "timezone": "Asia/Beijing"}]), "schedules.0.timezone", "unknown timezone"),
     (policy(schedules=[{**RECURRING, "timezone": "../etc/passwd"}]), "schedules.0.timezone", "unknown timezone"),
-    (policy(schedules=[{**RECURRING, "duration": None}]), "schedules.0", "positive duration"),
-    (policy(schedules=[{**RECURRING, "duration": "0s"}]), "schedules.0", "positive duration"),
+    (policy(schedules=[{**RECURRING, "duration": None}]), "schedules.0.duration", "positive duration"),
+    (policy(schedules=[{**RECURRING, "duration": "0s"}]), "schedules.0.duration", "positive duration"),
+    (policy(schedules=[{**RECURRING, "timezone": None}]), "schedules.0.timezone", "a cron schedule needs a timezone"),
+    (policy(schedules=[{**RECURRING, "timezone": ""}]), "schedules.0.timezone", "timezone is empty"),
+    (policy(timezone="Asia/Beijing"), "timezone", "unknown timezone"),
     (policy(schedules=[{**RECURRING, "duration": "an hour"}]), "schedules.0.duration", "duration"),
     (policy(schedules=[{**ONE_OFF, "lead": "20 min"}]), "schedules.0.lead", "duration"),
-    (policy(schedules=[{**ONE_OFF, "end": ONE_OFF["start"]}]), "schedules.0", "must be after start"),
-    (policy(schedules=[{**ONE_OFF, "end": "2026-11-10T23:00:00+08:00"}]), "schedules.0", "must be after start"),
-    (policy(schedules=[{**ONE_OFF, "start": "2026-11-11T00:00:00"}]), "schedules.0", "start needs a UTC offset"),
-    (policy(schedules=[{**ONE_OFF, "end": "2026-11-11T03:00:00"}]), "schedules.0", "end needs a UTC offset"),
+    (policy(schedules=[{**ONE_OFF, "end": ONE_OFF["start"]}]), "schedules.0.end", "must be after start"),
+    (policy(schedules=[{**ONE_OFF, "end": "2026-11-10T23:00:00+08:00"}]), "schedules.0.end", "must be after start"),
+    (policy(schedules=[{**ONE_OFF, "start": "2026-11-11T00:00:00"}]), "schedules.0.start", "start needs a UTC offset"),
+    (policy(schedules=[{**ONE_OFF, "end": "2026-11-11T03:00:00"}]), "schedules.0.end", "end needs a UTC offset"),
     (policy(schedules=[{**ONE_OFF, "end": None}]), "schedules.0", "needs both start and end"),
     (policy(schedules=[{**ONE_OFF, "cron": "0 20 * * *"}]), "schedules.0", "not both"),
     (policy(schedules=[{"name": "x", "min_instances": 3}]), "schedules.0", "needs start and end, or cron"),
     (policy(schedules=[{**ONE_OFF, "min_instances": None}]), "schedules.0", "needs min_instances"),
-    (policy(schedules=[{**ONE_OFF, "max_instances": 4}]), "schedules.0", "min_instances is above its max_instances"),
-    (policy(schedules=[{**ONE_OFF, "timezone": "UTC"}]), "schedules.0", "belong to recurring"),
+    (
+        policy(schedules=[{**ONE_OFF, "max_instances": 4}]),
+        "schedules.0.min_instances",
+        "min_instances (8) is above its max_instances (4)",
+    ),
+    (policy(schedules=[{**ONE_OFF, "timezone": "UTC"}]), "schedules.0.timezone", "belongs to recurring"),
+    (policy(schedules=[{**ONE_OFF, "duration": "1h"}]), "schedules.0.duration", "belongs to recurring"),
     (policy(schedules=[{**ONE_OFF, "min_instance": 4}]), "schedules.0.min_instance", "Extra inputs"),
 ]
 
@@ -246,13 +256,14 @@ CAMPAIGN = {
 }
 
 INVALID_CAMPAIGNS = [
-    ({**CAMPAIGN, "end": CAMPAIGN["start"]}, "", "must be after start"),
-    ({**CAMPAIGN, "start": "2026-11-11T00:00:00"}, "", "start needs a UTC offset"),
-    ({**CAMPAIGN, "end": "2026-11-11T03:00:00"}, "", "end needs a UTC offset"),
+    ({**CAMPAIGN, "end": CAMPAIGN["start"]}, "end", "must be after start"),
+    ({**CAMPAIGN, "start": "2026-11-11T00:00:00"}, "start", "start needs a UTC offset"),
+    ({**CAMPAIGN, "end": "2026-11-11T03:00:00"}, "end", "end needs a UTC offset"),
+    ({**CAMPAIGN, "lead": 20}, "lead", "a duration needs a unit"),
     ({**CAMPAIGN, "lead": "twenty minutes"}, "lead", "duration"),
     ({**CAMPAIGN, "apps": {}}, "apps", "at least 1"),
-    ({**CAMPAIGN, "apps": {"shop/api": 3}}, "apps", "not a Marathon app id"),
-    ({**CAMPAIGN, "apps": {"/shop/api": -1}}, "apps", "0 or more"),
+    ({**CAMPAIGN, "apps": {"shop/api": 3}}, "apps.shop/api", "not a Marathon app id"),
+    ({**CAMPAIGN, "apps": {"/shop/api": -1}}, "apps./shop/api", "0 or more"),
     ({**CAMPAIGN, "apps": {"/shop/api": "many"}}, "apps./shop/api", "valid integer"),
     ({**CAMPAIGN, "app": {"/shop/api": 3}}, "app", "Extra inputs"),
     ({k: v for k, v in CAMPAIGN.items() if k != "name"}, "name", "Field required"),
@@ -325,3 +336,113 @@ def test_with_campaigns_rejects_a_floor_above_max_instances() -> None:
 )
 def test_substitute(template: str, expected: str) -> None:
     assert substitute(template, "/shop/order-worker") == expected
+
+
+# Durations: a bare number could be seconds or minutes (`lead: 20` meant 20 minutes); a policy says.
+DURATION_FIELDS = [
+    ("max_metric_age", lambda value: policy(max_metric_age=value)),
+    ("metric_window", lambda value: policy(metric_window=value)),
+    ("metrics.0.max_age", lambda value: policy(metrics=[{**CPU, "max_age": value}])),
+    ("scale_up.cooldown", lambda value: policy(scale_up={"cooldown": value})),
+    ("scale_down.stabilization", lambda value: policy(scale_down={"stabilization": value})),
+    ("schedules.0.lead", lambda value: policy(schedules=[{**ONE_OFF, "lead": value}])),
+    ("schedules.0.duration", lambda value: policy(schedules=[{**RECURRING, "duration": value}])),
+    ("predictive.lookback", lambda value: policy(predictive={"lookback": value})),
+    ("predictive.horizon", lambda value: policy(predictive={"horizon": value})),
+    ("predictive.bucket", lambda value: policy(predictive={"bucket": value})),
+]
+
+
+@pytest.mark.parametrize(("field", "make"), DURATION_FIELDS, ids=[field for field, _ in DURATION_FIELDS])
+@pytest.mark.parametrize("bare", [20, 90.5, "20", " 600 "])
+def test_a_bare_number_in_a_duration_field_is_refused(field: str, make: Any, bare: object) -> None:
+    text = rejection(Policy, make(bare))
+    line = next(line for line in text.splitlines() if line.startswith(field + ":"))
+    name = field.rsplit(".", 1)[-1]
+    assert f"{name}" in line.split(": ", 1)[1]  # the message itself names the field
+    for form in ("90s", "5m", "2h", "7d", "1h30m"):  # and shows the accepted forms
+        assert form in line
+
+
+@pytest.mark.parametrize(("written", "seconds"), [("20m", 1200), ("1h30m", 5400), ("45s", 45), ("0s", 0)])
+def test_durations_with_a_unit_are_accepted(written: str, seconds: int) -> None:
+    parsed = Policy.model_validate(policy(schedules=[{**ONE_OFF, "lead": written}]))
+    assert parsed.schedules[0].lead == timedelta(seconds=seconds)
+
+
+# Fractions: `10%` and `0.1` mean the same wherever a fraction is meant.
+FRACTION_FIELDS = [
+    ("tolerance", lambda value: policy(tolerance=value), lambda p: p.tolerance),
+    (
+        "metrics.0.target_average",
+        lambda value: policy(metrics=[{**CPU, "target_average": value}]),
+        lambda p: p.metrics[0].target_average,
+    ),
+    ("predictive.quantile", lambda value: policy(predictive={"quantile": value}), lambda p: p.predictive.quantile),
+    ("predictive.margin", lambda value: policy(predictive={"margin": value}), lambda p: p.predictive.margin),
+    (
+        "predictive.max_spread",
+        lambda value: policy(predictive={"max_spread": value}),
+        lambda p: p.predictive.max_spread,
+    ),
+    (
+        "predictive.saturation",
+        lambda value: policy(predictive={"saturation": value}),
+        lambda p: p.predictive.saturation,
+    ),
+]
+
+
+@pytest.mark.parametrize(("field", "make", "read"), FRACTION_FIELDS, ids=[f for f, _, _ in FRACTION_FIELDS])
+@pytest.mark.parametrize(("written", "value"), [("10%", 0.1), (" 12.5 % ", 0.125), (0.1, 0.1), ("0.1", 0.1)])
+def test_every_fraction_takes_a_percentage_or_a_number(
+    field: str, make: Any, read: Any, written: object, value: float
+) -> None:
+    assert read(Policy.model_validate(make(written))) == pytest.approx(value)
+
+
+@pytest.mark.parametrize(("field", "make", "read"), FRACTION_FIELDS, ids=[f for f, _, _ in FRACTION_FIELDS])
+@pytest.mark.parametrize("written", ["lots", "10 %%", True, "nan", [0.1]])
+def test_a_fraction_that_is_not_one_names_the_field_and_the_forms(
+    field: str, make: Any, read: Any, written: object
+) -> None:
+    text = rejection(Policy, make(written))
+    line = next(line for line in text.splitlines() if line.startswith(field + ":"))
+    assert f"{field.rsplit('.', 1)[-1]} must be" in line
+    assert "a percentage like 10% or a number like 0.1" in line
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        (policy(predictive={"quantile": "0%"}), "predictive.quantile"),
+        (policy(predictive={"quantile": "101%"}), "predictive.quantile"),
+        (policy(predictive={"margin": "1001%"}), "predictive.margin"),
+        (policy(predictive={"max_spread": 1.5}), "predictive.max_spread"),
+        (policy(predictive={"saturation": "0%"}), "predictive.saturation"),
+    ],
+)
+def test_a_fraction_out_of_range_says_the_range(data: dict[str, Any], field: str) -> None:
+    text = rejection(Policy, data)
+    line = next(line for line in text.splitlines() if line.startswith(field + ":"))
+    assert "must be" in line and "%" in line
+
+
+# Time zones: a cron schedule's times are read in a zone someone chose, never a silent UTC.
+def test_a_policy_timezone_is_given_to_cron_schedules_that_name_none() -> None:
+    shanghai = {**RECURRING, "timezone": None}
+    berlin = {**RECURRING, "name": "berlin", "timezone": "Europe/Berlin"}
+    parsed = Policy.model_validate(policy(timezone="Asia/Shanghai", schedules=[shanghai, berlin, ONE_OFF]))
+    assert [s.timezone for s in parsed.schedules] == ["Asia/Shanghai", "Europe/Berlin", None]
+    assert parsed.timezone == "Asia/Shanghai"
+
+
+def test_a_cron_schedule_without_any_timezone_is_refused_at_the_schedule() -> None:
+    text = rejection(Policy, policy(schedules=[ONE_OFF, {**RECURRING, "timezone": None}]))
+    assert text.startswith("schedules.1.timezone: a cron schedule needs a timezone")
+    assert "_defaults.yaml" in text
+
+
+def test_a_wrong_policy_timezone_is_reported_once_at_the_field() -> None:
+    text = rejection(Policy, policy(timezone="Mars/Base", schedules=[{**RECURRING, "timezone": None}]))
+    assert any(line.startswith("timezone: ") and "unknown timezone 'Mars/Base'" in line for line in text.splitlines())

@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from autoscaler.core.policy import Schedule
 from autoscaler.core.schedule import Window, active_windows, next_windows
@@ -223,21 +224,38 @@ def test_window_across_midnight_starts_the_day_before() -> None:
     assert window.end == datetime(2026, 6, 2, 2, 0, tzinfo=SHANGHAI)
 
 
-def test_recurring_without_timezone_is_utc() -> None:
-    sched = schedule(cron="0 20 * * *", duration="1h")
+def test_recurring_in_utc_only_when_it_says_so() -> None:
+    sched = schedule(cron="0 20 * * *", timezone="UTC", duration="1h")
     assert active(sched, utc(2026, 6, 1, 20, 30))
     assert not active(sched, datetime(2026, 6, 1, 20, 30, tzinfo=SHANGHAI))  # 12:30 UTC
+    with pytest.raises(ValidationError, match="needs a timezone"):
+        schedule(cron="0 20 * * *", duration="1h")
+
+
+def test_a_window_keeps_the_zone_it_was_written_in() -> None:
+    [push] = next_windows([PUSH], utc(2026, 6, 1, 0, 0))
+    assert push.timezone == "Asia/Shanghai"
+    assert push.start.utcoffset() == timedelta(0)  # computed with in UTC
+    assert push.local(push.start) == datetime(2026, 6, 1, 20, 0, tzinfo=SHANGHAI)
+    assert push.local(push.start).isoformat() == "2026-06-01T20:00:00+08:00"
+    one_off = schedule(start="2026-11-11T00:00:00+08:00", end="2026-11-11T03:00:00+08:00")
+    [sale] = next_windows([one_off], utc(2026, 6, 1, 0, 0))
+    assert sale.timezone == "UTC+08:00"
+    assert sale.local(sale.start).isoformat() == "2026-11-11T00:00:00+08:00"
+    [utc_sale] = next_windows([schedule(start="2026-11-11T00:00:00Z", end="2026-11-11T03:00:00Z")], utc(2026, 6, 1))
+    assert utc_sale.timezone == "UTC"
 
 
 def test_overlapping_occurrences_give_one_window_per_schedule() -> None:
-    hourly_two_hours = schedule(cron="0 * * * *", duration="2h")
+    hourly_two_hours = schedule(cron="0 * * * *", timezone="UTC", duration="2h")
     windows = active_windows([hourly_two_hours], utc(2026, 6, 1, 10, 30))
     assert [(w.start, w.end) for w in windows] == [(utc(2026, 6, 1, 9, 0), utc(2026, 6, 1, 11, 0))]
 
 
 def test_active_windows_of_several_schedules() -> None:
-    ceiling = schedule(name="quiet", cron="0 2 * * *", timezone="Asia/Shanghai", duration="4h",
-                       min_instances=None, max_instances=6)
+    ceiling = schedule(
+        name="quiet", cron="0 2 * * *", timezone="Asia/Shanghai", duration="4h", min_instances=None, max_instances=6
+    )
     now = datetime(2026, 6, 1, 3, 0, tzinfo=SHANGHAI)
     windows = active_windows([PUSH, ceiling, SALE], now)
     assert [(w.name, w.min_instances, w.max_instances) for w in windows] == [("quiet", None, 6)]

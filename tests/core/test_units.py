@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from autoscaler.core.units import Step, format_duration, parse_duration, parse_step
+from autoscaler.core.units import Step, format_duration, parse_duration, parse_fraction, parse_step
 
 
 @pytest.mark.parametrize(
@@ -107,3 +107,30 @@ def test_step_str_round_trips() -> None:
     assert str(Step(count=4)) == "4"
     assert str(Step(percent=20.0)) == "20%"
     assert parse_step(str(Step(percent=12.5))) == Step(percent=12.5)
+
+
+@pytest.mark.parametrize("bare", [90, 2.5, 0, "90", " 90 ", "1.5"])
+def test_a_duration_without_bare_seconds_needs_a_unit(bare: object) -> None:
+    with pytest.raises(ValueError, match="needs a unit") as info:
+        parse_duration(bare, bare_seconds=False)
+    for form in ("90s", "5m", "2h", "7d", "1h30m"):
+        assert form in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("1h30m", 5400), (timedelta(minutes=2), 120)])
+def test_a_duration_with_a_unit_needs_no_bare_seconds(text: object, seconds: float) -> None:
+    assert parse_duration(text, bare_seconds=False) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    ("value", "fraction"),
+    [("10%", 0.1), ("12.5 %", 0.125), ("0%", 0.0), ("250%", 2.5), (0.1, 0.1), (1, 1.0), ("0.25", 0.25), ("-5%", -0.05)],
+)
+def test_parse_fraction_accepts_percentages_and_numbers(value: object, fraction: float) -> None:
+    assert parse_fraction(value) == pytest.approx(fraction)
+
+
+@pytest.mark.parametrize("value", ["", "%", "ten", "10 percent", "10%%", True, None, [0.1], "nan", float("inf")])
+def test_parse_fraction_rejects_the_rest(value: object) -> None:
+    with pytest.raises(ValueError, match=r"a percentage like 10% or a number like 0\.1"):
+        parse_fraction(value)

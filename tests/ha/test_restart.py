@@ -134,7 +134,7 @@ def test_killed_during_a_scale_up_the_restart_honours_the_cooldown_and_writes_no
     setup: tuple[ThreadedMarathon, PrometheusAPI, FaultProxy], tmp_path: Path
 ) -> None:
     marathon, prometheus, proxy = setup
-    cooldown = 3.0
+    cooldown = 8.0
     marathon.call(marathon.fake.add_app, APP, instances=2)
     load(marathon, prometheus, 400)  # wants 4
     rules = policy(scale_up={"cooldown": f"{cooldown:g}s"})

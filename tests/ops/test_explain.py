@@ -4,6 +4,7 @@ decision is in the text, the last sentence answers why, and nothing but GETs rea
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -13,9 +14,10 @@ from autoscaler.core.decide import History, ReadyCount, decide
 from autoscaler.core.model import AppState, Observation, QueryResult, Sample
 from autoscaler.core.policy import Policy
 from autoscaler.errors import MetricSourceError, TargetUnavailable
-from autoscaler.explain import ExplainError, explain_app, why
+from autoscaler.explain import ExplainError, explain_app, explain_offline, why
 from autoscaler.http import RetryPolicy
 from autoscaler.ports import MetricsProvider
+from autoscaler.preview import JSON_FIELDS, explanation_json
 from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient
 
@@ -132,10 +134,11 @@ async def test_the_worked_example_in_full(marathon: FakeMarathon, client: Marath
         "  highest proposal: orders_backlog (12)",
         "  1. max_step: 12 -> 8 (scale_up max_step 100%, 4 allows +4 from 4)",
         "  none in force now",
-        "  next: double-11 (floor 30): 2026-11-10T16:00:00+00:00 to 2026-11-10T19:00:00+00:00, lead 20m; "
-        "applies from 2026-11-10T15:40:00+00:00 (in 5h40m)",
-        "  next: evening-push (floor 12): 2026-11-10T12:00:00+00:00 to 2026-11-10T13:00:00+00:00, lead 10m; "
-        "applies from 2026-11-10T11:50:00+00:00 (in 1h50m)",
+        # Every time of a window on its own clock, with its zone: the cron schedule's, the one-off's offset.
+        "  next: double-11 (floor 30): 2026-11-11T00:00:00+08:00 UTC+08:00 to 2026-11-11T03:00:00+08:00 UTC+08:00, "
+        "lead 20m; applies from 2026-11-10T23:40:00+08:00 UTC+08:00 (in 5h40m)",
+        "  next: evening-push (floor 12): 2026-11-10T20:00:00+08:00 Asia/Shanghai to 2026-11-10T21:00:00+08:00 "
+        "Asia/Shanghai, lead 10m; applies from 2026-11-10T19:50:00+08:00 Asia/Shanghai (in 1h50m)",
         "Why: It scales up from 4 to 8 because the metrics recommend 12, limited to 8 by max_step.",
     ):
         assert any(line.startswith(expected) for line in lines), f"missing: {expected}\n---\n{text}"
@@ -143,8 +146,16 @@ async def test_the_worked_example_in_full(marathon: FakeMarathon, client: Marath
         "Outcome: scaled_up, desired 8 (cause: metrics). A running service would send PATCH /v2/apps/shop/api "
         '{"instances": 8}; explain sent nothing.'
     ) in text
-    assert "Assumed: the app has been observed for a full stabilisation window (5m)" in text
-    assert "cannot see the running service's recent recommendations" in text
+    assert lines[1] == (
+        "At 2026-11-10T10:00:00+00:00. Source: this process, offline (the engine run here, not the running "
+        "service's decision; --url or AUTOSCALER_STATUS_URL asks the service)."
+    )
+    at = lines.index("Offline, this process cannot know what the running service remembers:")
+    assert lines[at + 1].startswith(
+        "  no stabilisation history: it assumes the app was watched for a full window (5m) of steady recommendations"
+    )
+    assert lines[at + 2].startswith("  no ready counts of the metric window")
+    assert "start-up time" not in "\n".join(lines[at:])  # this policy learns none
     only_one_list_call(marathon)
     assert prometheus.calls == [[CPU.replace("${app}", "/shop/api")]] and graphite.calls == [[BACKLOG]]
 
@@ -175,7 +186,10 @@ async def test_an_active_schedule_floor_and_a_missing_metric(marathon: FakeMarat
 
     assert text.splitlines()[0] == "/shop/api: 4 -> 30 (scaled_up: schedule)"
     assert "orders_backlog (graphite): value none vs target_per_instance 500: missing: graphite failed:" in text
-    assert "  in force: double-11 (floor 30): 2026-11-10T16:00:00+00:00 to 2026-11-10T19:00:00+00:00, lead 20m" in text
+    assert (
+        "  in force: double-11 (floor 30): 2026-11-11T00:00:00+08:00 UTC+08:00 to 2026-11-11T03:00:00+08:00 UTC+08:00, "
+        "lead 20m" in text
+    )
     assert "schedule_floor: 4 -> 30 (schedule double-11 requires at least 30" in text
     assert "Why: It scales up from 4 to 30 because schedule double-11 requires at least 30" in text
     only_one_list_call(marathon)
@@ -243,3 +257,44 @@ def test_a_hold_of_the_metric_window_is_named_and_explained() -> None:
     assert "over this tick's 4 ready instances the metrics would ask for 8" in sentence
     assert "became ready within the 1m window are not yet measured" in sentence
     assert "within the tolerance" not in sentence
+
+
+async def test_offline_json_has_the_documented_fields_and_says_what_it_cannot_know(
+    marathon: FakeMarathon, client: MarathonClient
+) -> None:
+    _, _, providers = sources(cpu=0.9, backlog=6000)
+    policy = shop_api(schedules=[{"name": "push", "cron": "0 20 * * *", "timezone": "UTC", "duration": "1h",
+                                  "lead": "auto", "min_instances": 12}])  # fmt: skip
+
+    found = await explain_offline("/shop/api", policies=policies(policy), target=client, providers=providers, now=NOW)
+    body = explanation_json(found, app_id="/shop/api")
+
+    assert list(body) == list(JSON_FIELDS)
+    decision = found.decision
+    assert decision is not None
+    assert (body["source"], body["service_url"], body["outcome"], body["code"]) == (
+        "offline",
+        None,
+        decision.code,
+        decision.code,
+    )
+    assert (body["current"], body["desired"], body["action"], body["proposed"]) == (4, 8, "up", 12)
+    assert body["reasons"] == decision.reasons()
+    assert body["why"] == why(decision)
+    assert [w["name"] for w in body["schedule"]["next"]] == ["push"]
+    assert body["startup"] is None
+    assert [item.split(":")[0] for item in body["unknown"]] == [
+        "no stabilisation history",
+        "no ready counts of the metric window",
+        "no learned start-up time",
+    ]
+    assert json.loads(json.dumps(body)) == body
+
+
+async def test_offline_json_of_an_app_marathon_does_not_know(marathon: FakeMarathon, client: MarathonClient) -> None:
+    found = await explain_offline(
+        "/shop/gone", policies=policies(shop_api(app="/shop/gone")), target=client, providers={}, now=NOW
+    )
+    body = explanation_json(found, app_id="/shop/gone")
+    assert (body["outcome"], body["code"], body["current"]) == ("app_not_found", None, None)
+    assert body["why"] == "Marathon has no app /shop/gone"

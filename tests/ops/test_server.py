@@ -317,6 +317,8 @@ async def test_apps_api_shape_and_values(service: Service, server: StatusServer)
     upcoming = {w["name"]: w for w in api["schedule"]["next"]}
     assert upcoming["double-11"]["applies_from"] == "2026-11-10T15:40:00+00:00"
     assert upcoming["lunch"]["start"] == "2026-11-11T11:00:00+00:00"
+    # each window names the zone it was written in, so its times can be shown on that clock
+    assert (upcoming["double-11"]["timezone"], upcoming["lunch"]["timezone"]) == ("UTC+08:00", "UTC")
 
     ghost = body["apps"][1]
     assert ghost["current"] is None and ghost["code"] == "app_not_found" and ghost["last"]["decision"] is None

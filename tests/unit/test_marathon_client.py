@@ -16,7 +16,7 @@ import pytest
 import respx
 
 from autoscaler.core.model import AppState
-from autoscaler.errors import ConfigurationError, TargetAuthError, TargetUnavailable
+from autoscaler.errors import ConfigurationError, TargetAuthError, TargetUnavailable, WireError
 from autoscaler.http import RetryPolicy
 from autoscaler.targets.marathon import MarathonClient, app_id_problem
 
@@ -169,7 +169,7 @@ async def test_a_body_that_is_not_json_is_unavailable(
 
     with pytest.raises(TargetUnavailable, match="not JSON") as caught:
         await client.list_apps()
-    assert isinstance(caught.value.__cause__, ValueError)
+    assert isinstance(caught.value.__cause__, WireError)
 
 
 @pytest.mark.parametrize(

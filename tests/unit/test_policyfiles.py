@@ -198,7 +198,11 @@ def test_nested_field_error_has_its_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "field", "words"),
     [
-        (API.replace("min_instances: 2", "min_instances: 50"), "", "min_instances (50) is above max_instances (40)"),
+        (
+            API.replace("min_instances: 2", "min_instances: 50"),
+            "min_instances",
+            "min_instances (50) is above max_instances (40)",
+        ),
         (API.replace("app: /shop/api", "app: shop api"), "app", "not a Marathon app id"),
         (API + "scale_down: {cooldown: 5 minutes}\n", "scale_down.cooldown", "duration"),
         (
@@ -351,3 +355,120 @@ def test_an_error_in_defaults_is_reported_against_the_defaults_file(tmp_path: Pa
     result = load_directory(tmp_path)
     # reported once, against _defaults.yaml, not once per policy file
     assert [(p.path, p.field) for p in result.errors] == [(str(defaults), "tolerance")]
+
+
+def test_an_error_in_defaults_has_the_line_of_the_defaults_file(tmp_path: Path) -> None:
+    defaults = write(tmp_path, "_defaults.yaml", "max_metric_age: 3m\ntimezone: UTC\nscale_down:\n  cooldown: 10\n")
+    write(tmp_path, "api.yaml", API)
+    [error] = load_directory(tmp_path).errors
+    assert (error.path, error.field, error.line) == (str(defaults), "scale_down.cooldown", 4)
+    assert "needs a unit" in error.message
+
+
+@pytest.mark.parametrize("word", ["on", "off", "yes", "no", "On", "YES", "y", "n"])
+def test_only_true_and_false_are_booleans(tmp_path: Path, word: str) -> None:
+    # YAML 1.1 reads these as booleans; a policy means the word.
+    write(tmp_path, "api.yaml", API.replace("name: cpu", f"name: {word}"))
+    result = load_directory(tmp_path)
+    assert result.problems == []
+    assert result.policies["/shop/api"].metrics[0].name == word
+
+
+def test_predictive_mode_on_as_the_readme_writes_it(tmp_path: Path) -> None:
+    write(tmp_path, "api.yaml", API + "predictive: {mode: on}\n")
+    result = load_directory(tmp_path)
+    assert result.problems == []
+    assert result.policies["/shop/api"].predictive is not None
+    assert result.policies["/shop/api"].predictive.mode == "on"
+
+
+@pytest.mark.parametrize(("word", "value"), [("true", True), ("True", True), ("FALSE", False), ("false", False)])
+def test_true_and_false_stay_booleans(tmp_path: Path, word: str, value: bool) -> None:
+    write(tmp_path, "api.yaml", API + f"force: {word}\n")
+    assert load_directory(tmp_path).policies["/shop/api"].force is value
+
+
+def test_a_bare_number_as_a_duration_names_the_field_at_its_line(tmp_path: Path) -> None:
+    bad = write(
+        tmp_path,
+        "api.yaml",
+        API + "schedules:\n  - name: sale\n    start: '2026-11-11T00:00:00+08:00'\n"
+        "    end: '2026-11-11T03:00:00+08:00'\n    lead: 20\n    min_instances: 8\n",
+    )
+    [error] = load_directory(tmp_path).errors
+    assert (error.path, error.field, error.line) == (str(bad), "schedules.0.lead", 13)
+    assert "lead" in error.message and "needs a unit" in error.message and "5m" in error.message
+
+
+def test_a_site_timezone_in_defaults_serves_cron_schedules(tmp_path: Path) -> None:
+    write(tmp_path, "_defaults.yaml", "timezone: Asia/Shanghai\n")
+    write(
+        tmp_path, "api.yaml", API + "schedules:\n  - {name: push, cron: '0 20 * * *', duration: 1h, min_instances: 3}\n"
+    )
+    result = load_directory(tmp_path)
+    assert result.problems == []
+    assert result.policies["/shop/api"].schedules[0].timezone == "Asia/Shanghai"
+
+
+def test_a_cron_schedule_without_a_timezone_is_an_error_at_its_line(tmp_path: Path) -> None:
+    bad = write(
+        tmp_path, "api.yaml", API + "schedules:\n  - {name: push, cron: '0 20 * * *', duration: 1h, min_instances: 3}\n"
+    )
+    [error] = load_directory(tmp_path).errors
+    assert (error.path, error.field, error.line) == (str(bad), "schedules.0.timezone", 10)
+    assert "needs a timezone" in error.message and "_defaults.yaml" in error.message
+
+
+def test_percentages_where_fractions_are_meant(tmp_path: Path) -> None:
+    write(tmp_path, "api.yaml", API.replace("0.6", "60%") + "tolerance: 10%\npredictive: {quantile: 90%}\n")
+    result = load_directory(tmp_path)
+    assert result.problems == []
+    parsed = result.policies["/shop/api"]
+    assert (parsed.tolerance, parsed.metrics[0].target_average) == (pytest.approx(0.1), pytest.approx(0.6))
+    assert parsed.predictive is not None and parsed.predictive.quantile == pytest.approx(0.9)
+
+
+SCHEDULES = """\
+schedules:
+  - name: lunch
+    cron: '0 12 * * *'
+    timezone: UTC
+    duration: 1h
+    min_instances: 3
+  - name: sale
+    start: '2026-11-11T00:00:00+08:00'
+    end: '2026-11-11T03:00:00+08:00'
+    min_instances: 41
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "line"),
+    [
+        # a check across fields is reported where the field it is about is written
+        (API + SCHEDULES, "schedules.1.min_instances", 18),
+        (API + SCHEDULES.replace("min_instances: 41", "max_instances: 1"), "schedules.1.max_instances", 18),
+        (API.replace("min_instances: 2", "min_instances: 50"), "min_instances", 2),
+        (
+            API + SCHEDULES.replace("min_instances: 41", "min_instances: 9\n    max_instances: 4"),
+            "schedules.1.min_instances",
+            18,
+        ),
+        (API + SCHEDULES.replace("end: '2026-11-11T03", "end: '2026-11-10T03"), "schedules.1.end", 17),
+        (API + "  - {name: cpu, source: graphite, query: q, target_per_instance: 9}\n", "metrics.1.name", 9),
+        (API + "predictive:\n  bucket: 5s\n", "predictive.bucket", 10),
+        (API + "predictive:\n  load_queries: {cpu: q, mem: q}\n", "predictive.load_queries.mem", 10),
+    ],
+)
+def test_errors_point_at_the_line_of_the_field(tmp_path: Path, text: str, field: str, line: int) -> None:
+    bad = write(tmp_path, "api.yaml", text)
+    errors = load_directory(tmp_path).errors
+    assert [(e.path, e.field, e.line) for e in errors] == [(str(bad), field, line)], errors
+
+
+def test_a_campaign_error_points_at_the_line_of_its_field(tmp_path: Path) -> None:
+    write(tmp_path, "api.yaml", API)
+    write(tmp_path, "worker.yaml", WORKER)
+    campaign = write(tmp_path, "campaigns/sale.yaml", CAMPAIGN.replace("/shop/worker: 20", "/shop/worker: -2"))
+    errors = load_directory(tmp_path).errors
+    assert [(e.path, e.field, e.line) for e in errors] == [(str(campaign), "apps./shop/worker", 7)]

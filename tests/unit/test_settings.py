@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +75,56 @@ def test_ca_bundle_keeps_verification_on(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("AUTOSCALER_MARATHON_URL", "https://m:8443")
     monkeypatch.setenv("AUTOSCALER_MARATHON_CA_BUNDLE", "/etc/ssl/company-ca.pem")
     assert load_settings().marathon_verify() == "/etc/ssl/company-ca.pem"
+
+
+# --- the Marathon password from a file (a mounted volume, without a secret store) ------------------
+
+
+def test_the_marathon_password_is_read_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secret = tmp_path / "marathon-password"
+    secret.write_text("pa ss:word\n")
+    monkeypatch.setenv("AUTOSCALER_MARATHON_URL", "http://marathon.example.internal:8080")
+    monkeypatch.setenv("AUTOSCALER_MARATHON_USER", "autoscaler")
+    monkeypatch.setenv("AUTOSCALER_MARATHON_PASSWORD_FILE", str(secret))
+    settings = load_settings()
+    assert settings.marathon_password is not None
+    assert settings.marathon_password.get_secret_value() == "pa ss:word"  # one trailing newline dropped
+    assert "pa ss:word" not in repr(settings) + str(settings)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "must hold the secret on one line"),
+        (b"\n", "must hold the secret on one line"),
+        (b"first\nsecond\n", "must hold the secret on one line"),
+        (b"x" * 5000, "is over 4096 bytes"),
+        (b"\xff\xfe-not-text", "is not UTF-8 text"),
+    ],
+    ids=["empty", "only-newline", "two-lines", "huge", "binary"],
+)
+def test_an_unusable_password_file_is_named_and_never_quoted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, content: bytes, problem: str
+) -> None:
+    secret = tmp_path / "marathon-password"
+    secret.write_bytes(content)
+    monkeypatch.setenv("AUTOSCALER_MARATHON_URL", "http://marathon.example.internal:8080")
+    monkeypatch.setenv("AUTOSCALER_MARATHON_USER", "autoscaler")
+    monkeypatch.setenv("AUTOSCALER_MARATHON_PASSWORD_FILE", str(secret))
+    with pytest.raises(ConfigurationError, match=f"AUTOSCALER_MARATHON_PASSWORD_FILE {secret} {problem}") as caught:
+        load_settings()
+    assert "second" not in str(caught.value) and "xxxx" not in str(caught.value)
+
+
+def test_a_missing_password_file_and_both_ways_at_once_are_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AUTOSCALER_MARATHON_URL", "http://marathon.example.internal:8080")
+    monkeypatch.setenv("AUTOSCALER_MARATHON_USER", "autoscaler")
+    monkeypatch.setenv("AUTOSCALER_MARATHON_PASSWORD_FILE", str(tmp_path / "absent"))
+    with pytest.raises(ConfigurationError, match=r"PASSWORD_FILE .*absent cannot be read \(No such file"):
+        load_settings()
+    (tmp_path / "absent").write_text("secret")
+    monkeypatch.setenv("AUTOSCALER_MARATHON_PASSWORD", "another")
+    with pytest.raises(ConfigurationError, match="AUTOSCALER_MARATHON_PASSWORD or AUTOSCALER_MARATHON_PASSWORD_FILE"):
+        load_settings()

@@ -65,11 +65,11 @@ BAD_FILES = [
     (GOOD + "    target_per_instance: 5\n", "metrics.0: give exactly one of target_average"),
     (
         GOOD.replace("target_average: 0.6", "target_average: 0"),
-        "metrics.0.target_average: Input should be greater than 0",
+        "metrics.0.target_average: target_average must be above 0",
     ),
     (GOOD + "max_metric_age: 3 minutes\n", "max_metric_age: expected a duration"),
     (
-        GOOD + "schedules:\n  - {name: s, cron: '61 * * * *', duration: 1h, min_instances: 3}\n",
+        GOOD + "schedules:\n  - {name: s, cron: '61 * * * *', timezone: UTC, duration: 1h, min_instances: 3}\n",
         "schedules.0.cron: invalid cron expression",
     ),
     (
@@ -80,20 +80,20 @@ BAD_FILES = [
     (
         GOOD + "schedules:\n  - {name: s, start: '2026-11-11T03:00:00+08:00', end: '2026-11-11T00:00:00+08:00',"
         " min_instances: 3}\n",
-        "schedules.0: end (2026-11-11T00:00:00+08:00) must be after start",
+        "schedules.0.end: end (2026-11-11T00:00:00+08:00) must be after start",
     ),
     (
         GOOD + "schedules:\n  - {name: s, start: '2026-11-11T00:00:00', end: '2026-11-11T03:00:00+08:00',"
         " min_instances: 3}\n",
-        "schedules.0: start needs a UTC offset",
+        "schedules.0.start: start needs a UTC offset",
     ),
     (
-        GOOD + "schedules:\n  - {name: s, cron: '0 20 * * *', duration: 1h, min_instances: 41}\n",
-        "schedule 's' has a floor of 41, above max_instances (40)",
+        GOOD + "schedules:\n  - {name: s, cron: '0 20 * * *', timezone: UTC, duration: 1h, min_instances: 41}\n",
+        "schedules.0.min_instances: schedule 's' has a floor of 41, above max_instances (40)",
     ),
     (
         GOOD.replace("metrics:\n", "metrics:\n  - {name: cpu, source: graphite, query: q, target_per_instance: 9}\n"),
-        "metric names must be unique; repeated: cpu",
+        "metrics.1.name: metric names must be unique; 'cpu' is repeated",
     ),
     (GOOD.replace("/shop/api", "/Shop/API"), "app: '/Shop/API' is not a Marathon app id"),
     (GOOD.replace("max_instances: 40", "max_instances: [40"), "YAML syntax error"),
