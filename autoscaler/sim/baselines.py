@@ -1,12 +1,13 @@
 """Reference scalers to compare our engine against, run in the same fleet model and the same tool.
 
-- `hpa`: the Kubernetes HorizontalPodAutoscaler (autoscaling/v2) with its default behaviour:
-  proportional `ceil(ready x utilisation / target)` with a 0.1 tolerance (inside it: keep the current
-  count); scale-up limited per 15 s period to the larger of +100 % and +4 instances over the count at
-  the start of the period; no scale-up stabilisation; scale-down stabilisation 300 s (the highest raw
-  recommendation of the last 5 minutes, this tick's included); scale-down rate unlimited (100 % per
-  15 s); no ready instance means no metric, so no change. The raw recommendation is remembered, as the
-  HPA does.
+- `hpa`: the Kubernetes HorizontalPodAutoscaler, rule for rule (`autoscaler.sim.hpa`): the replica
+  calculator with its unready-pod rules, downscale stabilisation and the max(2 x current, 4) limit.
+- `hpa-simple`: the HPA's proportional rule without the unready-pod rules: `ceil(ready x utilisation /
+  target)` with a 0.1 tolerance; scale-up limited per 15 s period to the larger of +100 % and +4
+  instances over the count at the start of the period; scale-down stabilisation 300 s (the highest
+  raw recommendation of the last 5 minutes, this tick's included); no ready instance means no metric,
+  so no change. It multiplies a metric window that still holds saturated samples by the new, larger
+  ready count, and so overshoots after every rise: kept to show what those rules are worth.
 - `threshold`: the classic marathon-autoscale rule: after 3 consecutive ticks above 80 % CPU multiply
   the count by 1.5 (rounded up), after 3 consecutive ticks below 20 % divide it by 1.5 (rounded down);
   the streaks restart after every action. Its thresholds are fixed (no target).
@@ -24,8 +25,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-BaselineName = Literal["hpa", "threshold", "static", "oracle"]
-BASELINES: tuple[BaselineName, ...] = ("hpa", "threshold", "static", "oracle")
+BaselineName = Literal["hpa", "hpa-simple", "threshold", "static", "oracle"]
+BASELINES: tuple[BaselineName, ...] = ("hpa", "hpa-simple", "threshold", "static", "oracle")
 
 # Kubernetes HPA v2 defaults
 HPA_DEFAULT_TARGET = 0.8  # the default CPU utilisation target of `kubectl autoscale` / autoscaling/v1
@@ -54,6 +55,9 @@ class TickView:
     ready: int
     cpu: float  # utilisation of ready instances, capped at 1.0, averaged over the metric window
     backlog: float  # requests waiting in the queue view
+    # (seconds since it became ready, count) of the ready instances that did so less than one
+    # metric window ago, oldest first
+    recent: tuple[tuple[float, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,13 +77,13 @@ class Scaler(Protocol):
     def step(self, view: TickView) -> Verdict: ...
 
 
-class HpaScaler:
-    """The Kubernetes HPA v2 algorithm with default behaviour (see the module docstring)."""
+class HpaSimpleScaler:
+    """The HPA's proportional rule without its unready-pod rules (see the module docstring)."""
 
     def __init__(self, *, target: float, min_instances: int, max_instances: int) -> None:
         if not target > 0:
             raise ValueError(f"the hpa target must be positive, got {target}")
-        self.name = "hpa"
+        self.name = "hpa-simple"
         self.target = target
         self.min_instances = min_instances
         self.max_instances = max_instances

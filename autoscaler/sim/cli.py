@@ -3,7 +3,7 @@
 `add_simulate_parser(subparsers)` adds the subcommand to the project's command line; its handler
 returns an exit code (0: done, 2: a bad trace, policy or option) and never exits the process.
 
-    autoscaler simulate --trace CSV [--policy FILE | --baseline hpa|threshold|static|oracle]
+    autoscaler simulate --trace CSV [--policy FILE | --baseline hpa|hpa-simple|threshold|static|oracle]
         [--target X] [--startup DURATION] [--peak-instances N] [--tick DURATION] [--out DIR] [--json]
 
 Durations are written like the policy's (`90s`, `5m`, `7d`); a bare number is seconds.

@@ -10,7 +10,10 @@ in any other tool that implements the same rules:
 - Instances requested at time t become ready at t + startup (default 60 s). Scale-down is immediate:
   pending (not yet ready) instances are cancelled first, the most recently requested first, then
   ready ones.
-- Requested instances (starting or ready) cost money; only ready instances serve.
+- Requested instances (starting or ready) cost money; only ready instances serve. The model
+  remembers when the instances that became ready within the last metric window did, so a scaler
+  can tell them from those whose metric window is all theirs (`recently_ready`); on the way down
+  the most recently ready go first (as a ReplicaSet deletes the pods ready for the shortest time).
 - The CPU metric a scaler sees is the utilisation of the READY instances,
   demand / (ready x capacity), capped at 1.0 (a saturated fleet cannot show how overloaded it is;
   with no ready instance it is 1.0 under any load, 0.0 without), averaged over the last 60 s
@@ -23,8 +26,8 @@ in any other tool that implements the same rules:
 - Deployments are not modelled: a scale action takes effect at once (the engine sees no deployment
   in progress); only instance startup delays capacity.
 
-Accounting, over [warmup, end of trace), integrated exactly between events (ticks, trace interval
-boundaries, instances becoming ready):
+Accounting, over [warmup, end of trace) (and over the whole trace: `whole_accounting`), integrated
+exactly between events (ticks, trace interval boundaries, instances becoming ready):
 - instance-hours: requested instances (starting or ready) integrated over time;
 - unserved requests: demand above ready capacity, integrated; reported in % of all requests;
 - overloaded time: time with demand above ready capacity;
@@ -124,6 +127,7 @@ class FleetModel:
         self.ready = initial
         self.pending: deque[list[int]] = deque()  # [ready_at_ms, count], in request order
         self.requested = initial
+        self._recent: deque[list[int]] = deque()  # [ready_at_ms, count] of recently ready, oldest first
         first_util = utilisation(self.rates[0], initial, capacity)
         # (segment start, segment end, utilisation) of the recent past, oldest first
         self._window: deque[tuple[int, int, float]] = deque([(-self.window_ms, 0, first_util)])
@@ -135,6 +139,10 @@ class FleetModel:
         self._actions = 0
         self._peak_backlog = 0.0
         self._backlog_integral = 0.0
+        # the same totals over the whole trace, warm-up included: (instance-seconds, requests,
+        # unserved requests, overload seconds), and the scale actions
+        self._whole = [0.0, 0.0, 0.0, 0.0]
+        self._whole_actions = 0
 
     # -- what a scaler sees ------------------------------------------------------------------
     def rate_at(self, at_ms: int) -> float:
@@ -160,12 +168,15 @@ class FleetModel:
         change = desired - self.requested
         if change == 0:
             return
+        self._whole_actions += 1
         if self.now_ms >= self.warmup_ms:
             self._actions += 1
         self.requested = desired
         if change > 0:
             if self.startup_ms == 0 or self.follow_demand:
                 self.ready += change
+                if not self.follow_demand:
+                    self._recent.append([self.now_ms, change])
             else:
                 self.pending.append([self.now_ms + self.startup_ms, change])
             return
@@ -178,6 +189,23 @@ class FleetModel:
             if newest[1] == 0:
                 self.pending.pop()
         self.ready -= cancel
+        recent = self._recent
+        while cancel and recent:
+            newest = recent[-1]
+            taken = min(cancel, newest[1])
+            newest[1] -= taken
+            cancel -= taken
+            if newest[1] == 0:
+                recent.pop()
+
+    def recently_ready(self) -> tuple[tuple[int, int], ...]:
+        """(ready_at_ms, count) of the ready instances that became ready less than one metric window
+        ago, oldest first."""
+        recent = self._recent
+        since = self.now_ms - self.window_ms
+        while recent and recent[0][0] <= since:
+            recent.popleft()
+        return tuple((at, count) for at, count in recent)
 
     def advance(self, until_ms: int) -> None:
         """Let time run to `until_ms`, integrating the accounting over every constant segment."""
@@ -204,7 +232,12 @@ class FleetModel:
     def _promote(self, at: int) -> None:
         pending = self.pending
         while pending and pending[0][0] <= at:
-            self.ready += pending.popleft()[1]
+            ready_at, count = pending.popleft()
+            self.ready += count
+            self._recent.append([ready_at, count])
+        recent = self._recent
+        while recent and recent[0][0] <= at - self.window_ms:
+            recent.popleft()
 
     def _segment(self, start: int, end: int, rate: float) -> None:
         seconds = (end - start) / 1000.0
@@ -228,11 +261,21 @@ class FleetModel:
                 after = 0.0
                 area = backlog * empties / 2.0
         self.backlog = after
+        instance_seconds = self.requested * seconds
+        requests = rate * seconds
+        overloaded = rate > ready_rate * (1.0 + _OVERLOAD_SLACK) and rate > 0
+        unserved = (rate - ready_rate) * seconds if overloaded else 0.0
+        whole = self._whole
+        whole[0] += instance_seconds
+        whole[1] += requests
+        if overloaded:
+            whole[2] += unserved
+            whole[3] += seconds
         if start >= self.warmup_ms:
-            self._instance_seconds += self.requested * seconds
-            self._requests += rate * seconds
-            if rate > ready_rate * (1.0 + _OVERLOAD_SLACK) and rate > 0:
-                self._unserved += (rate - ready_rate) * seconds
+            self._instance_seconds += instance_seconds
+            self._requests += requests
+            if overloaded:
+                self._unserved += unserved
                 self._overload_s += seconds
             self._backlog_integral += area
             self._peak_backlog = max(self._peak_backlog, after)
@@ -246,4 +289,17 @@ class FleetModel:
             scale_actions=self._actions,
             peak_backlog=self._peak_backlog,
             backlog_request_seconds=self._backlog_integral,
+        )
+
+    def whole_accounting(self) -> Accounting:
+        """The totals over the whole trace, the warm-up included (the queue view is not kept)."""
+        instance_seconds, requests, unserved, overload = self._whole
+        return Accounting(
+            instance_hours=instance_seconds / 3600.0,
+            total_requests=requests,
+            unserved_requests=unserved,
+            overload_seconds=overload,
+            scale_actions=self._whole_actions,
+            peak_backlog=0.0,
+            backlog_request_seconds=0.0,
         )

@@ -31,7 +31,7 @@ from autoscaler.core.predict import Forecaster
 from autoscaler.sim.baselines import (
     BASELINES,
     HPA_DEFAULT_TARGET,
-    HpaScaler,
+    HpaSimpleScaler,
     OracleScaler,
     Scaler,
     StaticScaler,
@@ -39,6 +39,7 @@ from autoscaler.sim.baselines import (
     TickView,
     Verdict,
 )
+from autoscaler.sim.hpa import HpaScaler
 from autoscaler.sim.model import Accounting, FleetModel, needed_instances, to_ms
 from autoscaler.sim.trace import Trace
 from autoscaler.startup import StartupTracker
@@ -90,6 +91,8 @@ class SimResult:
     ticks: int
     filled_intervals: int
     timeline: tuple[TickRecord, ...] = ()
+    # the totals over the whole trace, warm-up included (None: no warm-up, the same as the above)
+    whole: Accounting | None = None
 
     def summary(self) -> dict[str, Any]:
         """The headline numbers and settings as plain JSON-ready values."""
@@ -215,6 +218,8 @@ def build_scaler(
     peak_instances: int,
     tick: float = 15.0,
     predictive: Predictive | None = None,
+    startup: float = 60.0,
+    metric_window: float = 60.0,
 ) -> tuple[Scaler, float | None]:
     """The scaler for a run and the target it uses (None where a target does not apply)."""
     if policy is not None and baseline is not None:
@@ -230,13 +235,19 @@ def build_scaler(
             chosen = with_predictive(chosen, predictive)
         targets = sorted({spec.target for spec in chosen.metrics})
         return PolicyScaler(chosen, start=trace.start, tick=tick), targets[0] if len(targets) == 1 else None
-    if baseline == "hpa":
+    if baseline in ("hpa", "hpa-simple"):
         used = HPA_DEFAULT_TARGET if target is None else target
-        return HpaScaler(target=used, min_instances=1, max_instances=DEFAULT_MAX_FACTOR * peak_instances), used
+        highest = DEFAULT_MAX_FACTOR * peak_instances
+        if baseline == "hpa-simple":
+            return HpaSimpleScaler(target=used, min_instances=1, max_instances=highest), used
+        hpa = HpaScaler(
+            target=used, min_instances=1, max_instances=highest, startup=startup, metric_window=metric_window
+        )
+        return hpa, used
     if baseline not in BASELINES:
         raise ValueError(f"unknown baseline {baseline!r}; choose one of {', '.join(BASELINES)}")
     if target is not None:
-        raise ValueError(f"the {baseline} baseline takes no target (only policies and hpa do)")
+        raise ValueError(f"the {baseline} baseline takes no target (only policies, hpa and hpa-simple do)")
     if baseline == "threshold":
         return ThresholdScaler(min_instances=1, max_instances=DEFAULT_MAX_FACTOR * peak_instances), None
     if baseline == "static":
@@ -280,6 +291,8 @@ def simulate(
         peak_instances=peak_instances,
         tick=tick,
         predictive=predictive,
+        startup=startup,
+        metric_window=metric_window,
     )
     follows = isinstance(scaler, OracleScaler)
     initial = needed_instances(trace.rates[0], capacity)
@@ -306,8 +319,9 @@ def simulate(
         requested, ready = model.requested, model.ready
         cpu = model.cpu()
         backlog = model.backlog
+        recent = tuple(((now_ms - at) / 1000.0, count) for at, count in model.recently_ready())
         verdict = scaler.step(
-            TickView(seconds=now_ms / 1000.0, requested=requested, ready=ready, cpu=cpu, backlog=backlog)
+            TickView(seconds=now_ms / 1000.0, requested=requested, ready=ready, cpu=cpu, backlog=backlog, recent=recent)
         )
         model.scale_to(verdict.desired)
         if keep_timeline:
@@ -340,6 +354,7 @@ def simulate(
         warmup=warmup,
         ticks=ticks,
         timeline=records,
+        whole=model.whole_accounting() if warmup > 0 else None,
     )
 
 
@@ -356,6 +371,7 @@ def _result(
     warmup: float,
     ticks: int,
     timeline: Sequence[TickRecord],
+    whole: Accounting | None,
 ) -> SimResult:
     return SimResult(
         scaler=scaler,
@@ -378,4 +394,5 @@ def _result(
         ticks=ticks,
         filled_intervals=trace.filled,
         timeline=tuple(timeline),
+        whole=whole,
     )

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from autoscaler.sim.baselines import HpaScaler, ThresholdScaler, TickView
+from autoscaler.sim.baselines import HpaSimpleScaler, ThresholdScaler, TickView
 from autoscaler.sim.runner import simulate
 
 from .helpers import minutes
@@ -19,8 +19,8 @@ def view(seconds: float, requested: int, cpu: float, ready: int | None = None) -
     )
 
 
-def hpa(target: float = 0.5) -> HpaScaler:
-    return HpaScaler(target=target, min_instances=1, max_instances=1000)
+def hpa(target: float = 0.5) -> HpaSimpleScaler:
+    return HpaSimpleScaler(target=target, min_instances=1, max_instances=1000)
 
 
 def test_hpa_proportional_step() -> None:

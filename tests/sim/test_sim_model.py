@@ -108,6 +108,10 @@ def test_warmup_is_run_but_not_counted() -> None:
     assert totals.unserved_requests == 0
     assert totals.total_requests == pytest.approx(120)
     assert totals.instance_hours == pytest.approx(2 * 60 / 3600)
+    # the whole trace, warm-up included, is kept beside: 120 of 360 requests unserved
+    whole = model.whole_accounting()
+    assert (whole.unserved_requests, whole.total_requests) == (pytest.approx(120), pytest.approx(360))
+    assert whole.instance_hours == pytest.approx(2 * 120 / 3600)
 
 
 def test_follow_demand_is_the_ceiling_of_demand_over_capacity_at_every_instant() -> None:
@@ -118,3 +122,16 @@ def test_follow_demand_is_the_ceiling_of_demand_over_capacity_at_every_instant()
     assert totals.instance_hours == pytest.approx((2 + 4 + 1) * 60 / 3600)
     assert totals.unserved_requests == 0
     assert totals.scale_actions == 2  # 2 -> 4 -> 1
+
+
+def test_recently_ready_instances_are_remembered_for_one_window_and_go_first() -> None:
+    model = FleetModel(minutes(120, 240, 240, 240), capacity=1.0, initial=2, startup=30, metric_window=60)
+    model.advance(10_000)
+    model.scale_to(5)  # 3 more, ready at 40 s
+    model.advance(50_000)
+    assert model.recently_ready() == ((40_000, 3),)
+    model.scale_to(4)  # one of the newest goes first
+    assert model.recently_ready() == ((40_000, 2),)
+    model.advance(100_000)  # 60 s after they became ready: no longer recent
+    assert model.recently_ready() == ()
+    assert (model.ready, model.requested) == (4, 4)
