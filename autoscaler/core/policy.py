@@ -12,7 +12,6 @@ it is about (`schedules.2.min_instances`), so a file loader can point at that li
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -32,6 +31,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from autoscaler.core.appid import validate_app_id
 from autoscaler.core.forecast import (
     DEFAULT_BUCKET,
     DEFAULT_LOOKBACK,
@@ -148,25 +148,11 @@ def _field_errors(title: str, errors: Sequence[tuple[tuple[str | int, ...], str,
     return ValidationError.from_exception_data(title, details)
 
 
-# Marathon app ids: absolute paths of lowercase segments (Marathon's PathId rules).
-_SEGMENT = r"(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])"
-APP_ID_PATTERN = re.compile(rf"^(/{_SEGMENT})+$")
-
 DEFAULT_TOLERANCE = 0.1
 DEFAULT_MAX_METRIC_AGE = timedelta(minutes=3)
 # How far back a `target_average` value looks (the `[1m]` of `rate(...[1m])`): instances that became
 # ready (or went away) within it are only partly in the average.
 DEFAULT_METRIC_WINDOW = timedelta(minutes=1)
-
-
-def validate_app_id(app_id: str) -> str:
-    """Marathon's id rules: `/group/app`, lowercase letters, digits, `-` and `.` inside segments."""
-    if not APP_ID_PATTERN.fullmatch(app_id):  # match() would let a trailing newline through
-        raise ValueError(
-            f"{app_id!r} is not a Marathon app id (absolute path like /shop/api; segments of "
-            "lowercase letters, digits, '-' and '.')"
-        )
-    return app_id
 
 
 class _Model(BaseModel):
