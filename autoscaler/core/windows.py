@@ -72,7 +72,7 @@ class Schedule(Model):
         return value
 
     @model_validator(mode="after")
-    def _check_shape(self) -> Schedule:
+    def _check_shape(self) -> Schedule:  # noqa: PLR0912 - one branch per rule of a schedule's shape, each with its message
         one_off = self.start is not None or self.end is not None
         recurring = self.cron is not None
         if one_off and recurring:
