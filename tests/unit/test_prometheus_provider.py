@@ -380,3 +380,22 @@ async def test_build_provider_by_name() -> None:
         build_provider("influx", url="http://127.0.0.1:9")
     with pytest.raises(ConfigurationError, match="prometheus"):
         build_provider("prometheus", url="http://127.0.0.1:9", colour="blue")
+
+
+def test_a_non_200_answer_reaches_the_retry_policy_as_received_not_as_the_librarys_text() -> None:
+    """The library's exception for a non-200 answer is only text; what the retry policy reads is the
+    answer our adapter received, headers (Retry-After) included, whatever that text says."""
+    import requests
+    from prometheus_api_client.exceptions import PrometheusApiClientException
+
+    from autoscaler.providers.prometheus import _answer_or_raise, _QueryFailed
+
+    received = requests.Response()
+    received.status_code = 503
+    received.headers["Retry-After"] = "2"
+    received._content = b'{"status":"error","errorType":"unavailable","error":"overloaded"}'
+    misleading = PrometheusApiClientException("HTTP Status Code 200 (b'fine')")
+    assert _answer_or_raise(misleading, received) is received
+    assert _answer_or_raise(None, received) is received
+    with pytest.raises(_QueryFailed, match="HTTP Status Code 200"):
+        _answer_or_raise(misleading, None)  # nothing was received: the library's words, as they are
