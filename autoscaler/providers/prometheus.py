@@ -23,6 +23,7 @@ What a query can come back as, and what the caller gets:
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -292,27 +293,58 @@ def _instant_samples(result: Any) -> tuple[tuple[Sample, ...], list[str]]:
     problems: list[str] = []
     times: dict[object, datetime | None] = {}  # every series of an instant vector has the same time
     for series in result:
-        if not isinstance(series, dict):
-            raise _QueryFailed(f"unexpected result {one_line(repr(result), limit=80)}")
-        if "values" in series:
-            raise _QueryFailed("returned a range vector (matrix); an instant vector is needed")
-        labels = _labels(series.get("metric"))
-        point = series.get("value")
-        timestamp = None
-        if isinstance(point, list) and len(point) == 2:
-            raw_time = point[0]
-            if isinstance(raw_time, int | float) and not isinstance(raw_time, bool):
-                if raw_time not in times:
-                    times[raw_time] = _timestamp(raw_time)
-                timestamp = times[raw_time]
-        if labels is None or timestamp is None or not isinstance(point, list):
-            problems.append(f"unreadable series {one_line(repr(series), limit=80)}")
-            continue
-        value, problem = _number(point[1])
-        if problem is not None:
-            problems.append(f"series {_selector(labels)}: {problem}")
-        samples.append(Sample(labels=labels, value=value, timestamp=timestamp))
+        found = _plain_sample(series, times) or _checked_sample(series, times, problems, result)
+        if found is not None:
+            samples.append(found)
     return tuple(samples), problems
+
+
+def _plain_sample(series: object, times: dict[object, datetime | None]) -> Sample | None:
+    """The Sample of a series of the one usual shape, `{"metric": {str: str}, "value": [time, "number"]}`,
+    found with as few checks as that shape allows (10,000 series per answer); None for any other."""
+    if type(series) is not dict or len(series) != 2:  # metric and value, nothing else
+        return None
+    labels, point = series.get("metric"), series.get("value")
+    if type(labels) is not dict or type(point) is not list or len(point) != 2:
+        return None
+    raw_time, raw_value = point
+    if type(raw_value) is not str or not (type(raw_time) is float or type(raw_time) is int):
+        return None
+    timestamp = times[raw_time] if raw_time in times else times.setdefault(raw_time, _timestamp(raw_time))
+    if timestamp is None or not all(type(v) is str for v in labels.values()):  # JSON keys are str already
+        return None
+    try:
+        value = float(raw_value)
+    except ValueError:
+        return None
+    return Sample(labels=labels, value=value if math.isfinite(value) else None, timestamp=timestamp)
+
+
+def _checked_sample(
+    series: object, times: dict[object, datetime | None], problems: list[str], result: list[Any]
+) -> Sample | None:
+    """The Sample of a series of any other shape, with what is wrong with it added to `problems`;
+    raises _QueryFailed when the answer as a whole is not an instant vector."""
+    if not isinstance(series, dict):
+        raise _QueryFailed(f"unexpected result {one_line(repr(result), limit=80)}")
+    if "values" in series:
+        raise _QueryFailed("returned a range vector (matrix); an instant vector is needed")
+    labels = _labels(series.get("metric"))
+    point = series.get("value")
+    timestamp = None
+    if isinstance(point, list) and len(point) == 2:
+        raw_time = point[0]
+        if isinstance(raw_time, int | float) and not isinstance(raw_time, bool):
+            if raw_time not in times:
+                times[raw_time] = _timestamp(raw_time)
+            timestamp = times[raw_time]
+    if labels is None or timestamp is None or not isinstance(point, list):
+        problems.append(f"unreadable series {one_line(repr(series), limit=80)}")
+        return None
+    value, problem = _number(point[1])
+    if problem is not None:
+        problems.append(f"series {_selector(labels)}: {problem}")
+    return Sample(labels=labels, value=value, timestamp=timestamp)
 
 
 def _number(raw: object) -> tuple[float | None, str | None]:
