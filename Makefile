@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 # Re-pin: after changing a dependency in pyproject.toml, `make constraints` resolves it afresh in a
 # scratch virtualenv (newest versions allowed by pyproject.toml) and rewrites constraints.txt.
 constraints:
-	rm -rf $(PINS_VENV)
+	rm -rf $(PINS_VENV) build
 	$(PYTHON) -m venv $(PINS_VENV)
 	$(PINS_VENV)/bin/pip install --quiet --upgrade pip
 	$(PINS_VENV)/bin/pip install --quiet '.[dev]'
@@ -32,7 +32,7 @@ constraints:
 	  $(PINS_VENV)/bin/pip freeze --all --exclude marathon-autoscaler --exclude setuptools --exclude wheel; \
 	} > $(CONSTRAINTS).new
 	mv $(CONSTRAINTS).new $(CONSTRAINTS)
-	rm -rf $(PINS_VENV)
+	rm -rf $(PINS_VENV) build
 
 # The embedded default: the real loop against a built-in Marathon and metrics source, about 4 minutes.
 DEMO_ARGS ?= --duration 240
