@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from autoscaler.errors import ConfigurationError, MetricSourceError
 from autoscaler.http import RetryPolicy
@@ -380,3 +382,55 @@ async def test_build_provider_by_name() -> None:
         build_provider("influx", url="http://127.0.0.1:9")
     with pytest.raises(ConfigurationError, match="prometheus"):
         build_provider("prometheus", url="http://127.0.0.1:9", colour="blue")
+
+
+def test_a_non_200_answer_reaches_the_retry_policy_as_received_not_as_the_librarys_text() -> None:
+    """The library's exception for a non-200 answer is only text; what the retry policy reads is the
+    answer our adapter received, headers (Retry-After) included, whatever that text says."""
+    import requests
+    from prometheus_api_client.exceptions import PrometheusApiClientException
+
+    from autoscaler.providers.prometheus import _answer_or_raise, _QueryFailed
+
+    received = requests.Response()
+    received.status_code = 503
+    received.headers["Retry-After"] = "2"
+    received._content = b'{"status":"error","errorType":"unavailable","error":"overloaded"}'
+    misleading = PrometheusApiClientException("HTTP Status Code 200 (b'fine')")
+    assert _answer_or_raise(misleading, received) is received
+    assert _answer_or_raise(None, received) is received
+    with pytest.raises(_QueryFailed, match="HTTP Status Code 200"):
+        _answer_or_raise(misleading, None)  # nothing was received: the library's words, as they are
+
+
+_TEXT = st.text(max_size=4)
+_SERIES = st.fixed_dictionaries(
+    {
+        "metric": st.one_of(st.dictionaries(_TEXT, st.one_of(_TEXT, st.integers()), max_size=2), st.none(), _TEXT),
+        "value": st.one_of(
+            st.lists(
+                st.one_of(
+                    st.floats(allow_nan=True), st.integers(), st.booleans(), st.sampled_from(["1.5", "NaN", "x"])
+                ),
+                max_size=3,
+            ),
+            _TEXT,
+        ),
+    },
+    optional={"values": st.lists(st.integers(), max_size=1)},
+)
+
+
+@given(series=_SERIES)
+def test_the_quick_reading_of_a_usual_series_agrees_with_the_checked_one(series: dict[str, Any]) -> None:
+    """The shortcut for the usual shape of a series gives what the full checks give, or leaves it to them."""
+    from autoscaler.providers.prometheus import _checked_sample, _plain_sample, _QueryFailed
+
+    quick = _plain_sample(series, {})
+    problems: list[str] = []
+    try:
+        checked = _checked_sample(series, {}, problems, [series])
+    except _QueryFailed:
+        checked = None
+    if quick is not None:
+        assert (quick, problems) == (checked, [])
