@@ -13,7 +13,7 @@ import json
 import sys
 
 from autoscaler.demo.metrics_server import MetricsServer
-from autoscaler.targets.fake_marathon import FakeMarathon
+from autoscaler.testing.marathon import FakeMarathon
 
 CPU_QUERY = "avg by (marathon_app) (rate(container_cpu_usage_seconds_total[1m]))"
 BACKLOG_QUERY = "sum by (marathon_app) (queue_backlog)"

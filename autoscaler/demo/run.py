@@ -27,8 +27,8 @@ from autoscaler.providers.prometheus import PrometheusProvider
 from autoscaler.selfmetrics import SelfMetrics, observe_tick
 from autoscaler.server import StatusServer
 from autoscaler.status import ServiceStatus
-from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.marathon import FakeMarathon
 
 BEIJING = timezone(timedelta(hours=8))
 # The demo's day starts shortly before the evening push; the flash sale follows at 20:30.

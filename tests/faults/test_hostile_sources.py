@@ -29,8 +29,8 @@ from autoscaler.logs import JsonFormatter
 from autoscaler.loop import ControlLoop
 from autoscaler.providers.graphite import GraphiteProvider
 from autoscaler.providers.prometheus import PrometheusProvider
-from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient, app_id_problem
+from autoscaler.testing.marathon import FakeMarathon
 from tests.faults.metric_fakes import GraphiteAPI, PrometheusAPI
 
 APP = "/shop/api"

@@ -36,8 +36,8 @@ from autoscaler.loop import ControlLoop, TickReport
 from autoscaler.ports import MetricsProvider
 from autoscaler.providers.graphite import GraphiteProvider
 from autoscaler.providers.prometheus import PrometheusProvider
-from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.marathon import FakeMarathon
 from tests.faults.metric_fakes import GraphiteAPI, PrometheusAPI
 from tests.faults.proxy import FaultProxy
 

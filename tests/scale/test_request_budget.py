@@ -15,8 +15,8 @@ from autoscaler.demo.metrics_server import MetricsServer
 from autoscaler.http import RetryPolicy
 from autoscaler.loop import ControlLoop
 from autoscaler.providers.prometheus import PrometheusProvider
-from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.marathon import FakeMarathon
 
 APPS = [f"/bench/group{i // 100}/app{i}" for i in range(1000)]
 CPU = "avg by (marathon_app) (cpu)"

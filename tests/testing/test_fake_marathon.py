@@ -17,8 +17,9 @@ import pytest
 
 from autoscaler.errors import TargetAuthError, TargetUnavailable
 from autoscaler.http import RetryPolicy
-from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.marathon import FakeMarathon
+from autoscaler.testing.marathon.server import MAX_BODY_BYTES, MAX_BODY_DEPTH
 
 POLICY = RetryPolicy(attempts=3, initial_backoff=0.001, max_backoff=0.002, total_timeout=5.0, request_timeout=2.0)
 START = 1_714_640_000.25
@@ -404,3 +405,34 @@ async def test_stop_closes_idle_keep_alive_connections(clock: FakeClock) -> None
         await asyncio.wait_for(fake.stop(), timeout=5)
         with pytest.raises(httpx.TransportError):
             await raw.get("/ping")
+
+
+async def test_a_body_nested_too_deep_is_400_and_changes_nothing(fake: FakeMarathon, http: httpx.AsyncClient) -> None:
+    deep = b'{"instances": 5, "labels": ' + b"[" * (MAX_BODY_DEPTH + 1) + b"]" * (MAX_BODY_DEPTH + 1) + b"}"
+
+    response = await http.patch("/v2/apps/shop/api", content=deep)
+
+    assert (response.status_code, response.json()["message"]) == (400, "Invalid JSON")
+    assert fake.app_json("/shop/api")["instances"] == 2
+
+
+async def test_a_body_over_the_size_limit_is_413_and_recorded_without_it(
+    fake: FakeMarathon, http: httpx.AsyncClient
+) -> None:
+    huge = b'{"instances": 5, "cmd": "' + b"x" * MAX_BODY_BYTES + b'"}'
+
+    response = await http.patch("/v2/apps/shop/api", content=huge)
+
+    assert response.status_code == 413
+    assert fake.app_json("/shop/api")["instances"] == 2
+    assert (fake.requests[-1].method, fake.requests[-1].body) == ("PATCH", b"")
+
+
+async def test_another_method_on_a_known_route_is_405_and_every_answer_names_the_leader(
+    fake: FakeMarathon, http: httpx.AsyncClient
+) -> None:
+    response = await http.delete("/v2/apps/shop/api")
+
+    assert (response.status_code, response.json()) == (405, {"message": "HTTP 405 Method Not Allowed"})
+    assert response.headers["X-Marathon-Leader"] == fake.url
+    assert fake.app_json("/shop/api")["instances"] == 2
