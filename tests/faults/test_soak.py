@@ -37,8 +37,9 @@ from autoscaler.ports import MetricsProvider
 from autoscaler.providers.graphite import GraphiteProvider
 from autoscaler.providers.prometheus import PrometheusProvider
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.graphite import FakeGraphite
 from autoscaler.testing.marathon import FakeMarathon
-from tests.faults.metric_fakes import GraphiteAPI, PrometheusAPI
+from autoscaler.testing.prometheus import FakePrometheus
 from tests.faults.proxy import FaultProxy
 
 SEED = 20261126
@@ -168,7 +169,7 @@ def build_policies() -> dict[str, Policy]:
 class Metrics:
     """Draws each tick's true values and source-level faults, serves them, remembers them."""
 
-    def __init__(self, rng: random.Random, prom: PrometheusAPI, graphite: GraphiteAPI) -> None:
+    def __init__(self, rng: random.Random, prom: FakePrometheus, graphite: FakeGraphite) -> None:
         self.rng = rng
         self.prom = prom
         self.graphite = graphite
@@ -330,7 +331,7 @@ async def test_soak_under_random_faults(quiet_logs: logging.Logger) -> None:
     rng = random.Random(SEED)
     clock = Clock()
     marathon = FakeMarathon(clock=clock.seconds, task_start_delay=2.0)
-    prom, graphite = PrometheusAPI(), GraphiteAPI()
+    prom, graphite = FakePrometheus(), FakeGraphite()
     for server in (marathon, prom, graphite):
         await server.start()
     proxies = {
