@@ -37,6 +37,7 @@ from autoscaler.ports import MetricsProvider
 from autoscaler.providers.graphite import GraphiteProvider
 from autoscaler.providers.prometheus import PrometheusProvider
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.clock import FakeClock
 from autoscaler.testing.graphite import FakeGraphite
 from autoscaler.testing.marathon import FakeMarathon
 from autoscaler.testing.prometheus import FakePrometheus
@@ -127,17 +128,6 @@ POLICIES = {
 }
 CPU_LEVELS = (0.05, 0.2, 0.45, 0.6, 0.9, 1.4)
 QUEUE_LEVELS = (0, 40, 250, 800, 2400)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def seconds(self) -> float:
-        return self.now.timestamp()
 
 
 @dataclass(frozen=True)
@@ -329,7 +319,7 @@ def quiet_logs() -> Any:
 
 async def test_soak_under_random_faults(quiet_logs: logging.Logger) -> None:
     rng = random.Random(SEED)
-    clock = Clock()
+    clock = FakeClock(T0)
     marathon = FakeMarathon(clock=clock.seconds, task_start_delay=2.0)
     prom, graphite = FakePrometheus(), FakeGraphite()
     for server in (marathon, prom, graphite):
