@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoscaler.targets.marathon import app_id_problem
+from autoscaler.core.appid import app_id_problem
 from autoscaler.testing.marathon.model import (
     App,
     Deployment,
@@ -184,7 +184,7 @@ class MarathonState:
 
     # --- changes ---------------------------------------------------------------------------------
 
-    def update_app(self, *, method: str, app_id: str, body: Any, force: bool) -> Reply:
+    def update_app(self, *, method: str, app_id: str, body: Any, force: bool) -> Reply:  # noqa: PLR0911 - one answer per Marathon refusal, in its order
         """PATCH (never creates) or PUT (creates an unknown app) of one app with a decoded body."""
         if not isinstance(body, dict):
             return message(400, "Invalid JSON", details=[{"path": "/", "errors": ["error.expected.jsobject"]}])
