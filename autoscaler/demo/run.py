@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TextIO
 
 from autoscaler.core.schedule import active_windows, next_windows
-from autoscaler.demo.metrics_server import MetricsServer
 from autoscaler.demo.world import DemoApp, DemoWorld, Event, SimClock, load_day_trace
 from autoscaler.errors import ConfigurationError
 from autoscaler.http import RetryPolicy
@@ -27,8 +26,9 @@ from autoscaler.providers.prometheus import PrometheusProvider
 from autoscaler.selfmetrics import SelfMetrics, observe_tick
 from autoscaler.server import StatusServer
 from autoscaler.status import ServiceStatus
-from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.marathon import FakeMarathon
+from autoscaler.testing.prometheus import FakePrometheus
 
 BEIJING = timezone(timedelta(hours=8))
 # The demo's day starts shortly before the evening push; the flash sale follows at 20:30.
@@ -144,7 +144,7 @@ async def run_demo(
         return count
 
     world = DemoWorld(apps=APPS, trace=load_day_trace(), running=running)
-    metrics = MetricsServer(lambda query, at: world.series_for(query, at, tz_of=SIM_START), clock=clock.epoch)
+    metrics = FakePrometheus(lambda query, at: world.series_for(query, at, tz_of=SIM_START), clock=clock.epoch)
     loaded = load_directory(policy_dir())
     if loaded.errors:
         raise ConfigurationError("the demo's policies are invalid: " + "; ".join(map(str, loaded.errors)))

@@ -28,6 +28,7 @@ from autoscaler.ports import AppsSnapshot, ScaleResult
 from autoscaler.selfmetrics import SelfMetrics, observe_tick
 from autoscaler.server import StatusServer
 from autoscaler.status import ServiceStatus
+from autoscaler.testing.clock import FakeClock
 
 NOW = datetime(2026, 11, 10, 14, 0, tzinfo=UTC)
 CPU = "avg by (marathon_app) (rate(container_cpu_usage_seconds_total[1m])) / 0.5"
@@ -50,16 +51,8 @@ def chromium() -> str:
     pytest.skip(message)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 class Target:
-    def __init__(self, clock: Clock, apps: Sequence[AppState]) -> None:
+    def __init__(self, clock: FakeClock, apps: Sequence[AppState]) -> None:
         self.clock = clock
         self.apps = {a.app_id: a for a in apps}
 
@@ -76,7 +69,9 @@ class Target:
 
 
 class Source:
-    def __init__(self, name: str, clock: Clock, answers: Mapping[str, Sequence[tuple[dict[str, str], float]]]) -> None:
+    def __init__(
+        self, name: str, clock: FakeClock, answers: Mapping[str, Sequence[tuple[dict[str, str], float]]]
+    ) -> None:
         self.name = name
         self.clock = clock
         self.answers = answers
@@ -120,8 +115,8 @@ def state(app_id: str, instances: int, *, ago: timedelta = timedelta(hours=1), h
     )
 
 
-async def build_status() -> tuple[ServiceStatus, SelfMetrics, Clock]:
-    clock = Clock()
+async def build_status() -> tuple[ServiceStatus, SelfMetrics, FakeClock]:
+    clock = FakeClock(NOW)
     policies = [
         policy("/shop/api", min_instances=2, max_instances=40, metrics=[cpu(), {
             "name": "orders_backlog", "source": "graphite", "query": BACKLOG, "target_per_instance": 500}],

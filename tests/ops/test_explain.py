@@ -3,7 +3,6 @@ decision is in the text, the last sentence answers why, and nothing but GETs rea
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,8 +19,8 @@ from autoscaler.explain import ExplainError, explain_app, explain_offline
 from autoscaler.http import RetryPolicy
 from autoscaler.ports import MetricsProvider
 from autoscaler.preview import JSON_FIELDS, explanation_json
-from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.marathon import FakeMarathon
 
 NOW = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)
 CPU = 'avg(rate(container_cpu_usage_seconds_total{marathon_app="${app}"}[1m])) / 0.5'
@@ -97,12 +96,6 @@ async def client(marathon: FakeMarathon) -> AsyncIterator[MarathonClient]:
     target = MarathonClient(base_url=marathon.url, policy=RetryPolicy(attempts=1, total_timeout=3, request_timeout=3))
     yield target
     await target.aclose()
-    # Let the fake see the client's close and end its connection handlers by itself: on Python 3.11
-    # a handler that stop() has to cancel makes asyncio log a spurious error.
-    for _ in range(200):
-        if not marathon._connections:
-            break
-        await asyncio.sleep(0.005)
 
 
 def sources(cpu: float, backlog: float) -> tuple[FakeSource, FakeSource, dict[str, MetricsProvider]]:

@@ -27,8 +27,8 @@ from autoscaler.server import DEFAULT_HOST, DEFAULT_PORT, StatusServer, decision
 from autoscaler.service import load_policies
 from autoscaler.settings import Settings
 from autoscaler.status import ServiceStatus
-from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.marathon import FakeMarathon
 from tests.fakes import GROUPED, FakeClock, FakeProvider, FakeTarget, cpu_policy
 
 T0 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)

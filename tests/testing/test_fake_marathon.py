@@ -17,23 +17,14 @@ import pytest
 
 from autoscaler.errors import TargetAuthError, TargetUnavailable
 from autoscaler.http import RetryPolicy
-from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.clock import FakeClock
+from autoscaler.testing.marathon import FakeMarathon
+from autoscaler.testing.marathon.server import MAX_BODY_BYTES, MAX_BODY_DEPTH
 
 POLICY = RetryPolicy(attempts=3, initial_backoff=0.001, max_backoff=0.002, total_timeout=5.0, request_timeout=2.0)
 START = 1_714_640_000.25
 DELAY = 10.0
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def as_datetime(timestamp: float) -> datetime:
@@ -42,12 +33,12 @@ def as_datetime(timestamp: float) -> datetime:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock(START)
+    return FakeClock.at_epoch(START)
 
 
 @pytest.fixture
 async def fake(clock: FakeClock) -> AsyncIterator[FakeMarathon]:
-    marathon = FakeMarathon(task_start_delay=DELAY, clock=clock)
+    marathon = FakeMarathon(task_start_delay=DELAY, clock=clock.seconds)
     marathon.add_app("/shop/api", instances=2, health_checks=True)
     marathon.add_app("/shop/worker", instances=3)
     await marathon.start()
@@ -123,7 +114,7 @@ async def test_scale_updates_version_and_last_scaling_at_only(
     state = (await client.list_apps()).apps["/shop/api"]
 
     assert result.outcome == "scaled"
-    assert state.last_scaled_at == as_datetime(clock.now)
+    assert state.last_scaled_at == as_datetime(clock.seconds())
     assert after["version"] == after["versionInfo"]["lastScalingAt"] != before["version"]
     assert after["versionInfo"]["lastConfigChangeAt"] == before["versionInfo"]["lastConfigChangeAt"]
 
@@ -194,7 +185,7 @@ async def test_force_cancels_the_blocking_deployment(
 
 
 async def test_deployment_cap_answers_403_even_with_force(clock: FakeClock) -> None:
-    async with FakeMarathon(clock=clock, max_running_deployments=1) as fake:
+    async with FakeMarathon(clock=clock.seconds, max_running_deployments=1) as fake:
         fake.add_app("/a")
         fake.add_app("/b")
         fake.begin_deployment("/a")
@@ -331,7 +322,7 @@ async def test_injected_failures_are_retried_by_the_client(fake: FakeMarathon, c
 
 
 async def test_basic_auth_required(clock: FakeClock) -> None:
-    async with FakeMarathon(clock=clock, username="scaler", password="right-pw") as fake:
+    async with FakeMarathon(clock=clock.seconds, username="scaler", password="right-pw") as fake:
         fake.add_app("/a")
         anonymous = MarathonClient(base_url=fake.url, policy=POLICY)
         wrong = MarathonClient(base_url=fake.url, policy=POLICY, username="scaler", password="bad")
@@ -350,7 +341,7 @@ async def test_basic_auth_required(clock: FakeClock) -> None:
 
 
 async def test_token_auth_required(clock: FakeClock) -> None:
-    async with FakeMarathon(clock=clock, token="tok-1") as fake:
+    async with FakeMarathon(clock=clock.seconds, token="tok-1") as fake:
         fake.add_app("/a")
         wrong = MarathonClient(base_url=fake.url, policy=POLICY, token="tok-2")
         right = MarathonClient(base_url=fake.url, policy=POLICY, token="tok-1")
@@ -397,10 +388,41 @@ async def test_keep_alive_serves_several_requests_on_one_connection(fake: FakeMa
 
 
 async def test_stop_closes_idle_keep_alive_connections(clock: FakeClock) -> None:
-    fake = FakeMarathon(clock=clock)
+    fake = FakeMarathon(clock=clock.seconds)
     url = await fake.start()
     async with httpx.AsyncClient(base_url=url) as raw:
         assert (await raw.get("/ping")).status_code == 200
         await asyncio.wait_for(fake.stop(), timeout=5)
         with pytest.raises(httpx.TransportError):
             await raw.get("/ping")
+
+
+async def test_a_body_nested_too_deep_is_400_and_changes_nothing(fake: FakeMarathon, http: httpx.AsyncClient) -> None:
+    deep = b'{"instances": 5, "labels": ' + b"[" * (MAX_BODY_DEPTH + 1) + b"]" * (MAX_BODY_DEPTH + 1) + b"}"
+
+    response = await http.patch("/v2/apps/shop/api", content=deep)
+
+    assert (response.status_code, response.json()["message"]) == (400, "Invalid JSON")
+    assert fake.app_json("/shop/api")["instances"] == 2
+
+
+async def test_a_body_over_the_size_limit_is_413_and_recorded_without_it(
+    fake: FakeMarathon, http: httpx.AsyncClient
+) -> None:
+    huge = b'{"instances": 5, "cmd": "' + b"x" * MAX_BODY_BYTES + b'"}'
+
+    response = await http.patch("/v2/apps/shop/api", content=huge)
+
+    assert response.status_code == 413
+    assert fake.app_json("/shop/api")["instances"] == 2
+    assert (fake.requests[-1].method, fake.requests[-1].body) == ("PATCH", b"")
+
+
+async def test_another_method_on_a_known_route_is_405_and_every_answer_names_the_leader(
+    fake: FakeMarathon, http: httpx.AsyncClient
+) -> None:
+    response = await http.delete("/v2/apps/shop/api")
+
+    assert (response.status_code, response.json()) == (405, {"message": "HTTP 405 Method Not Allowed"})
+    assert response.headers["X-Marathon-Leader"] == fake.url
+    assert fake.app_json("/shop/api")["instances"] == 2
