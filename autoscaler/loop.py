@@ -19,7 +19,7 @@ import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -33,51 +33,12 @@ from autoscaler.errors import AutoscalerError, TargetAuthError, TargetError
 from autoscaler.history import LoadedHistory, RangeSource, load_into
 from autoscaler.logs import short_id
 from autoscaler.ports import MetricsProvider, ScaleResult, Target
+from autoscaler.reports import AppOutcome, TickReport
 from autoscaler.scrub import scrub, scrub_exception
 from autoscaler.startup import StartupEstimate, StartupTracker
 from autoscaler.ticklog import Outages, TickDigest
 
 Clock = Callable[[], datetime]
-
-
-@dataclass(frozen=True)
-class AppOutcome:
-    """What happened to one app in one tick.
-
-    `code` is the Decision's code, or, when no decision could be made or applied, why:
-    app_not_found, invalid_app_state, internal_error, deployment_in_progress (409 on write),
-    deployment_cap, write_rejected, write_failed, not_leader, dry_run.
-    """
-
-    app_id: str
-    code: str
-    detail: str = ""
-    decision: Decision | None = None
-    write: ScaleResult | None = None
-
-    @property
-    def scaled(self) -> bool:
-        return self.write is not None and self.write.ok
-
-
-@dataclass(frozen=True)
-class TickReport:
-    at: datetime
-    outcomes: Mapping[str, AppOutcome] = field(default_factory=dict)
-    error: str | None = None
-    auth_error: bool = False
-    duration_seconds: float = 0.0
-    queries: Mapping[str, int] = field(default_factory=dict)  # distinct queries sent, per source
-    query_seconds: Mapping[str, float] = field(default_factory=dict)  # wall time of each source's batch
-    query_errors: Mapping[str, int] = field(default_factory=dict)  # queries per source that ended in an error
-    # what made the tick fail: "marathon" (the apps could not be read), "deadline" (the tick ran out of
-    # time) or "internal" (an unexpected exception); None when it did not fail
-    error_kind: str | None = None
-    slow: tuple[str, ...] = ()  # what hit its deadline in this tick: metric sources, or the phase cut short
-
-    @property
-    def reached_marathon(self) -> bool:
-        return self.error is None
 
 
 # Holds that mean something is wrong outside the engine's control: worth a warning every tick

@@ -20,8 +20,8 @@ from autoscaler.core.decide import Clamp, Decision
 from autoscaler.core.rules import MetricEvaluation
 from autoscaler.core.units import format_duration
 from autoscaler.explain import Explanation, why
-from autoscaler.server import decision_json, window_json
 from autoscaler.statusclient import AppView, DecisionView, StatusAPIError, WindowView
+from autoscaler.web.values import decision_json, window_json
 
 __all__ = [
     "JSON_FIELDS",

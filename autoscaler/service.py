@@ -19,20 +19,21 @@ from datetime import UTC, datetime
 
 from autoscaler.core.policy import Policy
 from autoscaler.errors import ConfigurationError
-from autoscaler.events import GraphiteEvents, event_tags
 from autoscaler.http import RetryPolicy
 from autoscaler.leader import LeaderElection
-from autoscaler.loop import ControlLoop, TickReport, settle_memory
-from autoscaler.notify import Notifier, NotifyConfig, parse_targets
+from autoscaler.loop import ControlLoop, settle_memory
 from autoscaler.policyfiles import LoadResult, Problem, load_directory
 from autoscaler.ports import MetricsProvider
 from autoscaler.providers import build_provider
 from autoscaler.reload import PolicyReloader
-from autoscaler.selfmetrics import SelfMetrics, observe_tick
-from autoscaler.server import ServerLimits, StatusServer
+from autoscaler.reports import TickReport
 from autoscaler.settings import Settings
-from autoscaler.status import ServiceStatus
+from autoscaler.sinks.events import GraphiteEvents, event_tags
+from autoscaler.sinks.notify import Notifier, NotifyConfig, parse_targets
+from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
+from autoscaler.sinks.status import ServiceStatus
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.web.server import ServerLimits, StatusServer
 
 EXIT_CONFIG = 2
 EXIT_TICK_FAILED = 1

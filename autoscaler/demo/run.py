@@ -21,14 +21,15 @@ from autoscaler.demo.metrics_server import MetricsServer
 from autoscaler.demo.world import DemoApp, DemoWorld, Event, SimClock, load_day_trace
 from autoscaler.errors import ConfigurationError
 from autoscaler.http import RetryPolicy
-from autoscaler.loop import ControlLoop, TickReport
+from autoscaler.loop import ControlLoop
 from autoscaler.policyfiles import load_directory
 from autoscaler.providers.prometheus import PrometheusProvider
-from autoscaler.selfmetrics import SelfMetrics, observe_tick
-from autoscaler.server import StatusServer
-from autoscaler.status import ServiceStatus
+from autoscaler.reports import TickReport
+from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
+from autoscaler.sinks.status import ServiceStatus
 from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.web.server import StatusServer
 
 BEIJING = timezone(timedelta(hours=8))
 # The demo's day starts shortly before the evening push; the flash sale follows at 20:30.

@@ -19,7 +19,8 @@ import pytest
 
 from autoscaler.core.decide import Decision
 from autoscaler.core.model import AppState
-from autoscaler.loop import AppOutcome, ControlLoop
+from autoscaler.loop import ControlLoop
+from autoscaler.reports import AppOutcome
 from tests.fakes import GROUPED, T0, FakeClock, FakeProvider, FakeTarget, cpu_policy
 
 APPS = [f"/shop/app{i}" for i in range(6)]

@@ -25,9 +25,9 @@ from autoscaler.core.model import AppState, QueryResult, Sample
 from autoscaler.core.policy import Policy
 from autoscaler.loop import ControlLoop
 from autoscaler.ports import AppsSnapshot, ScaleResult
-from autoscaler.selfmetrics import SelfMetrics, observe_tick
-from autoscaler.server import StatusServer
-from autoscaler.status import ServiceStatus
+from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
+from autoscaler.sinks.status import ServiceStatus
+from autoscaler.web.server import StatusServer
 
 NOW = datetime(2026, 11, 10, 14, 0, tzinfo=UTC)
 CPU = "avg by (marathon_app) (rate(container_cpu_usage_seconds_total[1m])) / 0.5"

@@ -27,8 +27,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from autoscaler.core.decide import Decision
-from autoscaler.loop import TickReport
 from autoscaler.policyfiles import Problem
+from autoscaler.reports import TickReport
 from autoscaler.startup import StartupEstimate
 
 __all__ = ["CONTENT_TYPE", "SelfMetrics", "marathon_error_status", "observe_status", "observe_tick"]
