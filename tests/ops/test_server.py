@@ -18,12 +18,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
+from autoscaler.app import load_policies
 from autoscaler.core.model import AppState
 from autoscaler.http import RetryPolicy
 from autoscaler.loop import ControlLoop
 from autoscaler.policyfiles import Problem
 from autoscaler.reports import TickReport
-from autoscaler.service import load_policies
 from autoscaler.settings import Settings
 from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
 from autoscaler.sinks.status import ServiceStatus
