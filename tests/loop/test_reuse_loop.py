@@ -78,7 +78,8 @@ async def _run(seed: int, ticks: int, *, reuse: bool) -> tuple[list[list[tuple[o
             else:
                 stale.add(app)
         provider.set(GROUPED, *[({"marathon_app": app}, value) for app, value in values.items() if app not in stale])
-        with mock.patch("autoscaler.loop.inputs_of", return_value=None) if not reuse else contextlib.nullcontext():
+        rebuild = mock.patch("autoscaler.core.controller.inputs_of", return_value=None)
+        with rebuild if not reuse else contextlib.nullcontext():
             report = await loop.tick()
         views.append([_view(report.outcomes[app]) for app in APPS])
         # a reused hold keeps last tick's explanation text (the very string), a rebuilt one writes it anew
