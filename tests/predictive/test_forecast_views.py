@@ -18,8 +18,8 @@ from autoscaler.web.server import StatusServer
 from autoscaler.web.values import outcome_json
 from autoscaler.web.views import app_json
 from tests.fakes import T0, FakeClock, FakeTarget
-from tests.ops.test_dashboard_browser import run_chromium
 from tests.predictive.test_loop_predictive import APP, QUERY, HistoryProvider, policy, run_until, setup
+from tests.web.test_dashboard_browser import run_chromium
 
 LEARNED = StartupEstimate(APP, 45.0, (40.0, 45.0, 50.0))
 

@@ -262,7 +262,7 @@ async def test_dashboard_with_a_token(guarded: StatusServer, tmp_path: Path) -> 
 
 
 async def test_dashboard_pages_searches_filters_and_draws_trends(tmp_path: Path) -> None:
-    from tests.ops.test_server_views import PROBLEMS, Fleet, expected_code
+    from tests.web.test_server_views import PROBLEMS, Fleet, expected_code
 
     fleet = Fleet(60)
     for load in (1.0, 2.0, 0.5):
