@@ -27,6 +27,7 @@ from autoscaler.core.controller import AppController
 from autoscaler.core.decide import Decision
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import Policy
+from autoscaler.core.startup import StartupEstimate, StartupTracker
 from autoscaler.errors import TargetAuthError, TargetError
 from autoscaler.gather import MetricGatherer
 from autoscaler.history import LoadedHistory, RangeSource, load_into
@@ -36,7 +37,6 @@ from autoscaler.ports import MetricsProvider, ScaleResult, Target
 from autoscaler.reports import AppOutcome, TickReport
 from autoscaler.scrub import scrub, scrub_exception
 from autoscaler.series import MetricPlan, SeriesIndex, plan_metrics, queries_by_source
-from autoscaler.startup import StartupEstimate, StartupTracker
 from autoscaler.ticklog import Outages
 
 Clock = Callable[[], datetime]

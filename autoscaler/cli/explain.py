@@ -14,12 +14,12 @@ from autoscaler import logs
 from autoscaler.app import build_providers, load_policies, marathon_client, retry_policy, utc_now
 from autoscaler.cli.common import add_service_options, app_id_arg, status_client, status_url
 from autoscaler.cliargs import DURATION_HELP, duration_arg
+from autoscaler.core.startup import StartupEstimate
 from autoscaler.errors import ConfigurationError, TargetAuthError, TargetError
 from autoscaler.explain import ExplainError, explain_offline
 from autoscaler.preview import explanation_json, service_explanation_json, service_text
 from autoscaler.service import EXIT_CONFIG, EXIT_TICK_FAILED
 from autoscaler.settings import Settings, load_settings
-from autoscaler.startup import StartupEstimate
 from autoscaler.statusclient import StatusAPIAuthError, StatusAPIError, StatusAPINotManaged
 
 _parse_span = duration_arg()

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 
 from autoscaler.core.model import AppState
+from autoscaler.core.startup import StartupEstimate
 from autoscaler.explain import explain_app
 from autoscaler.sinks.selfmetrics import SelfMetrics
 from autoscaler.sinks.status import ServiceStatus
-from autoscaler.startup import StartupEstimate
 from autoscaler.web.server import StatusServer
 from autoscaler.web.values import outcome_json
 from autoscaler.web.views import app_json

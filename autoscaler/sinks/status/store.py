@@ -22,10 +22,10 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from autoscaler.core.policy import Policy
+from autoscaler.core.startup import StartupEstimate
 from autoscaler.policyfiles import Problem
 from autoscaler.reports import AppOutcome, TickReport
 from autoscaler.sinks.status.trends import DEFAULT_TREND_POINTS, DEFAULT_TREND_WINDOW, ScaleAction, TrendStore
-from autoscaler.startup import StartupEstimate
 
 Role = Literal["single", "leader", "follower"]
 
