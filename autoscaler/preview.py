@@ -22,8 +22,8 @@ from autoscaler.core.render import clamp_lines, metric_text, summary, why
 from autoscaler.core.rules import MetricEvaluation
 from autoscaler.core.units import format_duration
 from autoscaler.explain import Explanation
-from autoscaler.server import decision_json, window_json
 from autoscaler.statusclient import AppView, DecisionView, StatusAPIError, WindowView
+from autoscaler.web.values import decision_json, window_json
 
 __all__ = [
     "JSON_FIELDS",

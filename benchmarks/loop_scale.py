@@ -50,13 +50,14 @@ from scale_world import BACKLOG_QUERY, CPU_QUERY, app_ids
 
 from autoscaler.core.policy import Policy
 from autoscaler.http import RetryPolicy
-from autoscaler.loop import ControlLoop, TickReport, settle_memory
+from autoscaler.loop import ControlLoop, settle_memory
 from autoscaler.policyfiles import PartPool
 from autoscaler.providers.prometheus import PrometheusProvider
-from autoscaler.selfmetrics import SelfMetrics, observe_tick
-from autoscaler.server import StatusServer
-from autoscaler.status import ServiceStatus
+from autoscaler.reports import TickReport
+from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
+from autoscaler.sinks.status import ServiceStatus
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.web.server import StatusServer
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 HERE = Path(__file__).resolve()

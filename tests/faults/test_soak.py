@@ -32,10 +32,11 @@ import pytest
 
 from autoscaler.core.policy import Policy
 from autoscaler.http import RetryPolicy
-from autoscaler.loop import ControlLoop, TickReport
+from autoscaler.loop import ControlLoop
 from autoscaler.ports import MetricsProvider
 from autoscaler.providers.graphite import GraphiteProvider
 from autoscaler.providers.prometheus import PrometheusProvider
+from autoscaler.reports import TickReport
 from autoscaler.targets.marathon import MarathonClient
 from autoscaler.testing.clock import FakeClock
 from autoscaler.testing.graphite import FakeGraphite

@@ -19,7 +19,7 @@ import pytest
 from pydantic_settings import SettingsConfigDict
 
 from autoscaler import settings as settings_module
-from autoscaler.selfmetrics import SelfMetrics
+from autoscaler.sinks.selfmetrics import SelfMetrics
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"

@@ -21,10 +21,10 @@ from typing import Any
 
 import httpx
 
+from autoscaler.delivery import Monotonic, Outbox, OutboxStats, post_json, scrub_url_secrets
 from autoscaler.errors import WireError
 from autoscaler.http import RetryPolicy, make_client
-from autoscaler.loop import TickReport
-from autoscaler.notify import Monotonic, Outbox, OutboxStats, post_json, scrub
+from autoscaler.reports import TickReport
 
 # graphite-web stores tags space-separated through django-tagging, whose tag names are at most
 # 50 characters; spaces and commas would split one tag into several.
@@ -149,7 +149,7 @@ class GraphiteEvents:
                     "graphite event for %s not posted: %s: %s",
                     event.app_id,
                     type(exc).__name__,
-                    scrub(str(exc), self._url),
+                    scrub_url_secrets(str(exc), self._url),
                     extra={"fields": {"event": "graphite_event_failed", "app": event.app_id}},
                 )
                 ok = False

@@ -6,7 +6,7 @@ mutation takes a lock and readers take an immutable `StatusSnapshot`; `version` 
 mutation, so a reader can tell whether what it built from the last snapshot is still current.
 
 Per app the status keeps a bounded list of distinct outcomes and a compact trend of instances and
-load against target (`autoscaler.trends`); a bounded list of recent scale actions is kept for the
+load against target (`trends`); a bounded list of recent scale actions is kept for the
 whole service. The trend and the actions are folded from the reports by whoever reads them first
 (the status server does it right after each tick, in its own thread), so `record` stays cheap on
 the loop's critical path.
@@ -22,10 +22,10 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from autoscaler.core.policy import Policy
-from autoscaler.loop import AppOutcome, TickReport
+from autoscaler.core.startup import StartupEstimate
 from autoscaler.policyfiles import Problem
-from autoscaler.startup import StartupEstimate
-from autoscaler.trends import DEFAULT_TREND_POINTS, DEFAULT_TREND_WINDOW, ScaleAction, TrendStore
+from autoscaler.reports import AppOutcome, TickReport
+from autoscaler.sinks.status.trends import DEFAULT_TREND_POINTS, DEFAULT_TREND_WINDOW, ScaleAction, TrendStore
 
 Role = Literal["single", "leader", "follower"]
 

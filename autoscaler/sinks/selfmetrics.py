@@ -27,9 +27,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from autoscaler.core.decide import Decision
-from autoscaler.loop import TickReport
+from autoscaler.core.startup import StartupEstimate
 from autoscaler.policyfiles import Problem
-from autoscaler.startup import StartupEstimate
+from autoscaler.reports import TickReport
 
 __all__ = ["CONTENT_TYPE", "SelfMetrics", "marathon_error_status", "observe_status", "observe_tick"]
 

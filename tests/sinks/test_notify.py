@@ -22,21 +22,19 @@ import pytest
 
 from autoscaler.core.decide import Decision
 from autoscaler.core.rules import MetricEvaluation
+from autoscaler.delivery import redact_url
 from autoscaler.errors import ConfigurationError
 from autoscaler.http import RetryPolicy
-from autoscaler.loop import AppOutcome, TickReport
-from autoscaler.notify import (
+from autoscaler.ports import ScaleResult
+from autoscaler.reports import AppOutcome, TickReport
+from autoscaler.sinks.notify import (
     FailureTracker,
     Notice,
     Notifier,
     NotifyConfig,
-    Outbox,
-    TokenBucket,
     WebhookTarget,
     parse_targets,
-    redact_url,
 )
-from autoscaler.ports import ScaleResult
 
 T0 = datetime(2026, 11, 11, 0, 0, tzinfo=UTC)
 FAST = RetryPolicy(attempts=1, request_timeout=2.0, total_timeout=2.0)
@@ -284,19 +282,6 @@ def test_config_rejects_nonsense() -> None:
 # --------------------------------------------------------------------- rate limiting and queues
 
 
-def test_token_bucket() -> None:
-    now = [0.0]
-    bucket = TokenBucket(rate=1.0, burst=2, monotonic=lambda: now[0])
-    assert bucket.take() == 0 and bucket.take() == 0
-    assert bucket.take() == pytest.approx(1.0)
-    now[0] = 0.5
-    assert bucket.take() == pytest.approx(0.5)
-    now[0] = 1.0
-    assert bucket.take() == 0
-    now[0] = 100.0  # refills only up to the burst
-    assert [bucket.take() for _ in range(3)][:2] == [0, 0]
-
-
 async def test_rate_limit_holds_messages_back(receiver: Receiver) -> None:
     target = WebhookTarget("json", receiver.url())
     n = notifier((target,), burst=2, rate_per_minute=0.01)
@@ -307,28 +292,6 @@ async def test_rate_limit_holds_messages_back(receiver: Receiver) -> None:
     assert len(receiver.received) == 2
     assert n.stats()[target.label].pending == 3
     await n.aclose(grace=0.1)
-
-
-async def test_full_queue_drops_the_oldest_and_counts() -> None:
-    delivered: list[int] = []
-    gate = asyncio.Event()
-
-    async def deliver(batch: list[int]) -> bool:
-        await gate.wait()
-        delivered.extend(batch)
-        return True
-
-    outbox: Outbox[int] = Outbox(name="t", deliver=deliver, logger=LOG, capacity=3, rate_per_minute=6000, burst=100)
-    outbox.start()
-    outbox.put(0)
-    await asyncio.sleep(0.05)  # 0 is now in flight, held at the gate
-    for item in range(1, 7):
-        outbox.put(item)
-    assert outbox.stats.dropped == 3
-    gate.set()
-    await wait_for(lambda: len(delivered) == 4)
-    await outbox.aclose()
-    assert delivered == [0, 4, 5, 6]
 
 
 async def test_submit_never_waits_for_a_hanging_receiver() -> None:

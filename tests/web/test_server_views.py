@@ -16,12 +16,12 @@ import pytest
 
 from autoscaler.core.decide import Decision
 from autoscaler.core.rules import MetricEvaluation
-from autoscaler.loop import AppOutcome, TickReport
 from autoscaler.policyfiles import Problem
 from autoscaler.ports import ScaleResult
-from autoscaler.selfmetrics import SelfMetrics, observe_tick
-from autoscaler.server import StatusServer
-from autoscaler.status import ServiceStatus
+from autoscaler.reports import AppOutcome, TickReport
+from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
+from autoscaler.sinks.status import ServiceStatus
+from autoscaler.web.server import StatusServer
 from tests.fakes import T0, FakeClock, cpu_policy
 
 INTERVAL = timedelta(seconds=15)

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from autoscaler.core.decide import Decision
-from autoscaler.events import GraphiteEvents, ScaleEvent, clean_tag, event_tags, scale_events
 from autoscaler.http import RetryPolicy
-from autoscaler.loop import AppOutcome, TickReport
 from autoscaler.ports import ScaleResult
+from autoscaler.reports import AppOutcome, TickReport
+from autoscaler.sinks.events import GraphiteEvents, ScaleEvent, clean_tag, event_tags, scale_events
 
 T0 = datetime(2026, 11, 11, 0, 0, tzinfo=UTC)
 FAST = RetryPolicy(attempts=1, request_timeout=2.0, total_timeout=2.0)

@@ -18,17 +18,19 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
+from autoscaler.app import load_policies
 from autoscaler.core.model import AppState
 from autoscaler.http import RetryPolicy
-from autoscaler.loop import ControlLoop, TickReport
+from autoscaler.loop import ControlLoop
 from autoscaler.policyfiles import Problem
-from autoscaler.selfmetrics import SelfMetrics, observe_tick
-from autoscaler.server import DEFAULT_HOST, DEFAULT_PORT, StatusServer, decision_json
-from autoscaler.service import load_policies
+from autoscaler.reports import TickReport
 from autoscaler.settings import Settings
-from autoscaler.status import ServiceStatus
+from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
+from autoscaler.sinks.status import ServiceStatus
 from autoscaler.targets.marathon import MarathonClient
 from autoscaler.testing.marathon import FakeMarathon
+from autoscaler.web.server import DEFAULT_HOST, DEFAULT_PORT, StatusServer
+from autoscaler.web.values import decision_json
 from tests.fakes import GROUPED, FakeClock, FakeProvider, FakeTarget, cpu_policy
 
 T0 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)

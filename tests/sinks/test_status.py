@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from autoscaler.core.decide import Decision
-from autoscaler.loop import AppOutcome, TickReport
 from autoscaler.ports import ScaleResult
-from autoscaler.status import ServiceStatus
+from autoscaler.reports import AppOutcome, TickReport
+from autoscaler.sinks.status import ServiceStatus
 
 T0 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
 

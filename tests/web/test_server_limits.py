@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from autoscaler.server import ServerLimits, StatusServer
-from tests.ops.test_server_views import Fleet
+from autoscaler.web.server import ServerLimits, StatusServer
+from tests.web.test_server_views import Fleet
 
 ATTACK_SECONDS = 20.0  # every attacker gives up by then
 

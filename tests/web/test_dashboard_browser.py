@@ -25,10 +25,10 @@ from autoscaler.core.model import AppState, QueryResult, Sample
 from autoscaler.core.policy import Policy
 from autoscaler.loop import ControlLoop
 from autoscaler.ports import AppsSnapshot, ScaleResult
-from autoscaler.selfmetrics import SelfMetrics, observe_tick
-from autoscaler.server import StatusServer
-from autoscaler.status import ServiceStatus
+from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
+from autoscaler.sinks.status import ServiceStatus
 from autoscaler.testing.clock import FakeClock
+from autoscaler.web.server import StatusServer
 
 NOW = datetime(2026, 11, 10, 14, 0, tzinfo=UTC)
 CPU = "avg by (marathon_app) (rate(container_cpu_usage_seconds_total[1m])) / 0.5"
@@ -257,7 +257,7 @@ async def test_dashboard_with_a_token(guarded: StatusServer, tmp_path: Path) -> 
 
 
 async def test_dashboard_pages_searches_filters_and_draws_trends(tmp_path: Path) -> None:
-    from tests.ops.test_server_views import PROBLEMS, Fleet, expected_code
+    from tests.web.test_server_views import PROBLEMS, Fleet, expected_code
 
     fleet = Fleet(60)
     for load in (1.0, 2.0, 0.5):

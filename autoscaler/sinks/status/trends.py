@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from autoscaler.core.decide import Decision
-from autoscaler.loop import TickReport
+from autoscaler.reports import TickReport
 
 DEFAULT_TREND_WINDOW = timedelta(hours=3)
 DEFAULT_TREND_POINTS = 180

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from autoscaler.selfmetrics import SelfMetrics, observe_status, observe_tick
-from autoscaler.startup import StartupEstimate
-from autoscaler.status import ServiceStatus
+from autoscaler.core.startup import StartupEstimate
+from autoscaler.sinks.selfmetrics import SelfMetrics, observe_status, observe_tick
+from autoscaler.sinks.status import ServiceStatus
 from tests.fakes import T0
 from tests.predictive.test_loop_predictive import APP, run_until, setup
 
