@@ -1,0 +1,113 @@
+"""Pauses in one ZooKeeper node, shared by every instance of the service.
+
+With `AUTOSCALER_ZK_HOSTS` set, several instances run and the leader writes; a pause made through
+any instance must hold on whichever one leads now or later. The document lives in the node
+`AUTOSCALER_ZK_PAUSE_PATH` (default `/marathon-autoscaler/pauses`, beside the election). A change
+is a compare-and-set on the node's version: when another instance changed it in between, the change
+is applied again to the newer document. The same kazoo client library and session timeout as
+the leader election (`autoscaler.leader`), in a session of its own: the election's session must
+stay free of anything that could delay its lease confirmations.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError
+from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.retry import KazooRetry
+
+from autoscaler.core.pause import Pause
+from autoscaler.pauses.codec import MAX_DOCUMENT_BYTES, PauseStoreError, decode, encode
+from autoscaler.pauses.store import Change, PauseStore, check_count
+
+__all__ = ["DEFAULT_PAUSE_PATH", "ZooKeeperStore"]
+
+DEFAULT_PAUSE_PATH = "/marathon-autoscaler/pauses"
+_ATTEMPTS = 20  # compare-and-set rounds before giving up (each loses only to another writer's success)
+
+
+class ZooKeeperStore(PauseStore):
+    kind = "zookeeper"
+    durable = True
+
+    def __init__(self, hosts: str, path: str = DEFAULT_PAUSE_PATH, *, session_timeout: float = 30.0) -> None:
+        if not path.startswith("/") or path.endswith("/") or "//" in path:
+            raise ValueError(f"the pause path must be an absolute ZooKeeper path, got {path!r}")
+        self._hosts = hosts
+        self.path = path
+        self._timeout = session_timeout
+        self._lock = threading.Lock()
+        self._client: Any = KazooClient(
+            hosts=hosts,
+            timeout=session_timeout,
+            connection_retry=KazooRetry(max_tries=-1, delay=0.1, backoff=2, max_delay=1.0),
+            command_retry=KazooRetry(max_tries=2, delay=0.1, max_delay=1.0),
+        )
+        self._started = False
+
+    def describe(self) -> str:
+        return f"zookeeper {self.path}"
+
+    def start(self, *, timeout: float | None = None) -> None:
+        """Connect (blocking, at most `timeout`, default the session timeout)."""
+        try:
+            self._client.start(timeout=timeout if timeout is not None else self._timeout)
+        except (KazooTimeoutError, KazooException) as exc:
+            self._client.stop()
+            raise PauseStoreError(f"ZooKeeper ({self._hosts}) did not answer for the pauses: {exc}") from None
+        self._started = True
+
+    def close(self) -> None:
+        if self._started:
+            self._started = False
+            try:
+                self._client.stop()
+                self._client.close()
+            except KazooException:  # pragma: no cover - closing a broken connection
+                pass
+
+    def _what(self) -> str:
+        return f"the pause node {self.path} on ZooKeeper"
+
+    def _get(self) -> tuple[dict[str, Pause], int | None]:
+        try:
+            data, stat = self._client.get(self.path)
+        except NoNodeError:
+            return {}, None
+        if data is not None and len(data) > MAX_DOCUMENT_BYTES:
+            raise PauseStoreError(f"{self._what()} is over {MAX_DOCUMENT_BYTES} bytes")
+        return decode(data or b"", what=self._what()), int(stat.version)
+
+    def load(self) -> dict[str, Pause]:
+        try:
+            return self._get()[0]
+        except KazooException as exc:
+            raise PauseStoreError(f"{self._what()} cannot be read: {type(exc).__name__}") from None
+
+    def update(self, change: Change) -> dict[str, Pause]:
+        with self._lock:
+            try:
+                return self._update(change)
+            except KazooException as exc:
+                raise PauseStoreError(f"{self._what()} cannot be written: {type(exc).__name__}") from None
+
+    def _update(self, change: Change) -> dict[str, Pause]:
+        for _ in range(_ATTEMPTS):
+            pauses, version = self._get()
+            changed = change(dict(pauses))
+            if changed is None:
+                return pauses
+            check_count(changed)
+            data = encode(changed.values())
+            try:
+                if version is None:
+                    self._client.create(self.path, data, makepath=True)
+                else:
+                    self._client.set(self.path, data, version=version)
+            except (BadVersionError, NodeExistsError, NoNodeError):
+                continue  # another instance changed it in between: apply the change to the newer one
+            return dict(changed)
+        raise PauseStoreError(f"{self._what()} kept changing under {_ATTEMPTS} attempts to write it")
