@@ -43,6 +43,7 @@ CODES: Mapping[str, CodeInfo] = {
     "no_metrics": CodeInfo("hold", "the policy has no metrics and nothing else asks for another count"),
     "instances_not_ready": CodeInfo("hold", "many tasks are starting: no scale-down until they are ready"),
     "deployment_in_progress": CodeInfo("hold", "a deployment is running (or Marathon answered 409): nothing sent"),
+    "paused": CodeInfo("hold", "paused by an operator or the app's labels until a set time: decided, never written"),
     "missing_metrics": CodeInfo("problem", "a metric has no usable value: no scale-down from it"),
     "app_not_found": CodeInfo("problem", "Marathon has no app with this id: nothing is created"),
     "invalid_app_state": CodeInfo("problem", "Marathon's data for the app is unusable: nothing written"),

@@ -36,6 +36,7 @@ from typing import Any, Literal
 from autoscaler.core.forecast import LoadForecast, Outlook
 from autoscaler.core.lazytext import LazyDetail
 from autoscaler.core.model import AppState, Observation
+from autoscaler.core.pause import Pause
 from autoscaler.core.policy import Policy
 from autoscaler.core.rules import MetricEvaluation, evaluate_all
 from autoscaler.core.schedule import Window, active_windows
@@ -173,6 +174,14 @@ class Decision:
     forecast: LoadForecast | None = None
     proposed_by: str = "reactive"
     forecast_mode: str | None = None  # the policy's predictive mode, None without one
+    pause: Pause | None = None  # the pause in force (code `paused`), see core.pausing
+
+    @property
+    def would(self) -> int:
+        """The count the decision would set without a pause (`desired` when there is none)."""
+        if self.pause is not None and self.clamps and self.clamps[-1].rule == "paused":
+            return self.clamps[-1].before
+        return self.desired
 
     @property
     def action(self) -> Action:
@@ -190,6 +199,8 @@ class Decision:
         """One line: `/shop/api: 4 -> 8 (scaled_up: metrics)` or `/shop/api: stays at 4 (cooldown)`."""
         if self.scaled:
             return f"{self.app_id}: {self.current} -> {self.desired} ({self.code}: {self.cause})"
+        if self.pause is not None and self.would != self.current:
+            return f"{self.app_id}: stays at {self.current} ({self.code}; would go to {self.would})"
         return f"{self.app_id}: stays at {self.current} ({self.code})"
 
     def proposal_text(self) -> str:
@@ -244,6 +255,8 @@ class Decision:
             lines.append(f"  {self.proposal_text()}{remembered}")
         lines.extend(f"  {note}" for note in self.notes)
         lines.extend(f"  {c.rule}: {c.before} -> {c.after} ({c.detail})" for c in self.clamps)
+        if self.pause is not None:
+            lines.append(f"  {self.pause.describe()}: the count stays at {self.current}, schedule floors included")
         lines.append(f"  outcome: {self.code}, desired {self.desired}")
         return "\n".join(lines)
 
