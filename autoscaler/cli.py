@@ -22,6 +22,7 @@ from typing import cast
 from autoscaler import clihelp, logs
 from autoscaler.backtest import BacktestResult, render_svg, replay, write_csv
 from autoscaler.cliargs import DURATION_HELP, duration_arg
+from autoscaler.clipause import add_pause_commands
 from autoscaler.core.policy import Policy
 from autoscaler.errors import ConfigurationError, MetricSourceError, TargetAuthError, TargetError
 from autoscaler.explain import ExplainError, explain_offline
@@ -451,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"lead: auto use it (default: the 2m fallback; {DURATION_HELP})",
     )
     explain.set_defaults(handler=_explain)
+    add_pause_commands(commands, url_type=_url)
     add_simulate_parser(commands)
     backtest = commands.add_parser(
         "backtest", help="what a policy would have done over a past period, from the metric sources' history"

@@ -98,7 +98,7 @@ async def test_groups_and_every_app(api: httpx.AsyncClient, control: PauseContro
     ],
 )
 async def test_bad_requests_say_why_and_store_nothing(
-    api: httpx.AsyncClient, control: PauseControl, path: str, body: object, status: int, words: str
+    *, api: httpx.AsyncClient, control: PauseControl, path: str, body: object, status: int, words: str
 ) -> None:
     answer = await api.post(path, json=body)
     assert answer.status_code == status and words in answer.json()["error"], answer.text
