@@ -57,6 +57,7 @@ class PauseControl:
         self._known: dict[str, Pause] = {}
         self._events: deque[PauseEvent] = deque(maxlen=MAX_EVENTS)
         self.error: str | None = None  # why the store could not be read last time, if it could not
+        self.loaded = False  # the store has been read at least once
 
     # --- what the loop and the status read ----------------------------------------------------------
 
@@ -66,7 +67,18 @@ class PauseControl:
             return dict(self._known)
 
     def index(self, now: datetime) -> PauseIndex:
+        """The pauses in force at `now`. Until the store has been read once, one pause of every app:
+        writing before the pauses are known could undo what an operator froze."""
         with self._lock:
+            if not self.loaded:
+                waiting = Pause(
+                    scope=ALL,
+                    reason=f"the pause store ({self.store.describe()}) has not been read yet; holding until it is",
+                    by="autoscaler",
+                    since=None,
+                    until=now + timedelta(seconds=1),
+                )
+                return PauseIndex((waiting,), now=now)
             return PauseIndex(self._known.values(), now=now)
 
     def refresh(self) -> dict[str, Pause]:
@@ -86,6 +98,7 @@ class PauseControl:
         self._recovered()
         with self._lock:
             self._known = pauses
+            self.loaded = True
         for pause in ended:
             self._announce(PauseEvent("expired", pause, now))
         return dict(pauses)
@@ -151,6 +164,7 @@ class PauseControl:
         self._recovered()
         with self._lock:
             self._known = pauses
+            self.loaded = True
 
     @staticmethod
     def _swept(held: dict[str, Pause], *, now: datetime, into: list[Pause]) -> dict[str, Pause] | None:

@@ -26,6 +26,12 @@ from autoscaler.pauses.store import Change, PauseStore, check_count
 __all__ = ["DEFAULT_PAUSE_PATH", "ZooKeeperStore"]
 
 DEFAULT_PAUSE_PATH = "/marathon-autoscaler/pauses"
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, KazooTimeoutError):
+        return "no answer in time (is ZooKeeper reachable?)"
+    return type(exc).__name__
+
+
 _ATTEMPTS = 20  # compare-and-set rounds before giving up (each loses only to another writer's success)
 
 
@@ -47,18 +53,19 @@ class ZooKeeperStore(PauseStore):
             command_retry=KazooRetry(max_tries=2, delay=0.1, max_delay=1.0),
         )
         self._started = False
+        # one request's answer: kazoo queues requests while it reconnects, and would wait for ever
+        self._call_timeout = max(1.0, session_timeout / 3)
 
     def describe(self) -> str:
         return f"zookeeper {self.path}"
 
-    def start(self, *, timeout: float | None = None) -> None:
-        """Connect (blocking, at most `timeout`, default the session timeout)."""
-        try:
-            self._client.start(timeout=timeout if timeout is not None else self._timeout)
-        except (KazooTimeoutError, KazooException) as exc:
-            self._client.stop()
-            raise PauseStoreError(f"ZooKeeper ({self._hosts}) did not answer for the pauses: {exc}") from None
+    def start(self, *, timeout: float | None = None) -> bool:
+        """Connect, waiting at most `timeout` (default the session timeout); whether it connected.
+        When it did not, the client goes on trying in the background and reads fail until it does."""
+        event = self._client.start_async()
         self._started = True
+        event.wait(timeout if timeout is not None else self._timeout)
+        return bool(self._client.connected)
 
     def close(self) -> None:
         if self._started:
@@ -74,7 +81,7 @@ class ZooKeeperStore(PauseStore):
 
     def _get(self) -> tuple[dict[str, Pause], int | None]:
         try:
-            data, stat = self._client.get(self.path)
+            data, stat = self._client.get_async(self.path).get(timeout=self._call_timeout)
         except NoNodeError:
             return {}, None
         if data is not None and len(data) > MAX_DOCUMENT_BYTES:
@@ -84,15 +91,15 @@ class ZooKeeperStore(PauseStore):
     def load(self) -> dict[str, Pause]:
         try:
             return self._get()[0]
-        except KazooException as exc:
-            raise PauseStoreError(f"{self._what()} cannot be read: {type(exc).__name__}") from None
+        except (KazooException, KazooTimeoutError) as exc:
+            raise PauseStoreError(f"{self._what()} cannot be read: {_why(exc)}") from None
 
     def update(self, change: Change) -> dict[str, Pause]:
         with self._lock:
             try:
                 return self._update(change)
-            except KazooException as exc:
-                raise PauseStoreError(f"{self._what()} cannot be written: {type(exc).__name__}") from None
+            except (KazooException, KazooTimeoutError) as exc:
+                raise PauseStoreError(f"{self._what()} cannot be written: {_why(exc)}") from None
 
     def _update(self, change: Change) -> dict[str, Pause]:
         for _ in range(_ATTEMPTS):
@@ -104,9 +111,9 @@ class ZooKeeperStore(PauseStore):
             data = encode(changed.values())
             try:
                 if version is None:
-                    self._client.create(self.path, data, makepath=True)
+                    self._client.create_async(self.path, data, makepath=True).get(timeout=self._call_timeout)
                 else:
-                    self._client.set(self.path, data, version=version)
+                    self._client.set_async(self.path, data, version=version).get(timeout=self._call_timeout)
             except (BadVersionError, NodeExistsError, NoNodeError):
                 continue  # another instance changed it in between: apply the change to the newer one
             return dict(changed)

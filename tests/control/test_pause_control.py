@@ -128,3 +128,15 @@ def test_a_store_outage_keeps_the_pauses_last_read(
     assert control.refresh() == {}
     assert control.error is None
     assert [e.kind for e in control.drain_events()] == ["expired"]
+
+
+def test_every_app_is_held_until_the_store_has_been_read_once(control: PauseControl, clock: FakeClock) -> None:
+    store = control.store
+    assert isinstance(store, FlakyStore)
+    store.down = True
+    control.refresh()
+    waiting = control.index(clock.now).find("/any/app")
+    assert waiting is not None and waiting.by == "autoscaler" and "has not been read yet" in waiting.reason
+    store.down = False
+    control.refresh()
+    assert control.index(clock.now).find("/any/app") is None
