@@ -28,6 +28,8 @@ from typing import cast
 from autoscaler.core.decide import Decision, History, decide
 from autoscaler.core.forecast import Outlook
 from autoscaler.core.model import AppState, Observation, QueryResult
+from autoscaler.core.pause import PauseIndex
+from autoscaler.core.pausing import hold_for_pause
 from autoscaler.core.policy import Policy, ScaleRule, substitute
 from autoscaler.core.predict import FALLBACK_STARTUP, Forecaster, horizon_of
 from autoscaler.core.rules import observe
@@ -67,6 +69,7 @@ def offline_unknowns(policy: Policy, *, startup: StartupEstimate | None) -> tupl
         f"no stabilisation history: it assumes the app was watched for a full window ({window}) of steady "
         "recommendations, so it may show a scale-down (or a cooldown) where the service holds it as stabilizing",
         "no ready counts of the metric window: it cannot see a metric_window hold after instances started",
+        "no operator pauses: they are kept by the service (a pause in the app's labels is shown)",
     ]
     learns = policy.predictive is not None or any(schedule.lead is None for schedule in policy.schedules)
     if learns and startup is None:
@@ -150,6 +153,9 @@ async def explain_offline(
         forecaster, loaded = await _load_forecaster(policy, providers, now=now)
         outlook = forecaster.outlook(policy, now, startup=startup.duration if startup else None, tick=interval)
     decision = decide(policy, state, observations, history, now, outlook=outlook)
+    # the app's labels may pause it; an operator's pause is known only to the service (explain --url)
+    label = PauseIndex((), now=now).find(policy.app, label_until=state.paused_until, label_reason=state.paused_reason)
+    decision = hold_for_pause(decision, label)
     unknown = offline_unknowns(policy, startup=startup)
     lines = _render(policy, state, observations, decision, now=now, unknown=unknown, outlook=outlook)
     if learns:
@@ -444,6 +450,9 @@ def why(decision: Decision) -> str:
 
     code = decision.code
     stay = f"It stays at {current}"
+    if decision.pause is not None:
+        would = f"; without the pause it would go to {decision.would}" if decision.would != current else ""
+        return f"{stay} because it is {decision.pause.describe()}{would}."
     fixed = {
         "deployment_in_progress": "because a deployment is in progress; Marathon would refuse a change and the "
         "autoscaler never fights a running deployment",

@@ -25,6 +25,8 @@ from typing import cast
 
 from autoscaler.core.decide import Decision, History, decide
 from autoscaler.core.model import AppState, Observation, QueryResult, Sample
+from autoscaler.core.pause import Pause, PauseIndex
+from autoscaler.core.pausing import hold_for_pause
 from autoscaler.core.policy import MetricSpec, Policy, substitute
 from autoscaler.core.predict import Forecaster
 from autoscaler.core.reuse import Inputs, inputs_of, reusable
@@ -32,6 +34,7 @@ from autoscaler.core.rules import observe, observe_series
 from autoscaler.errors import AutoscalerError, TargetAuthError, TargetError
 from autoscaler.history import LoadedHistory, RangeSource, load_into
 from autoscaler.logs import short_id
+from autoscaler.pauses.control import PauseControl
 from autoscaler.ports import MetricsProvider, ScaleResult, Target
 from autoscaler.scrub import scrub, scrub_exception
 from autoscaler.startup import StartupEstimate, StartupTracker
@@ -197,9 +200,12 @@ class ControlLoop:
         interval: float = 15.0,
         tick_timeout: float | None = None,
         source_timeout: float | None = None,
+        pauses: PauseControl | None = None,
     ) -> None:
         """`tick_timeout` (default 90 % of `interval`) bounds a whole tick, `source_timeout` (default
-        40 % of `interval`) each metric source's batch of queries."""
+        40 % of `interval`) each metric source's batch of queries and the read of `pauses` (the pause
+        store; without one only the apps' labels pause them)."""
+        self._pauses = pauses
         self._target = target
         self._providers = dict(providers)
         self._clock = clock
@@ -328,6 +334,8 @@ class ControlLoop:
             self._history_task = asyncio.create_task(self._load_history(now))
         self._phase = "metric sources"
         results, counts, seconds, errors = await self._gather_metrics(now)
+        self._phase = "pauses"
+        pauses = await self._read_pauses(now)
         self._phase = "decisions"
         series = _SeriesIndex(results)
         outcomes: dict[str, AppOutcome] = {}
@@ -345,7 +353,8 @@ class ControlLoop:
                 self._log_outcome(outcome)
                 continue
             try:
-                decision = self._decide(policy, state, series, now)
+                pause = pauses.find(app_id, label_until=state.paused_until, label_reason=state.paused_reason)
+                decision = self._decide(policy, state, series, now, pause)
             except Exception as exc:  # one app's bug never stops the others
                 if "internal_error" not in self._digest:  # the first traceback of a tick; the others are counted
                     self._log.exception("decision failed for %s", short_id(app_id), extra={"fields": {"app": app_id}})
@@ -378,14 +387,28 @@ class ControlLoop:
         self.last_report = report
         return report
 
-    def _decide(self, policy: Policy, state: AppState, series: _SeriesIndex, now: datetime) -> Decision:
+    async def _read_pauses(self, now: datetime) -> PauseIndex:
+        """This tick's pauses: the store is read (and swept) in a worker thread, within the source
+        timeout; when it does not answer in time the pauses last read stay in force."""
+        control = self._pauses
+        if control is None:
+            return PauseIndex((), now=now)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._source_timeout):
+                await asyncio.shield(asyncio.to_thread(control.refresh))
+        return control.index(now)
+
+    def _decide(
+        self, policy: Policy, state: AppState, series: _SeriesIndex, now: datetime, pause: Pause | None = None
+    ) -> Decision:
         observations: dict[str, Observation] = {}
         for plan in self._plans[policy.app]:
             observations[plan.spec.name] = series.observe(plan, policy.app)
         history = self._histories.get(policy.app, History())
         if policy.app not in self._learns:
-            # A steady app's decision is last tick's (core.reuse): recorded again, not recomputed.
-            inputs = inputs_of(policy, state, observations, history, now)
+            # A steady app's decision is last tick's (core.reuse): recorded again, not recomputed. A paused
+            # one is decided every tick (core.pausing holds it): its text names the pause and its end.
+            inputs = inputs_of(policy, state, observations, history, now) if pause is None else None
             held = self._held.get(policy.app)
             if held is not None and inputs is not None and held.policy is policy and held.inputs == inputs:
                 # the same answer, stamped with this tick's time: the status and the API show when it held
@@ -395,7 +418,7 @@ class ControlLoop:
                     held.outcome = replace(held.outcome, decision=decision)
                 self._histories[policy.app] = history.record(decision, keep=self._keep[policy.app], at=now)
                 return decision
-            decision = decide(policy, state, observations, history, now)
+            decision = hold_for_pause(decide(policy, state, observations, history, now), pause)
             if inputs is not None and reusable(decision):
                 self._held[policy.app] = _Held(policy, inputs, decision)
             else:
@@ -405,7 +428,7 @@ class ControlLoop:
             forecaster = self._forecasters.get(policy.app) or Forecaster(None)
             startup = estimate.duration if estimate is not None else None
             outlook = forecaster.outlook(policy, now, startup=startup, tick=self._tick)
-            decision = decide(policy, state, observations, history, now, outlook=outlook)
+            decision = hold_for_pause(decide(policy, state, observations, history, now, outlook=outlook), pause)
             forecaster.record(policy, decision, history)
         self._histories[policy.app] = history.record(decision, keep=self._keep[policy.app])
         return decision

@@ -4,7 +4,8 @@ Logs answer "why" after the fact; a chat message answers "something happened" as
 module turns each TickReport into notices: every scale action, and failures that persist (an app
 held for `failure_ticks` ticks in a row by the same problem, such as missing metrics or a stuck
 deployment; a metric source whose every metric is missing; Marathon unreachable), each sent once,
-with a recovery notice when the problem goes away. Targets are webhooks in the formats of Slack,
+with a recovery notice when the problem goes away; and every pause made, lifted or ended by itself
+(`Notice.of_pause`). Targets are webhooks in the formats of Slack,
 DingTalk and WeCom group robots, or a documented generic JSON object.
 
 Nothing here may slow the control loop: `Notifier.submit` is synchronous, costs O(apps) and only
@@ -36,6 +37,7 @@ import httpx
 from autoscaler.errors import ConfigurationError, WireError
 from autoscaler.http import RetryPolicy, make_client, request
 from autoscaler.loop import TickReport
+from autoscaler.pauses.control import PauseEvent
 from autoscaler.scrub import scrub as scrub_text
 from autoscaler.scrub import url_secrets
 from autoscaler.wire import decode_json
@@ -153,8 +155,8 @@ class NotifyConfig:
 
 # ------------------------------------------------------------------------------------------ notices
 
-Event = Literal["scaled", "failing", "recovered"]
-Subject = Literal["app", "marathon", "metric_source"]
+Event = Literal["scaled", "failing", "recovered", "paused", "resumed"]
+Subject = Literal["app", "marathon", "metric_source", "pause"]
 
 
 @dataclass(frozen=True)
@@ -174,12 +176,26 @@ class Notice:
 
     @property
     def headline(self) -> str:
+        if self.subject == "pause":
+            return self.detail
         if self.event == "scaled":
             return f"{self.name}: {self.before} -> {self.after} ({self.code}: {self.detail})"
         what = {"app": self.name, "marathon": "Marathon", "metric_source": f"metric source {self.name}"}[self.subject]
         if self.event == "failing":
             return f"{what}: {self.code} for {self.ticks} ticks"
         return f"{what}: recovered from {self.code}" + (f" (now {self.detail})" if self.detail else "")
+
+    @staticmethod
+    def of_pause(event: PauseEvent) -> Notice:
+        """A pause made, lifted, or ended by itself (whoever leads: it happened on this instance)."""
+        return Notice(
+            event="paused" if event.kind == "paused" else "resumed",
+            subject="pause",
+            name=event.pause.scope,
+            code=event.kind if event.kind != "paused" else "paused",
+            at=event.at,
+            detail=event.text(),
+        )
 
     def lines(self) -> list[str]:
         """The reasons worth showing under the headline, capped."""
@@ -193,8 +209,10 @@ class Notice:
     def as_json(self, *, service: str) -> dict[str, Any]:
         """The generic JSON format, one object per notice:
 
-        - `event`: `scaled`, `failing` (a failure persisted for `ticks` ticks) or `recovered`;
-        - `subject`: `app`, `marathon` or `metric_source`; `app` / `source`: its name, else null;
+        - `event`: `scaled`, `failing` (a failure persisted for `ticks` ticks), `recovered`, `paused`
+          or `resumed` (code `resumed`, or `expired` when the pause ended by itself);
+        - `subject`: `app`, `marathon`, `metric_source` or `pause`; `app` / `source`: its name, else
+          null; for a pause only, `scope`: its app id, group (`/shop/*`) or `*`;
         - `from`, `to`: instance counts of a scale action, else null;
         - `code`: the outcome code (`scaled_up`, `missing_metrics`, `app_not_found`, ...), for
           Marathon `marathon_unreachable` / `marathon_unauthorized`, for a source `source_down`;
@@ -203,7 +221,7 @@ class Notice:
         - `ticks`: consecutive ticks of a failure; `time`: the tick's time (ISO 8601, with offset);
         - `text`: one readable line; `service`: the configured title.
         """
-        return {
+        body: dict[str, Any] = {
             "event": self.event,
             "subject": self.subject,
             "app": self.name if self.subject == "app" else None,
@@ -217,6 +235,9 @@ class Notice:
             "text": self.headline,
             "service": service,
         }
+        if self.subject == "pause":
+            body["scope"] = self.name
+        return body
 
 
 @dataclass

@@ -23,7 +23,9 @@ from autoscaler.events import GraphiteEvents, event_tags
 from autoscaler.http import RetryPolicy
 from autoscaler.leader import LeaderElection
 from autoscaler.loop import ControlLoop, TickReport, settle_memory
-from autoscaler.notify import Notifier, NotifyConfig, parse_targets
+from autoscaler.notify import Notice, Notifier, NotifyConfig, parse_targets
+from autoscaler.pauses.build import open_store
+from autoscaler.pauses.control import PauseControl
 from autoscaler.policyfiles import LoadResult, Problem, load_directory
 from autoscaler.ports import MetricsProvider
 from autoscaler.providers import build_provider
@@ -228,6 +230,8 @@ async def run_service(
     retry = retry_policy(settings, interval)
     providers = build_providers(settings, loaded.policies, retry)
     target = marathon_client(settings, retry)
+    store = await asyncio.to_thread(open_store, settings, logger)
+    pauses = PauseControl(store=store, clock=utc_now, logger=logger)
     election = _start_election(settings, args, logger)
     loop = ControlLoop(
         policies=loaded.policies,
@@ -241,6 +245,7 @@ async def run_service(
         interval=settings.interval.total_seconds(),
         tick_timeout=settings.tick_deadline(),
         source_timeout=settings.source_deadline(),
+        pauses=pauses,
     )
     status = ServiceStatus(interval=settings.interval, started_at=utc_now())
     status.set_policies(loaded.policies, loaded.problems)
@@ -277,9 +282,11 @@ async def run_service(
             metrics=metrics,
             election=election,
             loaded=loaded,
+            pauses=pauses,
             on_stop=on_stop,
         )
     finally:
+        await asyncio.to_thread(store.close)
         await target.aclose()
         for provider in providers.values():
             await provider.aclose()
@@ -296,6 +303,7 @@ async def _serve(
     metrics: SelfMetrics,
     election: LeaderElection | None,
     loaded: LoadResult,
+    pauses: PauseControl,
     on_stop: Callable[[], None] | None = None,
 ) -> int:
     """The long-running service: the loop, the status server, hot reload and notifications."""
@@ -323,6 +331,7 @@ async def _serve(
         port=settings.port,
         api_token=secret_value(settings.api_token),
         limits=server_limits(settings),
+        pauses=pauses,
     )
     reloader = PolicyReloader(
         settings.policy_dir,
@@ -339,6 +348,10 @@ async def _serve(
         status.record(report)
         status.startup = loop.startup.estimates()
         observe_tick(metrics, report)
+        # a pause, a resume or a pause's end happened on this instance, leader or not: told once
+        notices = [Notice.of_pause(event) for event in pauses.drain_events()]
+        if notifier is not None and notices:
+            notifier.send(notices)
         if election is None or election.is_leader():  # followers would repeat the leader's messages
             if notifier is not None:
                 notifier.submit(report)

@@ -26,6 +26,8 @@ from autoscaler.pauses.store import Change, PauseStore, check_count
 __all__ = ["DEFAULT_PAUSE_PATH", "ZooKeeperStore"]
 
 DEFAULT_PAUSE_PATH = "/marathon-autoscaler/pauses"
+
+
 def _why(exc: BaseException) -> str:
     if isinstance(exc, KazooTimeoutError):
         return "no answer in time (is ZooKeeper reachable?)"
