@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from autoscaler.core.codes import Cause, Hold, Rule
 from autoscaler.core.decide import Clamp, Decision
 from autoscaler.core.pause import Pause
 
-__all__ = ["PAUSED", "hold_for_pause"]
-
-PAUSED = "paused"
+__all__ = ["hold_for_pause"]
 
 
 def hold_for_pause(decision: Decision, pause: Pause | None) -> Decision:
@@ -29,10 +28,10 @@ def hold_for_pause(decision: Decision, pause: Pause | None) -> Decision:
         clamps = (
             *clamps,
             Clamp(
-                PAUSED,
+                Rule.PAUSED,
                 would,
                 current,
                 lambda: f"{pause.describe()}: would go {current} -> {would}; nothing is written",
             ),
         )
-    return replace(decision, desired=current, code=PAUSED, cause="", clamps=clamps, pause=pause)
+    return replace(decision, desired=current, code=Hold.PAUSED, cause=Cause.NONE, clamps=clamps, pause=pause)

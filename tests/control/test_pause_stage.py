@@ -87,3 +87,18 @@ def test_a_paused_decision_never_changes_the_count(instances: int, load: float |
     assert paused.desired == paused.current == instances
     assert not paused.scaled and paused.code == "paused"
     assert paused.would == unpaused.desired
+
+
+def test_the_controller_holds_a_paused_step_and_never_reuses_it() -> None:
+    from autoscaler.core.controller import AppController
+
+    controller = AppController(policy(), tick=timedelta(seconds=15), history=OBSERVED, reuse=True)
+    state = AppState(APP, 4, tasks_running=4)
+    steady = controller.step(state, cpu(0.5), NOW)
+    assert steady.code == "within_tolerance"
+    paused = controller.step(state, cpu(0.5), NOW + timedelta(seconds=15), pause=PAUSE)
+    assert paused.code == "paused" and not controller.reused
+    again = controller.step(state, cpu(0.5), NOW + timedelta(seconds=30), pause=PAUSE)
+    assert again.code == "paused" and not controller.reused and again.at == NOW + timedelta(seconds=30)
+    after = controller.step(state, cpu(0.9), NOW + timedelta(seconds=45))
+    assert after.code == "scaled_up" and after.pause is None
