@@ -23,8 +23,10 @@ def hold_for_pause(decision: Decision, pause: Pause | None) -> Decision:
     if pause is None:
         return decision
     current, would = decision.current, decision.desired
-    clamps = decision.clamps
-    if would != current:
+    clamps, notes = decision.clamps, decision.notes
+    if would == current:
+        notes = (*notes, f"{pause.describe()}: nothing would change now, and nothing is written")
+    else:
         clamps = (
             *clamps,
             Clamp(
@@ -34,4 +36,6 @@ def hold_for_pause(decision: Decision, pause: Pause | None) -> Decision:
                 lambda: f"{pause.describe()}: would go {current} -> {would}; nothing is written",
             ),
         )
-    return replace(decision, desired=current, code=Hold.PAUSED, cause=Cause.NONE, clamps=clamps, pause=pause)
+    return replace(
+        decision, desired=current, code=Hold.PAUSED, cause=Cause.NONE, clamps=clamps, notes=notes, pause=pause
+    )

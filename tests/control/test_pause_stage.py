@@ -65,6 +65,7 @@ def test_a_hold_stays_a_hold_under_its_new_code() -> None:
     assert unpaused.code == "within_tolerance"
     paused = hold_for_pause(unpaused, PAUSE)
     assert paused.code == "paused" and paused.would == 4 and paused.clamps == unpaused.clamps
+    assert "alice" in paused.reasons()[-1] and "nothing would change now" in paused.reasons()[-1]
     assert paused.summary() == f"{APP}: stays at 4 (paused)"
 
 
@@ -102,3 +103,14 @@ def test_the_controller_holds_a_paused_step_and_never_reuses_it() -> None:
     assert again.code == "paused" and not controller.reused and again.at == NOW + timedelta(seconds=30)
     after = controller.step(state, cpu(0.9), NOW + timedelta(seconds=45))
     assert after.code == "scaled_up" and after.pause is None
+
+
+def test_the_status_api_shows_the_pause_and_what_it_would_do() -> None:
+    from autoscaler.web.values import decision_json
+
+    paused = hold_for_pause(decide(policy(), AppState(APP, 4, tasks_running=4), cpu(0.9), OBSERVED, NOW), PAUSE)
+    body = decision_json(paused)
+    assert (body["code"], body["desired"], body["would"]) == ("paused", 4, paused.would)
+    assert body["pause"] == PAUSE.to_json() and body["pause"]["by"] == "alice"
+    assert body["pause"]["until"] == PAUSE.until.isoformat() and body["pause"]["reason"] == "db migration"
+    assert decision_json(decide(policy(), AppState(APP, 4, tasks_running=4), cpu(0.5), OBSERVED, NOW))["pause"] is None
