@@ -86,3 +86,20 @@ def test_refusals_are_clear(
     err = capsys.readouterr().err
     assert "API token" in err and "wrong-token" not in err and TOKEN not in err
     assert control.pauses() == {}
+
+
+def test_a_service_without_a_token_says_so(
+    control: PauseControl, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AUTOSCALER_STATUS_URL", raising=False)
+    monkeypatch.setenv("AUTOSCALER_API_TOKEN", TOKEN)  # the client has one; the service does not
+    status = ServiceStatus(interval=timedelta(seconds=15), started_at=T0)
+    server = StatusServer(status=status, metrics=SelfMetrics(), clock=FakeClock(T0), host="127.0.0.1", port=0,
+                          pauses=control)  # fmt: skip
+    url = asyncio.run(server.start())
+    try:
+        assert main(["pause", "--all", "--url", url]) == 1
+        assert "need AUTOSCALER_API_TOKEN set on the service" in capsys.readouterr().err
+    finally:
+        asyncio.run(server.stop())
+    assert control.pauses() == {}
