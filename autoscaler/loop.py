@@ -206,6 +206,7 @@ class ControlLoop:
         40 % of `interval`) each metric source's batch of queries and the read of `pauses` (the pause
         store; without one only the apps' labels pause them)."""
         self._pauses = pauses
+        self._pause_read: asyncio.Future[dict[str, Pause]] | None = None
         self._target = target
         self._providers = dict(providers)
         self._clock = clock
@@ -393,9 +394,12 @@ class ControlLoop:
         control = self._pauses
         if control is None:
             return PauseIndex((), now=now)
+        reading = self._pause_read
+        if reading is None or reading.done():  # a read still hanging from an earlier tick is not doubled
+            reading = self._pause_read = asyncio.ensure_future(asyncio.to_thread(control.refresh))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._source_timeout):
-                await asyncio.shield(asyncio.to_thread(control.refresh))
+                await asyncio.shield(reading)
         return control.index(now)
 
     def _decide(

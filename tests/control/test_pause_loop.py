@@ -4,14 +4,17 @@ duration (a fake clock), by an operator's pause or by its Marathon labels; the o
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 
 import pytest
 
 from autoscaler.core.model import AppState
+from autoscaler.core.pause import Pause
 from autoscaler.loop import ControlLoop
 from autoscaler.pauses import MemoryStore
 from autoscaler.pauses.control import PauseControl
+from autoscaler.pauses.store import Change
 from tests.fakes import GROUPED, FakeClock, FakeProvider, FakeTarget, cpu_policy
 
 APPS = ("/shop/api", "/shop/web", "/billing")
@@ -110,3 +113,47 @@ async def test_a_dry_run_pause_shows_paused_not_dry_run(clock: FakeClock, contro
     control.pause("/billing", duration=None, reason="", by="x")
     report = await loop.tick()
     assert report.outcomes["/billing"].code == "paused"
+
+
+class HangingStore(MemoryStore):
+    """A store that stops answering (a ZooKeeper that hangs) once `hang` is set, until `release`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hang = threading.Event()
+        self.release = threading.Event()
+        self.reads = 0
+
+    def update(self, change: Change) -> dict[str, Pause]:
+        if self.hang.is_set():
+            self.reads += 1
+            self.release.wait(timeout=30)
+        return super().update(change)
+
+
+async def test_a_hanging_store_keeps_the_pauses_last_read_and_is_not_asked_twice(clock: FakeClock) -> None:
+    store = HangingStore()
+    control = PauseControl(store=store, clock=clock, logger=logging.getLogger("test.pauses"))
+    target = FakeTarget(clock, [running("/billing", 2)])
+    provider = FakeProvider("prometheus", clock)
+    provider.set(GROUPED, ({"marathon_app": "/billing"}, 1.0))
+    loop = ControlLoop(
+        policies={"/billing": cpu_policy("/billing")},
+        target=target,
+        providers={"prometheus": provider},
+        clock=clock,
+        logger=logging.getLogger("test.loop"),
+        pauses=control,
+        interval=1.0,
+        source_timeout=0.2,
+    )
+    control.pause("/billing", duration=timedelta(minutes=5), reason="", by="x")
+    store.hang.set()
+    try:
+        for _ in range(3):
+            clock.advance(1)
+            report = await loop.tick()
+            assert report.error is None and report.outcomes["/billing"].code == "paused"
+        assert store.reads == 1 and target.writes == []
+    finally:
+        store.release.set()
