@@ -26,7 +26,6 @@ from typing import cast
 from autoscaler.core.decide import Decision, History, decide
 from autoscaler.core.model import AppState, Observation, QueryResult, Sample
 from autoscaler.core.pause import Pause, PauseIndex
-from autoscaler.core.pausing import hold_for_pause
 from autoscaler.core.policy import MetricSpec, Policy, substitute
 from autoscaler.core.predict import Forecaster
 from autoscaler.core.reuse import Inputs, inputs_of, reusable
@@ -422,7 +421,7 @@ class ControlLoop:
                     held.outcome = replace(held.outcome, decision=decision)
                 self._histories[policy.app] = history.record(decision, keep=self._keep[policy.app], at=now)
                 return decision
-            decision = hold_for_pause(decide(policy, state, observations, history, now), pause)
+            decision = decide(policy, state, observations, history, now, pause=pause)
             if inputs is not None and reusable(decision):
                 self._held[policy.app] = _Held(policy, inputs, decision)
             else:
@@ -432,7 +431,7 @@ class ControlLoop:
             forecaster = self._forecasters.get(policy.app) or Forecaster(None)
             startup = estimate.duration if estimate is not None else None
             outlook = forecaster.outlook(policy, now, startup=startup, tick=self._tick)
-            decision = hold_for_pause(decide(policy, state, observations, history, now, outlook=outlook), pause)
+            decision = decide(policy, state, observations, history, now, outlook=outlook, pause=pause)
             forecaster.record(policy, decision, history)
         self._histories[policy.app] = history.record(decision, keep=self._keep[policy.app])
         return decision

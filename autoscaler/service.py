@@ -294,7 +294,7 @@ async def run_service(
             await asyncio.to_thread(election.stop)
 
 
-async def _serve(
+async def _serve(  # noqa: PLR0915 - every part of the running service is wired here, in order, once
     settings: Settings,
     logger: logging.Logger,
     *,
@@ -348,10 +348,7 @@ async def _serve(
         status.record(report)
         status.startup = loop.startup.estimates()
         observe_tick(metrics, report)
-        # a pause, a resume or a pause's end happened on this instance, leader or not: told once
-        notices = [Notice.of_pause(event) for event in pauses.drain_events()]
-        if notifier is not None and notices:
-            notifier.send(notices)
+        _tell_pauses(pauses, notifier)
         if election is None or election.is_leader():  # followers would repeat the leader's messages
             if notifier is not None:
                 notifier.submit(report)
@@ -386,6 +383,13 @@ async def _serve(
     server_started.result()  # raises why the server could not start, if it could not
     logger.info("stopped", extra={"fields": {"event": "stop"}})
     return 0
+
+
+def _tell_pauses(pauses: PauseControl, notifier: Notifier | None) -> None:
+    """A pause, a resume or a pause's end happened on this instance, leader or not: told once."""
+    notices = [Notice.of_pause(event) for event in pauses.drain_events()]
+    if notifier is not None and notices:
+        notifier.send(notices)
 
 
 def _print_report(report: TickReport) -> None:

@@ -6,7 +6,7 @@ them. `AppController` holds that for one app and performs the per-app step in on
 
 1. the start-up estimate: learned from the app's states (a `StartupTracker`) or given;
 2. the forecaster's outlook over the start-up time plus one tick (`lead: auto` and `predictive`);
-3. `decide`, held by the app's pause if one is in force (`core.pausing`);
+3. `decide`, given the app's pause if one is in force (its last stage then holds the count);
 4. the forecaster records the load the decision measured (against the History *before* it);
 5. the History records the decision.
 
@@ -28,7 +28,6 @@ from autoscaler.core.decide import Decision, History, decide
 from autoscaler.core.forecast import Outlook
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.pause import Pause
-from autoscaler.core.pausing import hold_for_pause
 from autoscaler.core.policy import Policy
 from autoscaler.core.predict import Forecaster
 from autoscaler.core.reuse import Inputs, inputs_of, reusable
@@ -142,7 +141,7 @@ class AppController:
                 self.history = history.record(decision, keep=self.keep, at=now)
                 return decision
         outlook = self.last_outlook = self.outlook(state, now)
-        decision = hold_for_pause(decide(self.policy, state, observations, history, now, outlook=outlook), pause)
+        decision = decide(self.policy, state, observations, history, now, outlook=outlook, pause=pause)
         if self.learns:
             self.forecaster.record(self.policy, decision, history)
         self._held = (inputs, decision) if inputs is not None and reusable(decision) else None

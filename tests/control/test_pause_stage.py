@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from autoscaler.core.decide import History, decide
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.pause import make_pause
-from autoscaler.core.pausing import hold_for_pause
 from autoscaler.core.policy import Policy
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -33,7 +32,7 @@ def cpu(value: float) -> dict[str, Observation]:
 def test_a_paused_app_says_what_it_would_do_and_does_not() -> None:
     unpaused = decide(policy(), AppState(APP, 4, tasks_running=4), cpu(0.9), OBSERVED, NOW)
     assert unpaused.code == "scaled_up" and unpaused.desired > 4
-    paused = hold_for_pause(unpaused, PAUSE)
+    paused = decide(policy(), AppState(APP, 4, tasks_running=4), cpu(0.9), OBSERVED, NOW, pause=PAUSE)
     assert (paused.code, paused.desired, paused.current, paused.scaled) == ("paused", 4, 4, False)
     assert paused.would == unpaused.desired
     assert paused.pause == PAUSE
@@ -56,23 +55,23 @@ def test_schedule_floors_are_paused_too() -> None:
     }
     unpaused = decide(policy(schedules=[window]), AppState(APP, 4, tasks_running=4), cpu(0.5), OBSERVED, NOW)
     assert unpaused.desired == 12 and unpaused.cause == "schedule"
-    paused = hold_for_pause(unpaused, PAUSE)
+    paused = decide(policy(schedules=[window]), AppState(APP, 4, tasks_running=4), cpu(0.5), OBSERVED, NOW, pause=PAUSE)
     assert paused.desired == 4 and paused.would == 12 and paused.code == "paused" and paused.cause == ""
 
 
 def test_a_hold_stays_a_hold_under_its_new_code() -> None:
     unpaused = decide(policy(), AppState(APP, 4, tasks_running=4), cpu(0.5), OBSERVED, NOW)
     assert unpaused.code == "within_tolerance"
-    paused = hold_for_pause(unpaused, PAUSE)
+    paused = decide(policy(), AppState(APP, 4, tasks_running=4), cpu(0.5), OBSERVED, NOW, pause=PAUSE)
     assert paused.code == "paused" and paused.would == 4 and paused.clamps == unpaused.clamps
     assert "alice" in paused.reasons()[-1] and "nothing would change now" in paused.reasons()[-1]
     assert paused.summary() == f"{APP}: stays at 4 (paused)"
 
 
-def test_without_a_pause_the_decision_is_the_same_object() -> None:
+def test_without_a_pause_the_decision_is_unchanged() -> None:
     unpaused = decide(policy(), AppState(APP, 4, tasks_running=4), cpu(0.9), OBSERVED, NOW)
-    assert hold_for_pause(unpaused, None) is unpaused
-    assert unpaused.would == unpaused.desired
+    assert decide(policy(), AppState(APP, 4, tasks_running=4), cpu(0.9), OBSERVED, NOW, pause=None) == unpaused
+    assert unpaused.would == unpaused.desired and unpaused.pause is None
 
 
 @given(
@@ -84,7 +83,7 @@ def test_a_paused_decision_never_changes_the_count(instances: int, load: float |
     observations = cpu(load) if load is not None else {"cpu": Observation.missing("no data")}
     state = AppState(APP, instances, tasks_running=instances, deployment_ids=("d1",) if deployment else ())
     unpaused = decide(policy(), state, observations, OBSERVED, NOW)
-    paused = hold_for_pause(unpaused, PAUSE)
+    paused = decide(policy(), state, observations, OBSERVED, NOW, pause=PAUSE)
     assert paused.desired == paused.current == instances
     assert not paused.scaled and paused.code == "paused"
     assert paused.would == unpaused.desired
@@ -108,7 +107,7 @@ def test_the_controller_holds_a_paused_step_and_never_reuses_it() -> None:
 def test_the_status_api_shows_the_pause_and_what_it_would_do() -> None:
     from autoscaler.web.values import decision_json
 
-    paused = hold_for_pause(decide(policy(), AppState(APP, 4, tasks_running=4), cpu(0.9), OBSERVED, NOW), PAUSE)
+    paused = decide(policy(), AppState(APP, 4, tasks_running=4), cpu(0.9), OBSERVED, NOW, pause=PAUSE)
     body = decision_json(paused)
     assert (body["code"], body["desired"], body["would"]) == ("paused", 4, paused.would)
     assert body["pause"] == PAUSE.to_json() and body["pause"]["by"] == "alice"

@@ -194,10 +194,10 @@ async def test_one_app_failing_inside_the_engine_does_not_stop_the_others(
 
     real_decide = loop_module.decide
 
-    def flaky(policy, state, observations, history, now):  # type: ignore[no-untyped-def]
+    def flaky(policy, state, observations, history, now, **options):  # type: ignore[no-untyped-def]
         if policy.app == "/b":
             raise ZeroDivisionError("boom")
-        return real_decide(policy, state, observations, history, now)
+        return real_decide(policy, state, observations, history, now, **options)
 
     monkeypatch.setattr(loop_module, "decide", flaky)
     target = FakeTarget(clock, [app("/a", 2), app("/b", 2)])
