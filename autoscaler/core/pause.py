@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, overload
 
+from autoscaler.core.appid import app_id_problem
+
 __all__ = [
     "ALL",
     "DEFAULT_PAUSE",
@@ -44,36 +46,35 @@ DEFAULT_PAUSE = timedelta(hours=1)
 MAX_PAUSE = timedelta(days=7)
 MAX_REASON_CHARS = 200
 MAX_WHO_CHARS = 100
+MAX_SCOPE_CHARS = 500
 ALL = "*"
 LABEL_UNTIL = "autoscaler.paused-until"
 LABEL_REASON = "autoscaler.paused-reason"
 
 Source = Literal["operator", "label"]
 
-_SEGMENT = re.compile(r"[a-z0-9]([a-z0-9.\-]*[a-z0-9])?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def scope_problem(scope: str) -> str | None:
-    """Why `scope` is not `*`, an absolute app id or a group pattern like `/shop/*`; None if it is."""
+    """Why `scope` is not `*`, an absolute app id or a group pattern like `/shop/*`; None if it is.
+
+    An app id follows the one app-id grammar (`core.appid`); a group is an app id followed by `/*`
+    (its last segment may be one that no app may end with: `/shop/tasks/*` covers the apps below)."""
     if scope == ALL:
         return None
-    if len(scope) > 500:
-        return "a pause scope is at most 500 characters"
-    if not scope.startswith("/"):
-        return "a pause scope is '*', an absolute app id like /shop/api, or a group like /shop/*"
-    segments = scope[1:].split("/")
-    if segments[-1] == "*":
-        segments = segments[:-1]
-        if not segments:
+    if len(scope) > MAX_SCOPE_CHARS:
+        return f"a pause scope is at most {MAX_SCOPE_CHARS} characters"
+    group = scope.endswith("/*")
+    app_id = scope[:-2] if group else scope
+    if not app_id.startswith("/") or "*" in app_id:
+        if scope == "/*":
             return "'/*' would pause every app: write '*' (or --all)"
-    for segment in segments:
-        if not _SEGMENT.fullmatch(segment):
-            return (
-                f"segment {segment[:40]!r} of {scope[:80]!r} is not a Marathon id segment "
-                "(lowercase letters, digits, '-' and '.'); '*' may only end a group pattern"
-            )
-    return None
+        return (
+            "a pause scope is '*', an absolute app id like /shop/api, or a group like /shop/*; '*' may only end a group"
+        )
+    problem = app_id_problem(app_id)
+    return None if group and problem is not None and "reserved" in problem else problem
 
 
 def _clean_text(text: str, *, limit: int, what: str) -> str:

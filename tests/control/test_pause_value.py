@@ -18,7 +18,7 @@ from autoscaler.core.pause import (
 T0 = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("scope", ["*", "/shop/api", "/shop/*", "/a/b.c/d-e/*", "/x"])
+@pytest.mark.parametrize("scope", ["*", "/shop/api", "/shop/*", "/a/b.c/d-e/*", "/x", "/shop/tasks/*"])
 def test_valid_scopes(scope: str) -> None:
     assert scope_problem(scope) is None
 
@@ -29,9 +29,10 @@ def test_valid_scopes(scope: str) -> None:
         ("shop/api", "absolute"),
         ("/*", "write '*'"),
         ("/shop/*/api", "'*' may only end"),
+        ("/shop/tasks", "reserved"),
         ("/Shop", "lowercase"),
-        ("/shop//api", "segment ''"),
-        ("/shop/api/", "segment ''"),
+        ("/shop//api", "empty segments"),
+        ("/shop/api/", "empty segments"),
         ("/" + "a" * 600, "500 characters"),
         ("/shop/-x", "segment '-x'"),
     ],
