@@ -195,6 +195,16 @@ class SelfMetrics:
         self.forget_forecast(app_id)
         self.forget_pause(app_id)
 
+    def observe_pause(self, app_id: str, decision: Decision) -> None:
+        """The app's pause series: present while its decision is paused, gone once it is not."""
+        pause = decision.pause
+        if pause is not None:
+            self.paused.labels(app=app_id).set(1)
+            self.pause_until.labels(app=app_id).set(pause.until.timestamp())
+            self.paused_labels.add(app_id)
+        elif app_id in self.paused_labels:
+            self.forget_pause(app_id)
+
     def forget_pause(self, app_id: str) -> None:
         if app_id in self.paused_labels:
             self.paused_labels.discard(app_id)
@@ -285,13 +295,7 @@ def _observe_tick(metrics: SelfMetrics, report: TickReport) -> None:
         instances, desired = metrics.app_gauges(app_id)
         instances.set(decision.current)
         desired.set(decision.desired)
-        pause = getattr(decision, "pause", None)
-        if pause is not None:
-            metrics.paused.labels(app=app_id).set(1)
-            metrics.pause_until.labels(app=app_id).set(pause.until.timestamp())
-            metrics.paused_labels.add(app_id)
-        elif app_id in metrics.paused_labels:
-            metrics.forget_pause(app_id)
+        metrics.observe_pause(app_id, decision)
         if decision.forecast_mode is not None:
             metrics.observe_forecast(app_id, decision)
         elif app_id in metrics.forecast_labels:
