@@ -25,6 +25,7 @@ from autoscaler.errors import ConfigurationError
 from autoscaler.http import RetryPolicy
 from autoscaler.leader import LeaderElection
 from autoscaler.loop import ControlLoop, settle_memory
+from autoscaler.pauses.control import PauseControl
 from autoscaler.policyfiles import LoadResult, Problem, load_directory
 from autoscaler.ports import MetricsProvider, Target
 from autoscaler.providers import build_provider
@@ -32,7 +33,7 @@ from autoscaler.reload import PolicyReloader
 from autoscaler.reports import TickReport
 from autoscaler.settings import Settings
 from autoscaler.sinks.events import GraphiteEvents, event_tags
-from autoscaler.sinks.notify import Notifier, NotifyConfig, parse_targets
+from autoscaler.sinks.notify import Notice, Notifier, NotifyConfig, parse_targets
 from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
 from autoscaler.sinks.status import Role, ServiceStatus
 from autoscaler.targets.marathon import MarathonClient
@@ -237,6 +238,7 @@ class Service:
         election: LeaderElection | None,
         clock: Clock,
         logger: logging.Logger,
+        pauses: PauseControl | None = None,
     ) -> None:
         self.settings = settings
         self.loop = loop
@@ -247,6 +249,7 @@ class Service:
         self.notifier = notifier
         self.graphite_events = graphite_events
         self.election = election
+        self.pauses = pauses
         self._clock = clock
         self._log = logger
         self._server_url: str | None = None
@@ -262,11 +265,20 @@ class Service:
         self.status.record(report)
         self.status.startup = self.loop.startup.estimates()
         observe_tick(self.metrics, report)
+        self._tell_pauses()
         if self.election is None or self.election.is_leader():  # followers would repeat the leader's messages
             if self.notifier is not None:
                 self.notifier.submit(report)
             if self.graphite_events is not None:
                 self.graphite_events.submit(report)
+
+    def _tell_pauses(self) -> None:
+        """A pause, a resume or a pause's end happened on this instance, leader or not: told once."""
+        if self.pauses is None:
+            return
+        notices = [Notice.of_pause(event) for event in self.pauses.drain_events()]
+        if self.notifier is not None and notices:
+            self.notifier.send(notices)
 
     def apply_policies(self, policies: dict[str, Policy], problems: list[Problem]) -> None:
         """A reloaded policy set: the loop and the status take it at once."""
@@ -299,6 +311,7 @@ class Service:
             port=port,
             api_token=secret_value(settings.api_token),
             limits=server_limits(settings),
+            pauses=self.pauses,
         )
 
     async def run(self, *, stop: asyncio.Event, interval: float | None = None, also: OnTick | None = None) -> None:
@@ -351,6 +364,7 @@ def build_service(
     dry_run: bool = False,
     once: bool = False,
     watch_policies: bool = True,
+    pauses: PauseControl | None = None,
 ) -> Service:
     """The service over `policies`, writing to `target` and reading `providers`, on `clock`.
 
@@ -358,6 +372,8 @@ def build_service(
     events only when configured; the election only with ZooKeeper and never in a dry run; it is not
     started yet). `watch_policies` reloads the policy directory while the service runs. A service
     built for one tick (`once`) has no background senders and no reload: only its loop is used.
+    `pauses` (the pause store's control, see autoscaler.pauses) holds paused apps and serves the pause
+    endpoints; without it only the apps' Marathon labels pause them.
     """
     election = build_election(settings, dry_run=dry_run, logger=logger)
     loop = ControlLoop(
@@ -372,6 +388,7 @@ def build_service(
         interval=settings.interval.total_seconds(),
         tick_timeout=settings.tick_deadline(),
         source_timeout=settings.source_deadline(),
+        pauses=pauses,
     )
     status = ServiceStatus(interval=settings.interval, started_at=clock())
     status.set_policies(policies.policies, policies.problems)
@@ -389,6 +406,7 @@ def build_service(
             port=settings.port,
             api_token=secret_value(settings.api_token),
             limits=server_limits(settings),
+            pauses=pauses,
         ),
         reloader=None,
         notifier=None if once else build_notifier(settings, clock=clock, logger=logger),
@@ -396,6 +414,7 @@ def build_service(
         election=election,
         clock=clock,
         logger=logger,
+        pauses=pauses,
     )
     if watch_policies and not once:
         service.reloader = PolicyReloader(

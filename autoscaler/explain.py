@@ -30,6 +30,7 @@ from autoscaler.core.controller import AppController, learns
 from autoscaler.core.decide import Decision, History
 from autoscaler.core.forecast import Outlook
 from autoscaler.core.model import AppState, Observation, QueryResult
+from autoscaler.core.pause import PauseIndex
 from autoscaler.core.policy import Policy, ScaleRule, substitute
 from autoscaler.core.predict import FALLBACK_STARTUP, Forecaster, horizon_of
 from autoscaler.core.render import clamp_lines, metric_text, proposal_text, summary, why
@@ -70,6 +71,7 @@ def offline_unknowns(policy: Policy, *, startup: StartupEstimate | None) -> tupl
         f"no stabilisation history: it assumes the app was watched for a full window ({window}) of steady "
         "recommendations, so it may show a scale-down (or a cooldown) where the service holds it as stabilizing",
         "no ready counts of the metric window: it cannot see a metric_window hold after instances started",
+        "no operator pauses: they are kept by the service (a pause in the app's labels is shown)",
     ]
     if learns(policy) and startup is None:
         unknown.append(
@@ -154,7 +156,9 @@ async def explain_offline(
         history=History(observing_since=now - policy.stabilization_window()),
         forecaster=forecaster,
     )
-    decision = controller.step(state, observations, now)
+    # the app's labels may pause it; an operator's pause is known only to the service (explain --url)
+    label = PauseIndex((), now=now).find(policy.app, label_until=state.paused_until, label_reason=state.paused_reason)
+    decision = controller.step(state, observations, now, pause=label)
     outlook = controller.last_outlook
     unknown = offline_unknowns(policy, startup=startup)
     lines = _render(policy, state, observations, decision, now=now, unknown=unknown, outlook=outlook)

@@ -26,6 +26,7 @@ from autoscaler.core.codes import Outcome
 from autoscaler.core.controller import AppController
 from autoscaler.core.decide import Decision
 from autoscaler.core.model import AppState, Observation
+from autoscaler.core.pause import Pause, PauseIndex
 from autoscaler.core.policy import Policy
 from autoscaler.core.startup import StartupEstimate, StartupTracker
 from autoscaler.errors import TargetAuthError, TargetError
@@ -33,6 +34,7 @@ from autoscaler.gather import MetricGatherer
 from autoscaler.history import LoadedHistory, RangeSource, load_into
 from autoscaler.logs import short_id
 from autoscaler.outcomelog import OutcomeLog
+from autoscaler.pauses.control import PauseControl
 from autoscaler.ports import MetricsProvider, ScaleResult, Target
 from autoscaler.reports import AppOutcome, TickReport
 from autoscaler.scrub import scrub, scrub_exception
@@ -83,9 +85,13 @@ class ControlLoop:
         interval: float = 15.0,
         tick_timeout: float | None = None,
         source_timeout: float | None = None,
+        pauses: PauseControl | None = None,
     ) -> None:
         """`tick_timeout` (default 90 % of `interval`) bounds a whole tick, `source_timeout` (default
-        40 % of `interval`) each metric source's batch of queries."""
+        40 % of `interval`) each metric source's batch of queries and the read of `pauses` (the pause
+        store; without one only the apps' labels pause them)."""
+        self._pauses = pauses
+        self._pause_read: asyncio.Future[dict[str, Pause]] | None = None
         self._target = target
         self._clock = clock
         self._log = logger
@@ -98,9 +104,10 @@ class ControlLoop:
         self._deadline: asyncio.Timeout | None = None
         self._slow: list[str] = []
         self._outages = Outages(logger)
+        self._source_timeout = source_timeout if source_timeout is not None else 0.4 * interval
         self._metrics = MetricGatherer(
             providers=providers,
-            source_timeout=source_timeout if source_timeout is not None else 0.4 * interval,
+            source_timeout=self._source_timeout,
             logger=logger,
             outages=self._outages,
         )
@@ -203,6 +210,8 @@ class ControlLoop:
             self._history_task = asyncio.create_task(self._load_history(now))
         self._phase = "metric sources"
         gathered = await self._metrics.gather(self._queries, now=now, slow=self._slow, readers=self._readers)
+        self._phase = "pauses"
+        pauses = await self._read_pauses(now)
         self._phase = "decisions"
         series = SeriesIndex(gathered.results)
         outcomes: dict[str, AppOutcome] = {}
@@ -223,7 +232,8 @@ class ControlLoop:
                 continue
             controller = self._controllers[app_id]
             try:
-                decision = self._decide(controller, state, series, now)
+                pause = pauses.find(app_id, label_until=state.paused_until, label_reason=state.paused_reason)
+                decision = self._decide(controller, state, series, now, pause)
             except Exception as exc:  # one app's bug never stops the others
                 if Outcome.INTERNAL_ERROR not in log:  # the first traceback of a tick; the others are counted
                     self._log.exception("decision failed for %s", short_id(app_id), extra={"fields": {"app": app_id}})
@@ -257,12 +267,28 @@ class ControlLoop:
         self.last_report = report
         return report
 
-    def _decide(self, controller: AppController, state: AppState, series: SeriesIndex, now: datetime) -> Decision:
+    async def _read_pauses(self, now: datetime) -> PauseIndex:
+        """This tick's pauses: the store is read (and swept) in a worker thread, within the source
+        timeout; when it does not answer in time the pauses last read stay in force."""
+        control = self._pauses
+        if control is None:
+            return PauseIndex((), now=now)
+        reading = self._pause_read
+        if reading is None or reading.done():  # a read still hanging from an earlier tick is not doubled
+            reading = self._pause_read = asyncio.ensure_future(asyncio.to_thread(control.refresh))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._source_timeout):
+                await asyncio.shield(reading)
+        return control.index(now)
+
+    def _decide(
+        self, controller: AppController, state: AppState, series: SeriesIndex, now: datetime, pause: Pause | None
+    ) -> Decision:
         app_id = controller.policy.app
         observations: dict[str, Observation] = {}
         for plan in self._plans[app_id]:
             observations[plan.spec.name] = series.observe(plan, app_id)
-        return controller.step(state, observations, now)
+        return controller.step(state, observations, now, pause=pause)
 
     def _hold_outcome(self, controller: AppController, decision: Decision) -> AppOutcome:
         """The outcome of a decision that changes nothing. A reused decision keeps last tick's outcome

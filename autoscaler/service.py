@@ -23,6 +23,8 @@ from autoscaler.app import (
     utc_now,
 )
 from autoscaler.loop import settle_memory
+from autoscaler.pauses.build import open_store
+from autoscaler.pauses.control import PauseControl
 from autoscaler.reports import TickReport
 from autoscaler.settings import Settings
 
@@ -52,6 +54,8 @@ async def run_service(
     retry = retry_policy(settings, interval)
     providers = build_providers(settings, loaded.policies, retry)
     target = marathon_client(settings, retry)
+    store = await asyncio.to_thread(open_store, settings, logger)
+    pauses = PauseControl(store=store, clock=utc_now, logger=logger)
     try:
         service = build_service(
             settings,
@@ -62,6 +66,7 @@ async def run_service(
             logger=logger,
             dry_run=dry_run,
             once=once,
+            pauses=pauses,
         )
         election = service.election
         if election is not None:
@@ -84,6 +89,7 @@ async def run_service(
             if election is not None:
                 await asyncio.to_thread(election.stop)
     finally:
+        await asyncio.to_thread(store.close)
         await target.aclose()
         for provider in providers.values():
             await provider.aclose()

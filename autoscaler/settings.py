@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     zk_hosts: str | None = None  # e.g. zk1:2181,zk2:2181,zk3:2181[/chroot]; enables leader election
     zk_path: str = "/marathon-autoscaler/leader"
     zk_session_timeout: Duration = timedelta(seconds=30)
+    zk_pause_path: str = "/marathon-autoscaler/pauses"  # the node that holds the pauses, with ZK_HOSTS
+    state_dir: Path | None = None  # where a single instance keeps its pauses (pauses.json); a persistent volume
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"

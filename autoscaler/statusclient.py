@@ -1,9 +1,10 @@
-"""A client of the running service's status API, for `explain` and the dry-run preview.
+"""A client of the running service's status API, for `explain`, the dry-run preview, `pause` and `resume`.
 
 A fresh process deciding an app knows nothing of the recent past: not the recommendations of the
 stabilisation windows, not the ready counts of the metric window, not the start-up time the service
 learned from Marathon. The running service does, and its status API (`GET /api/v1/apps/<id>`, and the
-list `GET /api/v1/apps`) shows what it decided with them. This reads that API, and nothing else.
+list `GET /api/v1/apps`) shows what it decided with them. This reads that API; the only changes it
+asks for are pauses (`POST`/`DELETE .../pause`), which the service keeps.
 
 The service is outside this process, so its answers are bounded like any other: every request goes
 through the project's one retry policy (`autoscaler.http`), each attempt must deliver its whole body
@@ -37,6 +38,7 @@ __all__ = [
 
 MAX_APP_BYTES = 1 << 20  # one app's JSON: policy, last decision, forecast, windows
 MAX_PAGE_BYTES = 16 << 20  # a page of the app list
+MAX_PAUSE_BYTES = 64 << 10  # the answer to a pause or resume
 MAX_DEPTH = 32
 PAGE_SIZE = 200
 MAX_PAGES = 250  # 50,000 apps
@@ -228,11 +230,52 @@ class StatusClient:
                 f"({exc.error_count()} problem(s), first at {where or 'the top'}: {first['msg'][:200]})"
             ) from None
 
+    async def pause(self, scope: str, *, duration: str | None, reason: str, by: str) -> dict[str, Any]:
+        """Pause `scope` (an app id, a group `/shop/*`, or `*`) on the running service; the stored pause."""
+        body: dict[str, str] = {"reason": reason, "by": by}
+        if duration is not None:
+            body["for"] = duration
+        path = "/api/v1/pause" if scope == "*" else "/api/v1/apps" + quote(scope, safe="/*") + "/pause"
+        status, answer = await self._call(
+            "POST", path, max_bytes=MAX_PAUSE_BYTES, payload=body, accept=(200, 400, 404, 503)
+        )
+        return self._pause_answer(status, answer, key="paused", what=f"POST {path}")
+
+    async def resume(self, scope: str, *, by: str) -> dict[str, Any] | None:
+        """Lift the pause of exactly `scope`; None when it had none."""
+        path = "/api/v1/pause" if scope == "*" else "/api/v1/apps" + quote(scope, safe="/*") + "/pause"
+        path += "?by=" + quote(by, safe="")
+        status, answer = await self._call("DELETE", path, max_bytes=MAX_PAUSE_BYTES, accept=(200, 400, 404, 503))
+        if status == 404 and isinstance(answer, dict) and "a pause is lifted by" in str(answer.get("error", "")):
+            return None
+        return self._pause_answer(status, answer, key="resumed", what=f"DELETE {path}")
+
+    def _pause_answer(self, status: int, answer: Any, *, key: str, what: str) -> dict[str, Any]:
+        error = answer.get("error") if isinstance(answer, dict) else None
+        if status != 200:
+            detail = str(error)[:500] if error is not None else f"HTTP {status}"
+            raise StatusAPIError(f"the running service at {self.url} refused {what.partition('?')[0]}: {detail}")
+        found = answer.get(key) if isinstance(answer, dict) else None
+        if not isinstance(found, dict):
+            raise StatusAPIError(f"the running service at {self.url} answered {what} without {key!r}")
+        return {str(k)[:40]: v for k, v in list(found.items())[:20]}
+
     async def _get(self, path: str, *, max_bytes: int) -> tuple[int, Any]:
-        what = f"GET {path}"
+        return await self._call("GET", path, max_bytes=max_bytes)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        max_bytes: int,
+        payload: dict[str, str] | None = None,
+        accept: tuple[int, ...] = (200, 404),
+    ) -> tuple[int, Any]:
+        what = f"{method} {path}"
 
         async def attempt() -> httpx.Response:
-            request = self._client.build_request("GET", path)
+            request = self._client.build_request(method, path, json=payload)
             async with asyncio.timeout(self._policy.request_timeout):
                 response = await self._client.send(request, stream=True)
                 try:
@@ -268,7 +311,12 @@ class StatusClient:
                 f"the running service at {self.url} needs its API token: set AUTOSCALER_API_TOKEN "
                 "to the service's (sent as Authorization: Bearer)"
             )
-        if status not in (200, 404):
+        if status == 405 and method != "GET":
+            raise StatusAPIError(
+                f"the running service at {self.url} does not take {method} {path.partition('?')[0]}: "
+                "pause and resume need AUTOSCALER_API_TOKEN set on the service"
+            )
+        if status not in accept:
             raise StatusAPIError(f"the running service at {self.url} answered HTTP {status} to {what}")
         return status, self._decode(response.content, what=what, status=status)
 

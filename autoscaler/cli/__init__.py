@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from autoscaler.cli import backtest, demo, explain, helptext, run, validate
+from autoscaler.cli import backtest, demo, explain, helptext, pause, run, validate
 from autoscaler.sim.cli import add_simulate_parser
 
 __all__ = ["build_parser", "main"]
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_parser(commands)
     demo.add_parser(commands)
     explain.add_parser(commands)
+    pause.add_parser(commands)
     add_simulate_parser(commands)
     backtest.add_parser(commands)
     # A description for every command's --help; `run --help` lists the settings and the exit codes.

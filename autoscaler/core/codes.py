@@ -47,6 +47,7 @@ class Outcome(StrEnum):
     NO_METRICS = "no_metrics"
     INSTANCES_NOT_READY = "instances_not_ready"
     DEPLOYMENT_IN_PROGRESS = "deployment_in_progress"
+    PAUSED = "paused"
     MISSING_METRICS = "missing_metrics"
     APP_NOT_FOUND = "app_not_found"
     INVALID_APP_STATE = "invalid_app_state"
@@ -80,6 +81,7 @@ class Hold(StrEnum):
     INSTANCES_NOT_READY = Outcome.INSTANCES_NOT_READY.value
     DEPLOYMENT_IN_PROGRESS = Outcome.DEPLOYMENT_IN_PROGRESS.value
     MISSING_METRICS = Outcome.MISSING_METRICS.value
+    PAUSED = Outcome.PAUSED.value
 
     @property
     def description(self) -> str:
@@ -115,6 +117,7 @@ class Rule(StrEnum):
     SCHEDULE_FLOOR = "schedule_floor"
     MAX_INSTANCES = "max_instances"
     MIN_INSTANCES = "min_instances"
+    PAUSED = "paused"
 
     @property
     def description(self) -> str:
@@ -148,6 +151,9 @@ CODES: Mapping[str, CodeInfo] = {
     Outcome.DEPLOYMENT_IN_PROGRESS: CodeInfo(
         "hold", "a deployment is running (or Marathon answered 409): nothing sent"
     ),
+    Outcome.PAUSED: CodeInfo(
+        "hold", "paused by an operator or the app's labels until a set time: decided, never written"
+    ),
     Outcome.MISSING_METRICS: CodeInfo("problem", "a metric has no usable value: no scale-down from it"),
     Outcome.APP_NOT_FOUND: CodeInfo("problem", "Marathon has no app with this id: nothing is created"),
     Outcome.INVALID_APP_STATE: CodeInfo("problem", "Marathon's data for the app is unusable: nothing written"),
@@ -178,6 +184,7 @@ _RULES: Mapping[Rule, str] = {
     Rule.SCHEDULE_FLOOR: "the highest floor of the windows in force applies at once",
     Rule.MAX_INSTANCES: "the count never goes above max_instances",
     Rule.MIN_INSTANCES: "the count never goes below min_instances",
+    Rule.PAUSED: "a pause in force keeps the count where it is, schedule floors included",
 }
 
 PROBLEM_CODES = frozenset(code for code, info in CODES.items() if info.kind == "problem")

@@ -6,7 +6,7 @@ them. `AppController` holds that for one app and performs the per-app step in on
 
 1. the start-up estimate: learned from the app's states (a `StartupTracker`) or given;
 2. the forecaster's outlook over the start-up time plus one tick (`lead: auto` and `predictive`);
-3. `decide`;
+3. `decide`, given the app's pause if one is in force (its last stage then holds the count);
 4. the forecaster records the load the decision measured (against the History *before* it);
 5. the History records the decision.
 
@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from autoscaler.core.decide import Decision, History, decide
 from autoscaler.core.forecast import Outlook
 from autoscaler.core.model import AppState, Observation
+from autoscaler.core.pause import Pause
 from autoscaler.core.policy import Policy
 from autoscaler.core.predict import Forecaster
 from autoscaler.core.reuse import Inputs, inputs_of, reusable
@@ -119,13 +120,18 @@ class AppController:
             return None
         return self.forecaster.outlook(self.policy, now, startup=self.startup_time(state, now), tick=self.tick)
 
-    def step(self, state: AppState, observations: Mapping[str, Observation], now: datetime) -> Decision:
-        """Decide at `now` from the app's `state` and its metrics' `observations`, and remember it."""
+    def step(
+        self, state: AppState, observations: Mapping[str, Observation], now: datetime, *, pause: Pause | None = None
+    ) -> Decision:
+        """Decide at `now` from the app's `state` and its metrics' `observations`, and remember it.
+
+        `pause`: the pause in force for the app, if any: the decision is made as usual, then held
+        (`core.pausing`); it is never reused, so its text always names the pause in force."""
         history = self.history
         self.reused = False
         self.last_outlook = None
         inputs: Inputs | None = None
-        if self.reuse and not self.learns:
+        if self.reuse and not self.learns and pause is None:
             inputs = inputs_of(self.policy, state, observations, history, now)
             if inputs is not None and self._held is not None and self._held[0] == inputs:
                 # the same answer, stamped with this tick's time: the status and the API show when it held
@@ -135,7 +141,7 @@ class AppController:
                 self.history = history.record(decision, keep=self.keep, at=now)
                 return decision
         outlook = self.last_outlook = self.outlook(state, now)
-        decision = decide(self.policy, state, observations, history, now, outlook=outlook)
+        decision = decide(self.policy, state, observations, history, now, outlook=outlook, pause=pause)
         if self.learns:
             self.forecaster.record(self.policy, decision, history)
         self._held = (inputs, decision) if inputs is not None and reusable(decision) else None

@@ -19,7 +19,9 @@ plain words. In order:
    lastScalingAt);
 7. `follow_forecast`, `cap_at_schedule_ceiling`, `raise_to_schedule_floor`: the forecast, then
    schedule and campaign windows (the lowest active ceiling, then the highest active floor), at once;
-8. `keep_within_bounds`: min/max bounds, always, also when the app was set outside them by hand.
+8. `keep_within_bounds`: min/max bounds, always, also when the app was set outside them by hand;
+9. `hold_for_pause` (`FINAL`, core.pausing): a pause in force keeps the count where it is, whatever
+   the stages above decided (schedule floors included), also after a stage stopped the decision.
 
 Stages 1-6 (`SHAPING`) shape the metrics' proposal; stages 7-8 (`SETTING`) set the count whatever the
 metrics say, and a scale is attributed to the last of them that moved it (its `Cause`).
@@ -42,6 +44,8 @@ from autoscaler.core.codes import Cause, Hold, Outcome, Rule
 from autoscaler.core.decision import Action, Clamp, Decision, History, ReadyCount, Recommendation
 from autoscaler.core.forecast import Outlook
 from autoscaler.core.model import AppState, Observation
+from autoscaler.core.pause import Pause
+from autoscaler.core.pausing import hold_for_pause
 from autoscaler.core.policy import Policy
 from autoscaler.core.stages import (
     READY_SHARE_FOR_SCALE_DOWN,
@@ -64,6 +68,7 @@ from autoscaler.core.stages import (
 )
 
 __all__ = [
+    "FINAL",
     "READY_SHARE_FOR_SCALE_DOWN",
     "SETTING",
     "SHAPING",
@@ -97,6 +102,9 @@ SETTING: tuple[Stage, ...] = (
     keep_within_bounds,
 )
 
+# The last word, after everything else: a pause in force keeps the count where it is (core.pausing).
+FINAL: tuple[Stage, ...] = (hold_for_pause,)
+
 # The cause of a scale that a SETTING stage made, by the rule of its last clamp.
 _CAUSES: Mapping[str, Cause] = {
     Rule.FORECAST: Cause.FORECAST,
@@ -124,21 +132,29 @@ def decide(
     now: datetime,
     *,
     outlook: Outlook | None = None,
+    pause: Pause | None = None,
 ) -> Decision:
     """Decide the instance count of one app. Pure and deterministic.
 
     `outlook` (optional) carries what the caller forecast from pure functions: the seasonal forecast
     of the load (`core.forecast`) and the lead for `lead: auto`. The forecast may only raise the
-    recommendation, and only when the policy's `predictive.mode` is `on`.
+    recommendation, and only when the policy's `predictive.mode` is `on`. `pause`, the pause in force
+    for the app, has the last word (`FINAL`): the count stays put, with code `paused`.
     """
-    draft = Draft.start(policy, state, observations, history, now, outlook=outlook)
+    draft = Draft.start(policy, state, observations, history, now, outlook=outlook, pause=pause)
+    shaped = draft.desired
     for stage in SHAPING:
         stage(draft)
         if draft.stopped is not None:
-            return _finish(draft, draft.stopped, Cause.NONE)
-    shaped = draft.desired
-    for stage in SETTING:
+            break
+    else:
+        shaped = draft.desired
+        for stage in SETTING:
+            stage(draft)
+    for stage in FINAL:  # also after a stage stopped the decision: a paused app always says so
         stage(draft)
+    if draft.stopped is not None:
+        return _finish(draft, draft.stopped, Cause.NONE)
     current, desired = draft.current, draft.desired
     if desired == current:
         return _finish(draft, _hold_code(draft), Cause.NONE)
@@ -171,6 +187,7 @@ def _finish(draft: Draft, code: str, cause: str) -> Decision:
         forecast=draft.forecast,
         proposed_by=draft.proposed_by,
         forecast_mode=predictive.mode if predictive is not None else None,
+        pause=draft.pause if code == Hold.PAUSED else None,
     )
 
 

@@ -16,8 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from autoscaler.core import render
+from autoscaler.core.codes import Rule
 from autoscaler.core.forecast import LoadForecast
 from autoscaler.core.lazytext import LazyDetail
+from autoscaler.core.pause import Pause
 from autoscaler.core.rules import MetricEvaluation
 from autoscaler.core.schedule import Window
 
@@ -147,6 +149,14 @@ class Decision:
     forecast: LoadForecast | None = None
     proposed_by: str = "reactive"
     forecast_mode: str | None = None  # the policy's predictive mode, None without one
+    pause: Pause | None = None  # the pause in force (code `paused`), see core.pausing
+
+    @property
+    def would(self) -> int:
+        """The count the decision would set without a pause (`desired` when there is none)."""
+        if self.pause is not None and self.clamps and self.clamps[-1].rule == Rule.PAUSED:
+            return self.clamps[-1].before
+        return self.desired
 
     @property
     def action(self) -> Action:

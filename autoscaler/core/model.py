@@ -25,6 +25,9 @@ class AppState:
     has_health_checks: bool = False
     deployment_ids: tuple[str, ...] = ()
     last_scaled_at: datetime | None = None
+    # a pause declared in the app's labels (`autoscaler.paused-until`, `autoscaler.paused-reason`)
+    paused_until: datetime | None = None
+    paused_reason: str = ""
 
     @property
     def ready_instances(self) -> int:

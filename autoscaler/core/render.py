@@ -31,6 +31,8 @@ def summary(decision: Decision) -> str:
     """One line: `/shop/api: 4 -> 8 (scaled_up: metrics)` or `/shop/api: stays at 4 (cooldown)`."""
     if decision.scaled:
         return f"{decision.app_id}: {decision.current} -> {decision.desired} ({decision.code}: {decision.cause})"
+    if decision.pause is not None and decision.would != decision.current:
+        return f"{decision.app_id}: stays at {decision.current} ({decision.code}; would go to {decision.would})"
     return f"{decision.app_id}: stays at {decision.current} ({decision.code})"
 
 
@@ -100,6 +102,8 @@ def account(decision: Decision) -> str:
         lines.append(f"  {proposal_text(decision)}{remembered}")
     lines.extend(f"  {note}" for note in decision.notes)
     lines.extend(f"  {clamp_text(clamp)}" for clamp in decision.clamps)
+    if decision.pause is not None:
+        lines.append(f"  {decision.pause.describe()}: the count stays at {decision.current}, schedule floors included")
     lines.append(f"  outcome: {decision.code}, desired {decision.desired}")
     return "\n".join(lines)
 
@@ -144,6 +148,9 @@ def why(decision: Decision) -> str:  # noqa: PLR0911, PLR0912 - one sentence per
 
     code = decision.code
     stay = f"It stays at {current}"
+    if decision.pause is not None:
+        would = f"; without the pause it would go to {decision.would}" if decision.would != current else ""
+        return f"{stay} because it is {decision.pause.describe()}{would}."
     fixed: dict[str, str] = {
         Hold.DEPLOYMENT_IN_PROGRESS: "because a deployment is in progress; Marathon would refuse a change and the "
         "autoscaler never fights a running deployment",

@@ -23,6 +23,7 @@ from autoscaler.core.codes import Hold, Rule
 from autoscaler.core.decision import Clamp, History
 from autoscaler.core.forecast import LoadForecast, Outlook
 from autoscaler.core.model import AppState, Observation
+from autoscaler.core.pause import Pause
 from autoscaler.core.policy import Policy
 from autoscaler.core.rules import MetricEvaluation, evaluate_all
 from autoscaler.core.schedule import Window, active_windows
@@ -59,6 +60,7 @@ class Draft:
     acting: LoadForecast | None = None  # the forecast when it acts (mode `on`, periods agree)
     proposed_by: str = "reactive"
     stopped: Hold | None = None  # set by a stage that ends the decision at once
+    pause: Pause | None = None  # the pause in force for the app (core.pausing has the last word)
     clamps: list[Clamp] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)  # codes of stages that kept the count where it was
@@ -72,6 +74,7 @@ class Draft:
         now: datetime,
         *,
         outlook: Outlook | None,
+        pause: Pause | None = None,
     ) -> Draft:
         """The draft before any stage: the metrics evaluated, the windows in force found."""
         ready = state.ready_instances
@@ -93,6 +96,7 @@ class Draft:
             ready_range=ready_range,
             forecast=forecast,
             desired=state.instances,
+            pause=pause,
         )
         if windows:
             floors = [w.min_instances for w in windows if w.min_instances is not None]

@@ -163,6 +163,19 @@ class SelfMetrics:
             ["app"],
             registry=r,
         )
+        self.paused = Gauge(
+            "autoscaler_paused",
+            "1 while the app is paused (an operator's pause or its labels): decided, never written",
+            ["app"],
+            registry=r,
+        )
+        self.pause_until = Gauge(
+            "autoscaler_pause_until_timestamp_seconds",
+            "When the pause in force ends by itself (Unix time), for paused apps",
+            ["app"],
+            registry=r,
+        )
+        self.paused_labels: set[str] = set()
         self.forecast_labels: dict[str, str | None] = {}  # app -> metric of its forecast series (None: no forecast)
         self.startup_labels: set[str] = set()
         # each app's (instances, desired) gauge children: a labels() lookup per app per tick adds up
@@ -180,6 +193,23 @@ class SelfMetrics:
             self.app_labels.discard(app_id)
         self._app_gauges.pop(app_id, None)
         self.forget_forecast(app_id)
+        self.forget_pause(app_id)
+
+    def observe_pause(self, app_id: str, decision: Decision) -> None:
+        """The app's pause series: present while its decision is paused, gone once it is not."""
+        pause = decision.pause
+        if pause is not None:
+            self.paused.labels(app=app_id).set(1)
+            self.pause_until.labels(app=app_id).set(pause.until.timestamp())
+            self.paused_labels.add(app_id)
+        elif app_id in self.paused_labels:
+            self.forget_pause(app_id)
+
+    def forget_pause(self, app_id: str) -> None:
+        if app_id in self.paused_labels:
+            self.paused_labels.discard(app_id)
+            self.paused.remove(app_id)
+            self.pause_until.remove(app_id)
 
     def forget_forecast(self, app_id: str) -> None:
         """Drop the app's forecast series (app gone, prediction turned off, or no forecast yet)."""
@@ -265,6 +295,7 @@ def _observe_tick(metrics: SelfMetrics, report: TickReport) -> None:
         instances, desired = metrics.app_gauges(app_id)
         instances.set(decision.current)
         desired.set(decision.desired)
+        metrics.observe_pause(app_id, decision)
         if decision.forecast_mode is not None:
             metrics.observe_forecast(app_id, decision)
         elif app_id in metrics.forecast_labels:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any
 
 import httpx
@@ -29,6 +30,7 @@ from pydantic.alias_generators import to_camel
 
 from autoscaler.core.appid import app_id_problem
 from autoscaler.core.model import AppState
+from autoscaler.core.pause import LABEL_REASON, LABEL_UNTIL, MAX_REASON_CHARS
 from autoscaler.errors import ConfigurationError, TargetAuthError, TargetUnavailable, WireError
 from autoscaler.http import Attempts, RetryPolicy, make_client, request
 from autoscaler.ports import AppsSnapshot, ScaleOutcome, ScaleResult
@@ -62,6 +64,30 @@ class _WireVersionInfo(_WireModel):
     last_scaling_at: AwareDatetime | None = None
 
 
+def _label_pause(labels: object) -> tuple[datetime | None, str]:
+    """The pause an app's labels declare: `autoscaler.paused-until` (an ISO-8601 time with a
+    timezone) and `autoscaler.paused-reason`. ValueError with the label's name for a bad value."""
+    if not isinstance(labels, dict):
+        return None, ""
+    raw_until, raw_reason = labels.get(LABEL_UNTIL), labels.get(LABEL_REASON, "")
+    if raw_until is None:
+        return None, ""
+    if not isinstance(raw_until, str) or len(raw_until) > 64:
+        raise ValueError(f"label {LABEL_UNTIL} must be an ISO-8601 time like 2026-12-24T18:00:00Z")
+    try:
+        until = datetime.fromisoformat(raw_until.strip())
+    except ValueError:
+        raise ValueError(
+            f"label {LABEL_UNTIL} {raw_until[:64]!r} is not an ISO-8601 time like 2026-12-24T18:00:00Z"
+        ) from None
+    if until.tzinfo is None:
+        raise ValueError(f"label {LABEL_UNTIL} {raw_until!r} has no timezone (end it with Z or +01:00)")
+    if not isinstance(raw_reason, str):
+        raise ValueError(f"label {LABEL_REASON} must be text")
+    reason = " ".join(raw_reason.split())[:MAX_REASON_CHARS]
+    return until, reason
+
+
 class _WireApp(_WireModel):
     id: Annotated[StrictStr, Field(min_length=2, pattern=r"^/")]
     instances: NonNegativeInt
@@ -72,8 +98,10 @@ class _WireApp(_WireModel):
     health_checks: list[dict[str, Any]] | None = None
     deployments: list[_WireDeploymentRef] | None = None
     version_info: _WireVersionInfo | None = None
+    labels: Any = None  # only the pause labels are read (`_label_pause`)
 
     def to_state(self) -> AppState:
+        paused_until, paused_reason = _label_pause(self.labels)
         return AppState(
             app_id=self.id,
             instances=self.instances,
@@ -84,6 +112,8 @@ class _WireApp(_WireModel):
             has_health_checks=bool(self.health_checks),
             deployment_ids=tuple(d.id for d in self.deployments or ()),
             last_scaled_at=self.version_info.last_scaling_at if self.version_info else None,
+            paused_until=paused_until,
+            paused_reason=paused_reason,
         )
 
 
@@ -109,6 +139,9 @@ def _parse_apps(body: Mapping[str, Any]) -> AppsSnapshot:
             state = _WireApp.model_validate(raw).to_state()
         except ValidationError as exc:
             invalid[key] = _describe_validation_error(exc)
+            continue
+        except ValueError as exc:  # a label the autoscaler reads (a pause) is unusable: nothing is written
+            invalid[key] = str(exc)
             continue
         if state.app_id in apps or state.app_id in invalid:
             invalid[state.app_id] = "Marathon listed this id more than once"

@@ -9,6 +9,8 @@ Routes:
 - `/api/v1/summary`: counts per code, problems, recent scale actions, the tick, the codes;
 - `/api/v1/apps?q=&problem=1&offset=0&limit=50&trend=1`: a page of apps;
 - `/api/v1/apps/<app id>`, `/api/v1/apps/<app id>/decisions`: one app, its recent decisions;
+- with an API token only: pause and resume (`autoscaler.web.pauses`), the only routes that change
+  anything, and `/api/v1/pauses`;
 - `/` and `/static/...`: the dashboard (package files under a strict Content-Security-Policy).
 
 With an API token, `/api/` answers 401 unless the request carries `Authorization: Bearer <token>`.
@@ -30,9 +32,11 @@ from typing import Any
 from aiohttp import web
 
 from autoscaler.core.units import format_duration
+from autoscaler.pauses.control import PauseControl
 from autoscaler.sinks.selfmetrics import CONTENT_TYPE, SelfMetrics, observe_status
 from autoscaler.sinks.status import ServiceStatus, StatusSnapshot
 from autoscaler.web.cache import Body, ViewCache
+from autoscaler.web.pauses import PauseRoutes
 from autoscaler.web.values import outcome_json
 from autoscaler.web.views import (
     DEFAULT_LIMIT,
@@ -120,13 +124,20 @@ class StatusRoutes:
         cache: ViewCache,
         api_token: str | None,
         write_timeout: float,
+        pauses: PauseControl | None = None,
     ) -> None:
+        """`pauses`: the pause routes, which exist only with an API token."""
         self.status = status
         self.metrics = metrics
         self.clock = clock
         self.cache = cache
         self._token = api_token.encode() if api_token else None
         self._write_timeout = write_timeout
+        self._pauses = (
+            PauseRoutes(control=pauses, clock=clock, managed=self._managed, read_timeout=write_timeout)
+            if pauses is not None and self._token is not None
+            else None
+        )
         self._index: _Index | None = None  # touched by the builder thread only
         self._page = _static_file("index.html")
         self._static = {name: Body.of(_static_file(name), kind) for name, kind in _STATIC.items()}
@@ -142,6 +153,8 @@ class StatusRoutes:
         router.add_get("/static/{name}", self.static)
         router.add_get("/api/v1/summary", self.summary)
         router.add_get(_API_APPS, self.apps)
+        if self._pauses is not None:
+            self._pauses.add_to(router, apps=_API_APPS)
         router.add_get(_API_APPS + "/{app_id:.*}", self.app)
         router.add_get("/api{rest:(/.*)?}", self.api_not_found)
         return app
@@ -150,8 +163,10 @@ class StatusRoutes:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method not in ("GET", "HEAD"):
-            response: web.StreamResponse = _text(405, "only GET and HEAD", Allow="GET, HEAD")
+        mutating = request.method in ("POST", "DELETE") and self._pauses is not None
+        if request.method not in ("GET", "HEAD") and not mutating:
+            hint = " (pause and resume need AUTOSCALER_API_TOKEN set on the service)" if self._token is None else ""
+            response: web.StreamResponse = _text(405, f"only GET and HEAD{hint}", Allow="GET, HEAD")
             response.force_close()  # its body is never read: the connection cannot be reused
         elif (request.path == "/api" or request.path.startswith("/api/")) and not self._authorized(request):
             response = web.Response(
@@ -169,6 +184,8 @@ class StatusRoutes:
             except Exception:  # a bug in one view must not take the server down or leak a trace
                 log.exception("status server failed on %s", request.path[:200])
                 response = _text(500, "internal error (see the service log)")
+        if mutating:
+            response.force_close()  # its body may not have been read to the end
         if not response.prepared:
             response.headers.setdefault("Cache-Control", "no-store")
             for name, value in _SECURITY_HEADERS.items():
@@ -271,6 +288,9 @@ class StatusRoutes:
         return await self._send(request, body)
 
     # --- the API ---------------------------------------------------------------------------------
+
+    def _managed(self) -> frozenset[str]:
+        return frozenset(self.status.snapshot().policies)
 
     def _time_stamp(self) -> tuple[int, int]:
         """A view that shows time-dependent facts (healthy, windows in force) is rebuilt at least every

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from autoscaler.pauses.control import PauseControl
 from autoscaler.sinks.selfmetrics import SelfMetrics
 from autoscaler.sinks.status import ServiceStatus
 from autoscaler.web.cache import ViewCache
@@ -62,7 +63,7 @@ class StatusServer:
     """Serves the status of one running service from its own thread. `await start()`, `await stop()`.
 
     `clock` gives the `now` of every request (heartbeat age, schedule windows). `api_token`, when
-    set, protects `/api/` and the details of `/readyz`.
+    set, protects `/api/` and the details of `/readyz`; with it, `pauses` adds the pause routes.
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class StatusServer:
         port: int = DEFAULT_PORT,
         api_token: str | None = None,
         limits: ServerLimits | None = None,
+        pauses: PauseControl | None = None,
     ) -> None:
         self.status = status
         self.metrics = metrics
@@ -83,6 +85,7 @@ class StatusServer:
         self.limits = limits or ServerLimits()
         self._clock = clock
         self._token = api_token
+        self._pauses = pauses
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
@@ -181,6 +184,7 @@ class StatusServer:
             cache=self.cache,
             api_token=self._token,
             write_timeout=limits.write_timeout,
+            pauses=self._pauses,
         )
         app = routes.application()
         # What aiohttp's AppRunner does, with the capped server in place of its own: the connection

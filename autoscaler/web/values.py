@@ -93,6 +93,9 @@ def decision_json(decision: Decision) -> JSON:
         "windows": [window_json(window) for window in decision.windows],
         "notes": list(decision.notes),
         "forecast": forecast_json(decision),
+        # a paused decision: the count it would set, and the pause (scope, reason, by, since, until, source)
+        "would": decision.would,
+        "pause": decision.pause.to_json() if decision.pause is not None else None,
     }
 
 

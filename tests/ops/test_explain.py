@@ -299,6 +299,7 @@ async def test_offline_json_has_the_documented_fields_and_says_what_it_cannot_kn
     assert [item.split(":")[0] for item in body["unknown"]] == [
         "no stabilisation history",
         "no ready counts of the metric window",
+        "no operator pauses",
         "no learned start-up time",
     ]
     assert json.loads(json.dumps(body)) == body

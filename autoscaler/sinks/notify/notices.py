@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from autoscaler.pauses.control import PauseEvent
 from autoscaler.reports import TickReport
 from autoscaler.sinks.notify.config import DEFAULT_FAILURE_CODES
 
 _MAX_REASONS = 8
 
-Event = Literal["scaled", "failing", "recovered"]
-Subject = Literal["app", "marathon", "metric_source"]
+Event = Literal["scaled", "failing", "recovered", "paused", "resumed"]
+Subject = Literal["app", "marathon", "metric_source", "pause"]
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,26 @@ class Notice:
 
     @property
     def headline(self) -> str:
+        if self.subject == "pause":
+            return self.detail
         if self.event == "scaled":
             return f"{self.name}: {self.before} -> {self.after} ({self.code}: {self.detail})"
         what = {"app": self.name, "marathon": "Marathon", "metric_source": f"metric source {self.name}"}[self.subject]
         if self.event == "failing":
             return f"{what}: {self.code} for {self.ticks} ticks"
         return f"{what}: recovered from {self.code}" + (f" (now {self.detail})" if self.detail else "")
+
+    @staticmethod
+    def of_pause(event: PauseEvent) -> Notice:
+        """A pause made, lifted, or ended by itself (whoever leads: it happened on this instance)."""
+        return Notice(
+            event="paused" if event.kind == "paused" else "resumed",
+            subject="pause",
+            name=event.pause.scope,
+            code=event.kind,
+            at=event.at,
+            detail=event.text(),
+        )
 
     def lines(self) -> list[str]:
         """The reasons worth showing under the headline, capped."""
@@ -55,8 +70,10 @@ class Notice:
     def as_json(self, *, service: str) -> dict[str, Any]:
         """The generic JSON format, one object per notice:
 
-        - `event`: `scaled`, `failing` (a failure persisted for `ticks` ticks) or `recovered`;
-        - `subject`: `app`, `marathon` or `metric_source`; `app` / `source`: its name, else null;
+        - `event`: `scaled`, `failing` (a failure persisted for `ticks` ticks), `recovered`, `paused`
+          or `resumed` (code `resumed`, or `expired` when the pause ended by itself);
+        - `subject`: `app`, `marathon`, `metric_source` or `pause`; `app` / `source`: its name, else
+          null; for a pause only, `scope`: its app id, group (`/shop/*`) or `*`;
         - `from`, `to`: instance counts of a scale action, else null;
         - `code`: the outcome code (`scaled_up`, `missing_metrics`, `app_not_found`, ...), for
           Marathon `marathon_unreachable` / `marathon_unauthorized`, for a source `source_down`;
@@ -65,7 +82,7 @@ class Notice:
         - `ticks`: consecutive ticks of a failure; `time`: the tick's time (ISO 8601, with offset);
         - `text`: one readable line; `service`: the configured title.
         """
-        return {
+        body: dict[str, Any] = {
             "event": self.event,
             "subject": self.subject,
             "app": self.name if self.subject == "app" else None,
@@ -79,6 +96,9 @@ class Notice:
             "text": self.headline,
             "service": service,
         }
+        if self.subject == "pause":
+            body["scope"] = self.name
+        return body
 
 
 @dataclass
