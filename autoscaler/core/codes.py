@@ -15,7 +15,7 @@ from typing import Literal
 
 Kind = Literal["action", "hold", "problem"]
 
-__all__ = ["CODES", "PROBLEM_CODES", "CodeInfo", "Kind", "kind_of"]
+__all__ = ["CAUSES", "CODES", "PROBLEM_CODES", "CodeInfo", "Kind", "kind_of"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,17 @@ CODES: Mapping[str, CodeInfo] = {
     "write_rejected": CodeInfo("problem", "Marathon refused the write (4xx)"),
     "write_failed": CodeInfo("problem", "the write failed after its retries (5xx, 429 or no answer)"),
     "deployment_cap": CodeInfo("problem", "Marathon's running-deployments cap refused the write (403)"),
+}
+
+# What moved the count of a scale action (a Decision's `cause`), each with its one-line description.
+CAUSES: Mapping[str, str] = {
+    "metrics": "the metrics' recommendation",
+    "baseline": "a policy without metrics returning to min_instances after a window",
+    "forecast": "the seasonal forecast (predictive mode on)",
+    "schedule": "a schedule or campaign window's floor or ceiling",
+    "ramp": "a step of a schedule window's ramp_up or ramp_down",
+    "fallback": "the policy's fallback: every metric has been missing for fallback.after",
+    "bounds": "min_instances or max_instances",
 }
 
 PROBLEM_CODES = frozenset(code for code, info in CODES.items() if info.kind == "problem")

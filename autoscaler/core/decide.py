@@ -33,10 +33,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from autoscaler.core.fallback import FallbackState, fallback_for
 from autoscaler.core.forecast import LoadForecast, Outlook
 from autoscaler.core.lazytext import LazyDetail
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import Policy
+from autoscaler.core.ramp import RampFloor, ramp_floor
 from autoscaler.core.rules import MetricEvaluation, evaluate_all
 from autoscaler.core.schedule import Window, active_windows
 from autoscaler.core.units import format_duration
@@ -93,7 +95,9 @@ class History:
 
     `observing_since`: when this process first evaluated the app (restart safety);
     `recommendations`: recent recommendations, oldest first, for the stabilisation windows;
-    `ready`: the ready count of recent ticks, oldest first, for the metric window.
+    `ready`: the ready count of recent ticks, oldest first, for the metric window;
+    `metrics_missing_since`: the first tick of the current run of ticks at which every metric of the
+    app was missing (None while one is present), for the policy's `fallback`.
     Both keep a run of ticks with the same count as one entry at the latest of them (the windows ask
     only whether a count was seen after a moment), so a steady app's History stays a few entries long.
     """
@@ -101,6 +105,7 @@ class History:
     observing_since: datetime | None = None
     recommendations: tuple[Recommendation, ...] = ()
     ready: tuple[ReadyCount, ...] = ()
+    metrics_missing_since: datetime | None = None
 
     def record(self, decision: Decision, *, keep: timedelta, at: datetime | None = None) -> History:
         """The history after `decision`, keeping only what a window of length `keep` can need.
@@ -113,12 +118,17 @@ class History:
         ready = self.ready
         if decision.ready is not None:
             ready = _appended(ready, ReadyCount(at, decision.ready), cutoff)
+        missing = None
+        if decision.metrics and all(metric.missing for metric in decision.metrics):
+            missing = self.metrics_missing_since or at
         if decision.recommendation is None:
-            if since is self.observing_since and ready is self.ready:
+            if since is self.observing_since and ready is self.ready and missing is self.metrics_missing_since:
                 return self
-            return replace(self, observing_since=since, ready=ready)
+            return replace(self, observing_since=since, ready=ready, metrics_missing_since=missing)
         recommendations = _appended(self.recommendations, Recommendation(at, decision.recommendation), cutoff)
-        return History(observing_since=since, recommendations=recommendations, ready=ready)
+        return History(
+            observing_since=since, recommendations=recommendations, ready=ready, metrics_missing_since=missing
+        )
 
     def ready_range(self, since: datetime, ready: int) -> tuple[int, int]:
         """The fewest and the most instances ready at the ticks from `since` on, `ready` (now) included."""
@@ -173,6 +183,10 @@ class Decision:
     forecast: LoadForecast | None = None
     proposed_by: str = "reactive"
     forecast_mode: str | None = None  # the policy's predictive mode, None without one
+    # Every metric missing with a `fallback` in the policy: where the fallback stands, and since when.
+    fallback: FallbackState | None = None
+    # The ramps of schedule windows in force (core.ramp): their floor, and the base it ramps from.
+    ramp: RampFloor | None = None
 
     @property
     def action(self) -> Action:
@@ -288,6 +302,8 @@ def decide(
     metrics = tuple(evaluate_all(policy, observations, state=state, now=now, ready_range=ready_range))
 
     proposed: int | None = None
+    fallback: FallbackState | None = None
+    ramps: RampFloor | None = None
 
     def finish(desired: int, code: str, cause: str, recommendation: int | None) -> Decision:
         return Decision(
@@ -307,6 +323,8 @@ def decide(
             forecast=forecast,
             proposed_by=proposed_by,
             forecast_mode=predictive.mode if predictive is not None else None,
+            fallback=fallback,
+            ramp=ramps,
         )
 
     if state.deployment_in_progress:
@@ -350,6 +368,24 @@ def decide(
         )
         trail.holds.append("missing_metrics")
     proposed = recommendation
+    if policy.schedules:
+        # A ramp fades a window's floor in and out from the count the app would have without it.
+        base = max((m.proposal or 0 for m in present), default=policy.min_instances)
+        ramps = ramp_floor(policy.schedules, now, base=base, auto_lead=auto_lead)
+        if ramps is not None:
+            trail.notes.extend(ramps.notes())
+    if policy.fallback is not None and metrics and not present:
+        agreed = forecast.proposal if forecast is not None and forecast.agreed else None
+        fallback = fallback_for(
+            policy,
+            missing_since=history.metrics_missing_since or now,
+            now=now,
+            windows=windows,
+            forecast=agreed,
+            auto_lead=auto_lead,
+        )
+        if fallback is not None:
+            trail.notes.append(fallback.describe())
     # A hold that only the metric window made: this tick's ready count would have moved the count.
     intent = recommendation
     if recommendation == current and ready_range is not None and ready_range != (ready, ready):
@@ -357,6 +393,18 @@ def decide(
     # Remembered raised to an active floor, so after the window ends the count comes down through the
     # stabilisation window and step limits instead of falling off a cliff.
     recording = floor if floor is not None and recommendation < floor else recommendation
+    # A ramp's level and a fallback in force are floors too: remembered, so the count comes down after
+    # them through stabilisation (a ramp down steps it down itself, see stage 7).
+    planned = [
+        level
+        for level in (
+            ramps.level if ramps is not None else None,
+            fallback.instances if fallback is not None and fallback.in_force else None,
+        )
+        if level is not None
+    ]
+    if planned and max(planned) > recording:
+        recording = max(planned)
     # The seasonal forecast (mode `on`): the higher of it and the reactive proposal wins. It acts like
     # a learned schedule floor (stage 7): the load it expects is due within one start-up time, so it
     # applies at once; it is remembered, so after the peak the count comes down through stabilisation.
@@ -496,6 +544,17 @@ def decide(
             ),
         )
         proposed_by = "forecast"
+    if fallback is not None and fallback.instances is not None and desired < fallback.instances:
+        lifted = fallback.instances
+        desired = trail.clamp(
+            "fallback",
+            desired,
+            lifted,
+            lambda: (
+                f"every metric missing since {fallback.missing_since.isoformat()}: the fallback "
+                f"({fallback.source}) requires at least {lifted} (applies at once; ends when a metric is back)"
+            ),
+        )
     if ceiling is not None and desired > ceiling:
         names = ", ".join(w.name for w in windows if w.max_instances == ceiling)
         desired = trail.clamp("schedule_ceiling", desired, ceiling, f"schedule {names} caps the count at {ceiling}")
@@ -507,6 +566,11 @@ def decide(
             floor,
             f"schedule {names} requires at least {floor} (applies at once, ignoring cooldowns and steps)",
         )
+    if ramps is not None:
+        # what else holds the count up: the metrics (held at the current count when one is missing),
+        # a window's floor, the acting forecast, a fallback in force
+        least = max(recommendation, floor or 0, acting.proposal if acting is not None else 0, *planned)
+        desired = _ramp_stage(trail, ramps, desired=desired, current=current, ceiling=ceiling, least=least)
 
     # 8. bounds
     if desired > policy.max_instances:
@@ -534,6 +598,8 @@ def decide(
         else:
             cause = {
                 "forecast": "forecast",
+                "fallback": "fallback",
+                "schedule_ramp": "ramp",
                 "schedule_floor": "schedule",
                 "schedule_ceiling": "schedule",
                 "min_instances": "bounds",
@@ -544,6 +610,38 @@ def decide(
         trail, policy, recommendation=intent, current=current, floor=floor, ceiling=ceiling, metrics=metrics
     )
     return finish(desired, code, "", recording)
+
+
+def _ramp_stage(
+    trail: _Trail,
+    ramps: RampFloor,
+    *,
+    desired: int,
+    current: int,
+    ceiling: int | None,
+    least: int,
+) -> int:
+    """Stage 7, ramps: a ramp's level is a floor, applied at once like a window's (each step is one
+    scale action); ramping down, the count steps down to the higher of the level and what the rest of
+    the decision asks for (`least`), instead of waiting for stabilisation and the scale-down cooldown.
+    Never below the recommendation: a missing metric (which holds the recommendation at the current
+    count) or load still above the level keeps the count."""
+    level = ramps.level if ceiling is None else min(ramps.level, ceiling)
+    if desired < level:
+        return trail.clamp(
+            "schedule_ramp", desired, level, f"schedule {ramps.names()} ramps the floor to {level} (applies at once)"
+        )
+    if not ramps.descending or "instances_not_ready" in trail.holds:
+        return desired
+    step = max(level, least)
+    if step < desired <= current:
+        return trail.clamp(
+            "schedule_ramp",
+            desired,
+            step,
+            f"schedule {ramps.names()} ramps down: floor {level} now (a planned step, not left to stabilisation)",
+        )
+    return desired
 
 
 def _without_window(
@@ -610,7 +708,7 @@ def _hold_code(
         return "at_max"
     if last == "min_instances":
         return "at_min"
-    if last == "schedule_floor":
+    if last in ("schedule_floor", "schedule_ramp"):
         return "at_schedule_floor"
     if last == "schedule_ceiling":
         return "at_schedule_ceiling"

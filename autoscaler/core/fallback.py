@@ -19,12 +19,13 @@ its account; the engine applies it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from autoscaler.core.schedule import Window
+from autoscaler.core.policy import Policy
+from autoscaler.core.schedule import Window, next_windows
 from autoscaler.core.units import format_duration
 
 # `instances: schedule` looks this far ahead for the next planned floor.
@@ -33,7 +34,14 @@ PLANNED_HORIZON = timedelta(hours=24)
 FallbackInstances = int | Literal["forecast", "schedule"]
 Status = Literal["waiting", "in_force", "unavailable"]
 
-__all__ = ["PLANNED_HORIZON", "FallbackInstances", "FallbackState", "fallback_state", "planned_floor"]
+__all__ = [
+    "PLANNED_HORIZON",
+    "FallbackInstances",
+    "FallbackState",
+    "fallback_for",
+    "fallback_state",
+    "planned_floor",
+]
 
 
 @dataclass(frozen=True)
@@ -122,3 +130,33 @@ def planned_floor(windows: Iterable[Window], *, now: datetime, horizon: timedelt
         if window.min_instances is not None and window.applies_from <= now + horizon and window.end > now
     ]
     return max(floors) if floors else None
+
+
+def fallback_for(
+    policy: Policy,
+    *,
+    missing_since: datetime | None,
+    now: datetime,
+    windows: Sequence[Window],
+    forecast: int | None,
+    auto_lead: timedelta | None = None,
+) -> FallbackState | None:
+    """The policy's fallback at `now` for an app whose metrics have all been missing since
+    `missing_since` (None: they are not). `windows`: those in force; `forecast`: an agreed proposal."""
+    fallback = policy.fallback
+    if fallback is None or missing_since is None:
+        return None
+    planned = None
+    if fallback.instances == "schedule":
+        upcoming = next_windows(policy.schedules, now, auto_lead=auto_lead)
+        planned = planned_floor([*windows, *upcoming], now=now)
+    return fallback_state(
+        instances=fallback.instances,
+        after=fallback.after,
+        missing_since=missing_since,
+        now=now,
+        forecast=forecast,
+        planned=planned,
+        min_instances=policy.min_instances,
+        max_instances=policy.max_instances,
+    )

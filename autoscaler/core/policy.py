@@ -157,6 +157,8 @@ DEFAULT_MAX_METRIC_AGE = timedelta(minutes=3)
 # How far back a `target_average` value looks (the `[1m]` of `rate(...[1m])`): instances that became
 # ready (or went away) within it are only partly in the average.
 DEFAULT_METRIC_WINDOW = timedelta(minutes=1)
+# How long every metric of an app must have been missing before its `fallback` applies.
+DEFAULT_FALLBACK_AFTER = timedelta(minutes=2)
 
 
 def validate_app_id(app_id: str) -> str:
@@ -262,6 +264,8 @@ class Schedule(_Model):
     `duration`, and the IANA `timezone` the cron times are read in: the schedule's own, else the
     policy's, which usually comes from `_defaults.yaml`; never a silent UTC).
     `lead` makes the floor apply that long before the start, so instances are ready in time.
+    `ramp_up` raises the floor in steps over that time, ending when it applies (`core.ramp`);
+    `ramp_down` lowers it in steps over that time after `end`.
     """
 
     name: str = Field(min_length=1)
@@ -273,6 +277,8 @@ class Schedule(_Model):
     lead: Lead = timedelta(0)
     min_instances: int | None = Field(default=None, ge=0)
     max_instances: int | None = Field(default=None, ge=0)
+    ramp_up: Duration = timedelta(0)
+    ramp_down: Duration = timedelta(0)
 
     _check_tz = field_validator("timezone")(_check_timezone)
 
@@ -324,6 +330,10 @@ class Schedule(_Model):
                 f"the schedule's min_instances ({self.min_instances}) is above its max_instances ({self.max_instances})"
             )
             errors.append((("min_instances",), message, self.min_instances))
+        for name in ("ramp_up", "ramp_down"):
+            if getattr(self, name) > timedelta(0) and self.min_instances is None:
+                message = f"{name} ramps a floor: it needs min_instances"
+                errors.append(((name,), message, format_duration(getattr(self, name))))
         if errors:
             raise _field_errors("Schedule", errors)
         return self
@@ -383,6 +393,25 @@ class Predictive(_Model):
         return self
 
 
+def _parse_fallback_instances(value: object) -> object:
+    if isinstance(value, str) and value.strip() in ("forecast", "schedule"):
+        return value.strip()
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"instances is a count (like 10), forecast or schedule; got {value!r}")
+    if value < 0:
+        raise ValueError(f"instances is a count of 0 or more, got {value}")
+    return value
+
+
+class Fallback(_Model):
+    """What an app rises to when every one of its metrics has been missing for `after` (`core.fallback`):
+    at least `instances`, a count, `forecast` (the predictive forecast) or `schedule` (the highest
+    floor of its windows in force or due within a day). A floor: it never lowers the count."""
+
+    after: Duration = DEFAULT_FALLBACK_AFTER
+    instances: Annotated[int | Literal["forecast", "schedule"], BeforeValidator(_parse_fallback_instances)]
+
+
 class Policy(_Model):
     """Everything that decides the instance count of one Marathon app."""
 
@@ -398,6 +427,7 @@ class Policy(_Model):
     metric_window: Duration = DEFAULT_METRIC_WINDOW
     force: bool = False  # send ?force=true to Marathon; cancels running deployments. Opt-in only.
     predictive: Predictive | None = None
+    fallback: Fallback | None = None
     # The IANA zone of every cron schedule that names none; usually set once, in `_defaults.yaml`.
     timezone: str | None = None
 
@@ -456,9 +486,27 @@ class Policy(_Model):
                     f"min_instances ({self.min_instances})"
                 )
                 errors.append((("schedules", index, "max_instances"), message, schedule.max_instances))
+        errors.extend(self._fallback_errors())
         if errors:
             raise _field_errors("Policy", errors)
         return self
+
+    def _fallback_errors(self) -> list[tuple[tuple[str | int, ...], str, object]]:
+        """A fallback replaces missing metrics: it needs metrics, and the source it names."""
+        if self.fallback is None:
+            return []
+        instances = self.fallback.instances
+        where: tuple[str | int, ...] = ("fallback", "instances")
+        if not self.metrics:
+            return [(("fallback",), "a fallback stands in for missing metrics: the policy has none", None)]
+        if instances == "forecast" and self.predictive is None:
+            return [(where, "instances: forecast needs the policy's predictive block (its learned history)", instances)]
+        if instances == "schedule" and not any(s.min_instances is not None for s in self.schedules):
+            return [(where, "instances: schedule needs a schedule with min_instances", instances)]
+        if isinstance(instances, int) and instances > self.max_instances:
+            message = f"the fallback of {instances} is above max_instances ({self.max_instances})"
+            return [(where, message, instances)]
+        return []
 
     def stabilization_window(self) -> timedelta:
         """How much History the engine needs: the longest stabilisation window or the metric window."""

@@ -5,7 +5,8 @@ window (`base`: what its metrics recommend, `min_instances` when they have nothi
 window's floor, over `ramp_up` ending when the floor applies (`start - lead`: the lead and the ramp
 compose, so the full floor is asked for one lead before `start` and is ready by `start`). After
 `end`, a window with `ramp_down` lowers it in steps over `ramp_down`, back to `base`, instead of
-leaving the whole drop to stabilisation.
+leaving the whole drop to stabilisation: the first step at `end`, the last (to `base`) one step
+before `end + ramp_down`, so that the whole descent is over while the ramp is in force.
 
 A ramp takes `steps` equal steps of time (one per minute of the ramp, at most MAX_RAMP_STEPS); the
 floor moves at each step time and holds between them, so each step is at most one scale action and a
@@ -19,11 +20,13 @@ Pure functions of (window, ramp lengths, now); the engine decides what a level d
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from autoscaler.core.schedule import Window
+from autoscaler.core.policy import Schedule
+from autoscaler.core.schedule import Window, windows_from
 from autoscaler.core.units import EPSILON
 
 # At most this many steps per ramp (so at most this many deployments caused by one ramp) ...
@@ -33,7 +36,17 @@ MIN_STEP_INTERVAL = timedelta(minutes=1)
 
 Direction = Literal["up", "down"]
 
-__all__ = ["MAX_RAMP_STEPS", "MIN_STEP_INTERVAL", "Direction", "Ramp", "ramp_in_force", "step_count"]
+__all__ = [
+    "MAX_RAMP_STEPS",
+    "MIN_STEP_INTERVAL",
+    "Direction",
+    "Ramp",
+    "RampFloor",
+    "ramp_floor",
+    "ramp_in_force",
+    "ramps_at",
+    "step_count",
+]
 
 
 def step_count(ramp: timedelta) -> int:
@@ -46,9 +59,9 @@ class Ramp:
     """One window's ramp in force at `now`: which way, from when to when, and how many of its steps
     have been taken. `target` is the window's floor.
 
-    Ramping up, steps fall at `begins + i * interval` for i = 1..steps, the last being the moment the
-    window's own floor applies (`ends`); ramping down, at `begins + i * interval` for i = 1..steps,
-    the last at `ends`, when the ramp is over and the floor is back at `base`.
+    Ramping up, step i (1..steps) falls at `begins + i * interval`, the last being the moment the
+    window's own floor applies (`ends`); ramping down, at `begins + (i - 1) * interval`: the first at
+    the window's end, the last, back at `base`, one interval before `ends`.
     """
 
     window: Window
@@ -56,7 +69,7 @@ class Ramp:
     begins: datetime
     ends: datetime
     steps: int
-    taken: int  # steps whose time has come, 0 .. steps - 1 while the ramp is in force
+    taken: int  # steps whose time has come: 0 .. steps - 1 ramping up, 1 .. steps ramping down
     target: int
 
     @property
@@ -74,32 +87,57 @@ class Ramp:
             return self.target
         return base + math.ceil((self.target - base) * self.share(taken) - EPSILON)
 
-    def next_step_at(self) -> datetime:
-        """When the floor moves next (for a ramp up, the last step is the window's floor applying)."""
-        return self.begins + self.interval * (self.taken + 1)
+    def step_at(self, step: int) -> datetime:
+        """When step `step` (1 .. steps) falls."""
+        return self.begins + self.interval * (step if self.direction == "up" else step - 1)
+
+    def next_step_at(self) -> datetime | None:
+        """When the floor moves next (for a ramp up, the last step is the window's floor applying);
+        None when a ramp down has taken its last step."""
+        return self.step_at(self.taken + 1) if self.taken < self.steps else None
 
     def plan(self, base: int) -> tuple[tuple[datetime, int], ...]:
-        """Every step of the ramp from its beginning: (when, the floor from then on), for a plot or an
-        account of the ramp. The first entry is the floor at `begins`."""
-        return tuple((self.begins + self.interval * index, self.level(base, index)) for index in range(self.steps + 1))
+        """Every step of the ramp: (when, the floor from then on), for a plot or an account of the
+        ramp; a ramp up starts with the floor at `begins` (the base)."""
+        first = ((self.begins, self.level(base, 0)),) if self.direction == "up" else ()
+        return first + tuple((self.step_at(step), self.level(base, step)) for step in range(1, self.steps + 1))
 
     def describe(self, base: int) -> str:
         """One line for explain: where the floor stands, and where it goes next."""
         level = self.level(base)
         way = "ramps up to" if self.direction == "up" else "ramps down from"
-        following = self.level(base, self.taken + 1)
-        last = self.taken + 1 == self.steps
-        then = (" (the window's floor applies)" if self.direction == "up" else " (the ramp ends)") if last else ""
+        upcoming = self.next_step_at()
+        if upcoming is None:
+            then = "; the ramp is down"
+        else:
+            applies = " (the window's floor applies)" if self.direction == "up" and self.taken + 1 == self.steps else ""
+            then = f", {self.level(base, self.taken + 1)} at {upcoming.isoformat()}{applies}"
         return (
-            f"schedule {self.window.name} {way} {self.target} (from {base}) in {self.steps} steps of "
-            f"{_minutes(self.interval)}: step {self.taken} of {self.steps}, floor {level} now, "
-            f"{following} at {self.next_step_at().isoformat()}{then}"
-        )
+            f"schedule {self.window.name} {way} {self.target} (to {base}) in {self.steps} steps of "
+            if self.direction == "down"
+            else f"schedule {self.window.name} {way} {self.target} (from {base}) in {self.steps} steps of "
+        ) + f"{_minutes(self.interval)}: step {self.taken} of {self.steps}, floor {level} now{then}"
 
 
 def _minutes(interval: timedelta) -> str:
     seconds = interval.total_seconds()
     return f"{seconds / 60:g}m" if seconds >= 60 else f"{seconds:g}s"
+
+
+def ramps_at(schedules: Iterable[Schedule], now: datetime, *, auto_lead: timedelta | None = None) -> list[Ramp]:
+    """Every ramp in force at `now`, over the schedules that have a floor and a ramp (a recurring
+    schedule may have one window ramping down while the next ramps up: both are listed)."""
+    found = []
+    for schedule in schedules:
+        if schedule.min_instances is None or not (schedule.ramp_up or schedule.ramp_down):
+            continue
+        for window in windows_from(schedule, now - schedule.ramp_down, auto_lead=auto_lead):
+            if window.applies_from - window.ramp_up > now:
+                break
+            ramp = ramp_in_force(window, ramp_up=window.ramp_up, ramp_down=window.ramp_down, now=now)
+            if ramp is not None:
+                found.append(ramp)
+    return found
 
 
 def ramp_in_force(window: Window, *, ramp_up: timedelta, ramp_down: timedelta, now: datetime) -> Ramp | None:
@@ -118,7 +156,8 @@ def _ramp(window: Window, direction: Direction, *, begins: datetime, length: tim
     assert window.min_instances is not None
     steps = step_count(length)
     interval = length / steps
-    taken = min(steps - 1, int((now - begins) // interval))
+    passed = int((now - begins) // interval)
+    taken = min(steps - 1, passed) if direction == "up" else min(steps, passed + 1)
     return Ramp(
         window=window,
         direction=direction,
@@ -128,3 +167,35 @@ def _ramp(window: Window, direction: Direction, *, begins: datetime, length: tim
         taken=taken,
         target=window.min_instances,
     )
+
+
+@dataclass(frozen=True)
+class RampFloor:
+    """The ramps in force for one decision: the highest level among them, from `base`.
+
+    `descending`: that level is a ramp down's (no ramp up asks as much), so the engine steps the count
+    down to it instead of leaving the drop to stabilisation."""
+
+    ramps: tuple[Ramp, ...]
+    base: int
+    level: int
+    descending: bool
+
+    def names(self) -> str:
+        return ", ".join(ramp.window.name for ramp in self.ramps if ramp.level(self.base) == self.level)
+
+    def notes(self) -> list[str]:
+        return [ramp.describe(self.base) for ramp in self.ramps]
+
+
+def ramp_floor(
+    schedules: Iterable[Schedule], now: datetime, *, base: int, auto_lead: timedelta | None = None
+) -> RampFloor | None:
+    """The ramps of `schedules` at `now` and the floor they make from `base`; None when none is in force."""
+    ramps = tuple(ramps_at(schedules, now, auto_lead=auto_lead))
+    if not ramps:
+        return None
+    rising = [ramp.level(base) for ramp in ramps if ramp.direction == "up"]
+    falling = [ramp.level(base) for ramp in ramps if ramp.direction == "down"]
+    level = max(rising + falling)
+    return RampFloor(ramps, base, level, descending=not rising or max(falling, default=-1) > max(rising))
