@@ -38,7 +38,7 @@ from autoscaler.core.forecast import LoadForecast, Outlook
 from autoscaler.core.lazytext import LazyDetail
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import Policy
-from autoscaler.core.ramp import RampFloor, ramp_floor
+from autoscaler.core.ramp import RampFloor, RampKey, ramp_floor
 from autoscaler.core.rules import MetricEvaluation, evaluate_all
 from autoscaler.core.schedule import Window, active_windows
 from autoscaler.core.units import format_duration
@@ -97,7 +97,8 @@ class History:
     `recommendations`: recent recommendations, oldest first, for the stabilisation windows;
     `ready`: the ready count of recent ticks, oldest first, for the metric window;
     `metrics_missing_since`: the first tick of the current run of ticks at which every metric of the
-    app was missing (None while one is present), for the policy's `fallback`.
+    app was missing (None while one is present), for the policy's `fallback`;
+    `ramp_bases`: the count each ramp up in force started from (core.ramp).
     Both keep a run of ticks with the same count as one entry at the latest of them (the windows ask
     only whether a count was seen after a moment), so a steady app's History stays a few entries long.
     """
@@ -106,6 +107,7 @@ class History:
     recommendations: tuple[Recommendation, ...] = ()
     ready: tuple[ReadyCount, ...] = ()
     metrics_missing_since: datetime | None = None
+    ramp_bases: tuple[tuple[RampKey, int], ...] = ()
 
     def record(self, decision: Decision, *, keep: timedelta, at: datetime | None = None) -> History:
         """The history after `decision`, keeping only what a window of length `keep` can need.
@@ -121,13 +123,24 @@ class History:
         missing = None
         if decision.metrics and all(metric.missing for metric in decision.metrics):
             missing = self.metrics_missing_since or at
+        if decision.ramp is not None:
+            bases = decision.ramp.bases
+        else:  # a hold for a running deployment evaluates no ramp: its bases stay for the next tick
+            bases = self.ramp_bases if decision.code == "deployment_in_progress" else ()
+        if bases == self.ramp_bases:
+            bases = self.ramp_bases
+        unchanged = missing is self.metrics_missing_since and bases is self.ramp_bases
         if decision.recommendation is None:
-            if since is self.observing_since and ready is self.ready and missing is self.metrics_missing_since:
+            if since is self.observing_since and ready is self.ready and unchanged:
                 return self
-            return replace(self, observing_since=since, ready=ready, metrics_missing_since=missing)
+            return replace(self, observing_since=since, ready=ready, metrics_missing_since=missing, ramp_bases=bases)
         recommendations = _appended(self.recommendations, Recommendation(at, decision.recommendation), cutoff)
         return History(
-            observing_since=since, recommendations=recommendations, ready=ready, metrics_missing_since=missing
+            observing_since=since,
+            recommendations=recommendations,
+            ready=ready,
+            metrics_missing_since=missing,
+            ramp_bases=bases,
         )
 
     def ready_range(self, since: datetime, ready: int) -> tuple[int, int]:
@@ -369,9 +382,15 @@ def decide(
         trail.holds.append("missing_metrics")
     proposed = recommendation
     if policy.schedules:
-        # A ramp fades a window's floor in and out from the count the app would have without it.
-        base = max((m.proposal or 0 for m in present), default=policy.min_instances)
-        ramps = ramp_floor(policy.schedules, now, base=base, auto_lead=auto_lead)
+        # A ramp fades a window's floor in from the count at its start, and out to the metrics'.
+        ramps = ramp_floor(
+            policy.schedules,
+            now,
+            current=current,
+            recommended=max((m.proposal or 0 for m in present), default=policy.min_instances),
+            bases=dict(history.ramp_bases),
+            auto_lead=auto_lead,
+        )
         if ramps is not None:
             trail.notes.extend(ramps.notes())
     if policy.fallback is not None and metrics and not present:

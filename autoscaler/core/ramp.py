@@ -1,26 +1,27 @@
 """Ramps around a schedule window: its floor fades in before it applies and out after it ends.
 
-A window with `ramp_up` raises the floor in steps, from the count the app would have without the
-window (`base`: what its metrics recommend, `min_instances` when they have nothing to say) to the
+A window with `ramp_up` raises the floor in steps, from the app's count when the ramp began (its
+`base`, remembered in the engine's History, so that the ramp's own steps do not move it) to the
 window's floor, over `ramp_up` ending when the floor applies (`start - lead`: the lead and the ramp
 compose, so the full floor is asked for one lead before `start` and is ready by `start`). After
-`end`, a window with `ramp_down` lowers it in steps over `ramp_down`, back to `base`, instead of
-leaving the whole drop to stabilisation: the first step at `end`, the last (to `base`) one step
-before `end + ramp_down`, so that the whole descent is over while the ramp is in force.
+`end`, a window with `ramp_down` lowers it in steps over `ramp_down`, down to what the metrics
+recommend (`min_instances` when they have nothing to say; read each tick, as a ramp down must never
+hold the count above what the load needs), instead of leaving the whole drop to stabilisation: the
+first step at `end`, the last (to the base) one step before `end + ramp_down`, so that the whole
+descent is over while the ramp is in force.
 
 A ramp takes `steps` equal steps of time (one per minute of the ramp, at most MAX_RAMP_STEPS); the
 floor moves at each step time and holds between them, so each step is at most one scale action and a
 ramp costs at most `steps` deployments (fewer when the floor moves by fewer instances than that).
-The `base` is not remembered: it is read each tick, and a base that moves only moves the floor with
-it (`level()` is monotonic in both the step and the base).
+`level()` is monotonic in both the step and the base.
 
-Pure functions of (window, ramp lengths, now); the engine decides what a level does to the count.
+Pure functions of (window, ramp lengths, now, base); the engine decides what a level does to the count.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -42,6 +43,8 @@ __all__ = [
     "Direction",
     "Ramp",
     "RampFloor",
+    "RampKey",
+    "key_of",
     "ramp_floor",
     "ramp_in_force",
     "ramps_at",
@@ -169,33 +172,55 @@ def _ramp(window: Window, direction: Direction, *, begins: datetime, length: tim
     )
 
 
+# A ramp's identity across ticks: its window's name and start, and its direction.
+RampKey = tuple[str, datetime, Direction]
+
+
+def key_of(ramp: Ramp) -> RampKey:
+    return (ramp.window.name, ramp.window.start, ramp.direction)
+
+
 @dataclass(frozen=True)
 class RampFloor:
-    """The ramps in force for one decision: the highest level among them, from `base`.
+    """The ramps in force for one decision, each with its base, and the highest level among them.
 
     `descending`: that level is a ramp down's (no ramp up asks as much), so the engine steps the count
     down to it instead of leaving the drop to stabilisation."""
 
-    ramps: tuple[Ramp, ...]
-    base: int
+    ramps: tuple[tuple[Ramp, int], ...]  # each ramp with its base
     level: int
     descending: bool
 
+    @property
+    def bases(self) -> tuple[tuple[RampKey, int], ...]:
+        """The base of each ramp up, for the History (a ramp down reads its base each tick)."""
+        return tuple((key_of(ramp), base) for ramp, base in self.ramps if ramp.direction == "up")
+
     def names(self) -> str:
-        return ", ".join(ramp.window.name for ramp in self.ramps if ramp.level(self.base) == self.level)
+        return ", ".join(ramp.window.name for ramp, base in self.ramps if ramp.level(base) == self.level)
 
     def notes(self) -> list[str]:
-        return [ramp.describe(self.base) for ramp in self.ramps]
+        return [ramp.describe(base) for ramp, base in self.ramps]
 
 
 def ramp_floor(
-    schedules: Iterable[Schedule], now: datetime, *, base: int, auto_lead: timedelta | None = None
+    schedules: Iterable[Schedule],
+    now: datetime,
+    *,
+    current: int,
+    recommended: int,
+    bases: Mapping[RampKey, int],
+    auto_lead: timedelta | None = None,
 ) -> RampFloor | None:
-    """The ramps of `schedules` at `now` and the floor they make from `base`; None when none is in force."""
+    """The ramps of `schedules` at `now` and the floor they make; None when none is in force.
+
+    A ramp up starts from its remembered base in `bases`, or from `current` on its first tick; a ramp
+    down descends to `recommended` (what the metrics ask for, `min_instances` without any)."""
     ramps = tuple(ramps_at(schedules, now, auto_lead=auto_lead))
     if not ramps:
         return None
-    rising = [ramp.level(base) for ramp in ramps if ramp.direction == "up"]
-    falling = [ramp.level(base) for ramp in ramps if ramp.direction == "down"]
+    based = tuple((ramp, bases.get(key_of(ramp), current) if ramp.direction == "up" else recommended) for ramp in ramps)
+    rising = [ramp.level(base) for ramp, base in based if ramp.direction == "up"]
+    falling = [ramp.level(base) for ramp, base in based if ramp.direction == "down"]
     level = max(rising + falling)
-    return RampFloor(ramps, base, level, descending=not rising or max(falling, default=-1) > max(rising))
+    return RampFloor(based, level, descending=not rising or max(falling, default=-1) > max(rising))

@@ -194,3 +194,22 @@ def test_a_ramp_down_never_scales_down_on_missing_metrics_or_below_the_load() ->
     busy.now = T0 + timedelta(minutes=89)
     decisions = busy.until(T0 + timedelta(minutes=115), lambda _: 1500.0)  # 15 wanted
     assert min(d.desired for d in decisions) == 15
+
+
+def test_a_ramp_from_a_metric_that_follows_the_count_still_takes_only_its_steps() -> None:
+    """An average at its target proposes the current count whatever it is (tolerance): the ramp's base
+    is the count it started from, remembered, so the ramp's own steps do not push it on each tick."""
+    cpu = {"name": "cpu", "source": "prometheus", "query": "c", "target_average": 0.5}
+    run = Run(make_policy(metrics=[cpu], schedules=[sale(lead="5m", ramp_up="10m")]), instances=4)
+    decisions = []
+    while run.now < T0 + timedelta(minutes=30):
+        state = AppState(APP, run.instances, tasks_running=run.instances, last_scaled_at=run.last_scaled_at)
+        decision = decide(run.policy, state, {"cpu": Observation(0.5, run.now)}, run.history, run.now)
+        run.history = run.history.record(decision, keep=run.policy.stabilization_window())
+        if decision.scaled:
+            run.instances, run.last_scaled_at = decision.desired, run.now
+        decisions.append(decision)
+        run.now += TICK
+    ups = scaled(decisions, "up")
+    assert [d.desired for d in ups] == [6, 8, 9, 11, 12, 14, 16, 17, 19, 20]
+    assert ups[-1].at == T0 + timedelta(minutes=25)
