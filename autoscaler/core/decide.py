@@ -382,7 +382,7 @@ def decide(
         trail.holds.append("missing_metrics")
     proposed = recommendation
     if policy.schedules:
-        # A ramp fades a window's floor in from the count at its start, and out to the metrics'.
+        # A ramp fades a window's floor in from the count at its start, and out to the metrics' then.
         ramps = ramp_floor(
             policy.schedules,
             now,
@@ -641,10 +641,12 @@ def _ramp_stage(
     least: int,
 ) -> int:
     """Stage 7, ramps: a ramp's level is a floor, applied at once like a window's (each step is one
-    scale action); ramping down, the count steps down to the higher of the level and what the rest of
-    the decision asks for (`least`), instead of waiting for stabilisation and the scale-down cooldown.
-    Never below the recommendation: a missing metric (which holds the recommendation at the current
-    count) or load still above the level keeps the count."""
+    scale action); ramping down, the count steps down to the level instead of waiting for
+    stabilisation and the scale-down cooldown, when nothing else of the decision (`least`: the
+    recommendation, a window's floor, the forecast, a fallback) asks for more. A missing metric (which
+    holds the recommendation at the current count) or load above the level keeps the count, and
+    leaves the way down to the usual stages: only the ramp's own levels are stepped to, so the ramp
+    takes at most its steps."""
     level = ramps.level if ceiling is None else min(ramps.level, ceiling)
     if desired < level:
         return trail.clamp(
@@ -652,12 +654,11 @@ def _ramp_stage(
         )
     if not ramps.descending or "instances_not_ready" in trail.holds:
         return desired
-    step = max(level, least)
-    if step < desired <= current:
+    if least <= level < desired <= current:
         return trail.clamp(
             "schedule_ramp",
             desired,
-            step,
+            level,
             f"schedule {ramps.names()} ramps down: floor {level} now (a planned step, not left to stabilisation)",
         )
     return desired

@@ -5,10 +5,10 @@ A window with `ramp_up` raises the floor in steps, from the app's count when the
 window's floor, over `ramp_up` ending when the floor applies (`start - lead`: the lead and the ramp
 compose, so the full floor is asked for one lead before `start` and is ready by `start`). After
 `end`, a window with `ramp_down` lowers it in steps over `ramp_down`, down to what the metrics
-recommend (`min_instances` when they have nothing to say; read each tick, as a ramp down must never
-hold the count above what the load needs), instead of leaving the whole drop to stabilisation: the
-first step at `end`, the last (to the base) one step before `end + ramp_down`, so that the whole
-descent is over while the ramp is in force.
+recommended when the ramp began (`min_instances` when they have nothing to say; remembered too),
+instead of leaving the whole drop to stabilisation: the first step at `end`, the last (to the base)
+one step before `end + ramp_down`, so that the whole descent is over while the ramp is in force.
+The engine never steps below what the metrics ask for at the time.
 
 A ramp takes `steps` equal steps of time (one per minute of the ramp, at most MAX_RAMP_STEPS); the
 floor moves at each step time and holds between them, so each step is at most one scale action and a
@@ -193,8 +193,8 @@ class RampFloor:
 
     @property
     def bases(self) -> tuple[tuple[RampKey, int], ...]:
-        """The base of each ramp up, for the History (a ramp down reads its base each tick)."""
-        return tuple((key_of(ramp), base) for ramp, base in self.ramps if ramp.direction == "up")
+        """The base of each ramp, for the History."""
+        return tuple((key_of(ramp), base) for ramp, base in self.ramps)
 
     def names(self) -> str:
         return ", ".join(ramp.window.name for ramp, base in self.ramps if ramp.level(base) == self.level)
@@ -214,12 +214,12 @@ def ramp_floor(
 ) -> RampFloor | None:
     """The ramps of `schedules` at `now` and the floor they make; None when none is in force.
 
-    A ramp up starts from its remembered base in `bases`, or from `current` on its first tick; a ramp
-    down descends to `recommended` (what the metrics ask for, `min_instances` without any)."""
+    Each ramp has its remembered base in `bases`; on its first tick, a ramp up starts from `current`
+    and a ramp down descends to `recommended` (what the metrics ask for, `min_instances` without any)."""
     ramps = tuple(ramps_at(schedules, now, auto_lead=auto_lead))
     if not ramps:
         return None
-    based = tuple((ramp, bases.get(key_of(ramp), current) if ramp.direction == "up" else recommended) for ramp in ramps)
+    based = tuple((ramp, bases.get(key_of(ramp), current if ramp.direction == "up" else recommended)) for ramp in ramps)
     rising = [ramp.level(base) for ramp, base in based if ramp.direction == "up"]
     falling = [ramp.level(base) for ramp, base in based if ramp.direction == "down"]
     level = max(rising + falling)

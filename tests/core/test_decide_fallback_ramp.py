@@ -193,7 +193,8 @@ def test_a_ramp_down_never_scales_down_on_missing_metrics_or_below_the_load() ->
     busy = Run(make_policy(schedules=[sale(ramp_down="20m")]), instances=20)
     busy.now = T0 + timedelta(minutes=89)
     decisions = busy.until(T0 + timedelta(minutes=115), lambda _: 1500.0)  # 15 wanted
-    assert min(d.desired for d in decisions) == 15
+    assert scaled(decisions, "down"), "the ramp steps down towards the load"
+    assert min(d.desired for d in decisions) >= 15
 
 
 def test_a_ramp_from_a_metric_that_follows_the_count_still_takes_only_its_steps() -> None:
