@@ -28,7 +28,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from autoscaler.core.decide import History, decide
+from autoscaler.core.controller import AppController
+from autoscaler.core.decide import History
 from autoscaler.core.forecast import LoadHistory
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import Policy
@@ -137,12 +138,17 @@ def replay(
         raise ValueError("the warm-up must be shorter than the period")
     instances = policy.min_instances if initial_instances is None else initial_instances
     window = policy.stabilization_window()
-    memory = History(observing_since=start - window)  # as a service that has been running a while
     last_scaled: datetime | None = None
-    learns = policy.predictive is not None or any(schedule.lead is None for schedule in policy.schedules)
     forecaster = Forecaster(policy.predictive)
     if policy.predictive is not None and prior:
         forecaster.histories.update({spec.name: prior[spec.name] for spec in policy.metrics if spec.name in prior})
+    controller = AppController(
+        policy,
+        tick=step,
+        startup=startup,
+        history=History(observing_since=start - window),  # as a service that has been running a while
+        forecaster=forecaster,
+    )
     counted_from = start + warmup
     ordered = {name: sorted(points, key=lambda p: p[0]) for name, points in history.items()}
     times = {name: [p[0] for p in points] for name, points in ordered.items()}
@@ -162,13 +168,7 @@ def replay(
                 else Observation.missing("no recorded value at this time")
             )
         state = AppState(app_id=policy.app, instances=instances, tasks_running=instances, last_scaled_at=last_scaled)
-        if learns:
-            outlook = forecaster.outlook(policy, at, startup=startup, tick=step)
-            decision = decide(policy, state, observations, memory, at, outlook=outlook)
-            forecaster.record(policy, decision, memory)
-        else:
-            decision = decide(policy, state, observations, memory, at)
-        memory = memory.record(decision, keep=window)
+        decision = controller.step(state, observations, at)
         if at >= counted_from:
             ticks.append(
                 BacktestTick(

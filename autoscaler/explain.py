@@ -25,18 +25,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from autoscaler.core.decide import Decision, History, decide
+from autoscaler.core.codes import Cause, Hold, Outcome, Rule
+from autoscaler.core.controller import AppController, learns
+from autoscaler.core.decide import Decision, History
 from autoscaler.core.forecast import Outlook
 from autoscaler.core.model import AppState, Observation, QueryResult
 from autoscaler.core.policy import Policy, ScaleRule, substitute
 from autoscaler.core.predict import FALLBACK_STARTUP, Forecaster, horizon_of
 from autoscaler.core.rules import observe
 from autoscaler.core.schedule import Window, active_windows, next_windows
+from autoscaler.core.startup import StartupEstimate
 from autoscaler.core.units import format_duration
 from autoscaler.errors import AutoscalerError
 from autoscaler.history import LoadedHistory, RangeSource, load_into
 from autoscaler.ports import MetricsProvider, Target
-from autoscaler.startup import StartupEstimate
 
 __all__ = ["ExplainError", "Explanation", "explain_app", "explain_offline", "offline_unknowns"]
 
@@ -68,8 +70,7 @@ def offline_unknowns(policy: Policy, *, startup: StartupEstimate | None) -> tupl
         "recommendations, so it may show a scale-down (or a cooldown) where the service holds it as stabilizing",
         "no ready counts of the metric window: it cannot see a metric_window hold after instances started",
     ]
-    learns = policy.predictive is not None or any(schedule.lead is None for schedule in policy.schedules)
-    if learns and startup is None:
+    if learns(policy) and startup is None:
         unknown.append(
             f"no learned start-up time: the fallback {format_duration(FALLBACK_STARTUP)} is used (--startup sets one)"
         )
@@ -118,7 +119,7 @@ async def explain_offline(
     state = snapshot.apps.get(app_id)
     if state is None:
         reason = snapshot.invalid.get(app_id)
-        outcome = "app_not_found" if reason is None else "invalid_app_state"
+        outcome = Outcome.APP_NOT_FOUND if reason is None else Outcome.INVALID_APP_STATE
         lines = [f"{app_id}: not decided"]
         lines += _policy_lines(policy)
         if reason is not None:
@@ -140,19 +141,23 @@ async def explain_offline(
     for spec in policy.metrics:
         query = substitute(spec.query, policy.app)
         observations[spec.name] = observe(results.get((spec.source, query)), spec=spec, app_id=policy.app)
-    window = policy.stabilization_window()
-    # A full window already observed, with no earlier recommendation that differs from this one.
-    history = History(observing_since=now - window)
-    outlook: Outlook | None = None
+    forecaster: Forecaster | None = None
     loaded: tuple[LoadedHistory, ...] = ()
-    learns = policy.predictive is not None or any(schedule.lead is None for schedule in policy.schedules)
-    if learns:
+    if learns(policy):
         forecaster, loaded = await _load_forecaster(policy, providers, now=now)
-        outlook = forecaster.outlook(policy, now, startup=startup.duration if startup else None, tick=interval)
-    decision = decide(policy, state, observations, history, now, outlook=outlook)
+    controller = AppController(
+        policy,
+        tick=interval,
+        startup=startup.duration if startup else None,
+        # A full window already observed, with no earlier recommendation that differs from this one.
+        history=History(observing_since=now - policy.stabilization_window()),
+        forecaster=forecaster,
+    )
+    decision = controller.step(state, observations, now)
+    outlook = controller.last_outlook
     unknown = offline_unknowns(policy, startup=startup)
     lines = _render(policy, state, observations, decision, now=now, unknown=unknown, outlook=outlook)
-    if learns:
+    if learns(policy):
         # the forecast and start-up time go before the outcome, beside the metrics they stand with
         at = next(i for i, line in enumerate(lines) if line.startswith("Clamps,"))
         lines[at:at] = _forecast_lines(policy, decision, loaded, startup=startup, interval=interval)
@@ -432,9 +437,9 @@ def why(decision: Decision) -> str:
     current, desired = decision.current, decision.desired
     if decision.scaled:
         verb = "scales up" if desired > current else "scales down"
-        if decision.cause in ("metrics", "baseline"):
+        if decision.cause in (Cause.METRICS, Cause.BASELINE):
             reason = _wanted(decision)
-            limits = [c.rule for c in decision.clamps if c.rule not in ("missing_metrics",)]
+            limits = [c.rule for c in decision.clamps if c.rule != Rule.MISSING_METRICS]
             if limits and decision.proposed != desired:
                 reason += f", limited to {desired} by {', '.join(limits)}"
         else:
@@ -444,40 +449,44 @@ def why(decision: Decision) -> str:
 
     code = decision.code
     stay = f"It stays at {current}"
-    fixed = {
-        "deployment_in_progress": "because a deployment is in progress; Marathon would refuse a change and the "
+    fixed: dict[str, str] = {
+        Hold.DEPLOYMENT_IN_PROGRESS: "because a deployment is in progress; Marathon would refuse a change and the "
         "autoscaler never fights a running deployment",
-        "within_tolerance": "because every metric is within the tolerance band of its target, so no change is needed",
-        "no_metrics": "because the policy has no metrics and the count is at its baseline (min_instances), "
+        Hold.WITHIN_TOLERANCE: "because every metric is within the tolerance band of its target, "
+        "so no change is needed",
+        Hold.NO_METRICS: "because the policy has no metrics and the count is at its baseline (min_instances), "
         "with no schedule window in force that asks for another count",
     }
     if code in fixed:
         return f"{stay} {fixed[code]}."
-    if code == "metric_window":
+    if code == Hold.METRIC_WINDOW:
         note = next((n for n in decision.notes if n.startswith("metric window: ")), "metric window: ")
         return (
             f"{stay} because of the metric window (over the fleet its average measured, the metrics recommend "
             f"{decision.proposed}): {note.removeprefix('metric window: ')}."
         )
-    if code == "missing_metrics":
+    if code == Hold.MISSING_METRICS:
         missing = [m.name for m in decision.metrics if m.missing]
         return (
             f"{stay} because metric(s) {', '.join(missing)} have no usable value, and a missing metric may never "
             "cause a scale-down (the others do not ask for more)."
         )
-    if code == "at_max":
+    if code == Hold.AT_MAX:
         return f"{stay} because it is already at its maximum; {_wanted(decision)}."
-    if code == "at_min":
+    if code == Hold.AT_MIN:
         return f"{stay} because it is already at its minimum; {_wanted(decision)}."
-    if code == "at_schedule_floor":
+    if code == Hold.AT_SCHEDULE_FLOOR:
         return f"{stay} because a schedule floor holds it there; {_wanted(decision)}."
-    if code == "at_forecast":
+    if code == Hold.AT_FORECAST:
         return f"{stay} because the forecast holds it there; {_wanted(decision)}."
-    if code == "at_schedule_ceiling":
+    if code == Hold.AT_SCHEDULE_CEILING:
         return f"{stay} because a schedule ceiling holds it there; {_wanted(decision)}."
-    rule = {"stabilizing": "stabilization", "cooldown": "cooldown", "instances_not_ready": "instances_not_ready"}.get(
-        code, code
-    )
+    rules: dict[str, str] = {
+        Hold.STABILIZING: Rule.STABILIZATION,
+        Hold.COOLDOWN: Rule.COOLDOWN,
+        Hold.INSTANCES_NOT_READY: Rule.INSTANCES_NOT_READY,
+    }
+    rule = rules.get(code, code)
     detail = _clamp_detail(decision, rule)
     wanted = f" ({_wanted(decision)})" if decision.proposed is not None else ""
     if detail is not None:

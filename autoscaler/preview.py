@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from autoscaler.core.codes import Outcome
 from autoscaler.core.decide import Clamp, Decision
 from autoscaler.core.rules import MetricEvaluation
 from autoscaler.core.units import format_duration
@@ -99,11 +100,11 @@ def _outcome_sentence(view: AppView, decision: Decision | None) -> str:
     if decision is None:
         return f"It does not scale: {last.code}: {last.detail}."
     sentence = why(decision)
-    if last.code == "dry_run":
+    if last.code == Outcome.DRY_RUN:
         sentence += " The service runs in dry-run mode: it sent nothing."
-    elif last.code == "not_leader":
+    elif last.code == Outcome.NOT_LEADER:
         sentence += " This instance is a follower: the leader does the writing."
-    elif last.code != decision.code and last.code not in ("scaled_up", "scaled_down"):
+    elif last.code != decision.code and last.code not in (Outcome.SCALED_UP, Outcome.SCALED_DOWN):
         sentence += f" The write did not happen as decided: {last.code}: {last.detail}."
     return sentence
 
@@ -308,7 +309,7 @@ def preview_lines(head: dict[str, Any], views: list[AppView], *, url: str, now: 
             lines.append(f"{view.app}: {last.code} ({last.detail})")
             continue
         line = decision.summary or f"{view.app}: {decision.code}"
-        if last.code == "dry_run":
+        if last.code == Outcome.DRY_RUN:
             line += " -> dry_run: the service decided it and sent nothing"
         elif last.code != decision.code:
             line += f" -> {last.code}: {last.detail}"

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from autoscaler.core.codes import Cause, Hold, Outcome, Rule
 from autoscaler.core.fallback import FallbackState, fallback_for
 from autoscaler.core.forecast import LoadForecast, Outlook
 from autoscaler.core.lazytext import LazyDetail
@@ -49,7 +50,7 @@ Action = Literal["up", "down", "none"]
 # unhealthy): shrinking a fleet that has not finished starting acts on numbers that are about to change.
 READY_SHARE_FOR_SCALE_DOWN = 0.9
 
-SCALED_CODES = frozenset({"scaled_up", "scaled_down"})
+SCALED_CODES = frozenset({Outcome.SCALED_UP, Outcome.SCALED_DOWN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ class History:
     `ready`: the ready count of recent ticks, oldest first, for the metric window;
     `metrics_missing_since`: the first tick of the current run of ticks at which every metric of the
     app was missing (None while one is present), for the policy's `fallback`;
-    `ramp_bases`: the count each ramp up in force started from (core.ramp).
+    `ramp_bases`: the base each ramp in force started from (core.ramp).
     Both keep a run of ticks with the same count as one entry at the latest of them (the windows ask
     only whether a count was seen after a moment), so a steady app's History stays a few entries long.
     """
@@ -126,7 +127,7 @@ class History:
         if decision.ramp is not None:
             bases = decision.ramp.bases
         else:  # a hold for a running deployment evaluates no ramp: its bases stay for the next tick
-            bases = self.ramp_bases if decision.code == "deployment_in_progress" else ()
+            bases = self.ramp_bases if decision.code == Outcome.DEPLOYMENT_IN_PROGRESS else ()
         if bases == self.ramp_bases:
             bases = self.ramp_bases
         unchanged = missing is self.metrics_missing_since and bases is self.ramp_bases
@@ -281,7 +282,7 @@ class _Trail:
     def __init__(self) -> None:
         self.clamps: list[Clamp] = []
         self.notes: list[str] = []
-        self.holds: list[str] = []  # codes of stages that kept the count where it was
+        self.holds: list[Hold] = []  # codes of stages that kept the count where it was
 
     def clamp(self, rule: str, before: int, after: int, detail: str | Callable[[], str]) -> int:
         self.clamps.append(Clamp(rule, before, after, detail))
@@ -344,7 +345,7 @@ def decide(
         trail.notes.append(
             f"deployment {', '.join(state.deployment_ids)} in progress: holding, Marathon would refuse a change"
         )
-        return finish(current, "deployment_in_progress", "", None)
+        return finish(current, Hold.DEPLOYMENT_IN_PROGRESS, Cause.NONE, None)
 
     floors = [w.min_instances for w in windows if w.min_instances is not None]
     ceilings = [w.max_instances for w in windows if w.max_instances is not None]
@@ -369,17 +370,17 @@ def decide(
             trail.notes.append(f"highest proposal: {best.name} ({recommendation})")
     else:
         recommendation = current
-        trail.holds.append("missing_metrics")
+        trail.holds.append(Hold.MISSING_METRICS)
         trail.notes.append("every metric is missing: holding at the current count")
     if missing and recommendation < current:
         names = ", ".join(m.name for m in missing)
         recommendation = trail.clamp(
-            "missing_metrics",
+            Rule.MISSING_METRICS,
             recommendation,
             current,
             f"{names} missing, so no scale-down (scale-up from present metrics stays allowed)",
         )
-        trail.holds.append("missing_metrics")
+        trail.holds.append(Hold.MISSING_METRICS)
     proposed = recommendation
     if policy.schedules:
         # A ramp fades a window's floor in from the count at its start, and out to the metrics' then.
@@ -441,19 +442,19 @@ def decide(
     # 3. no scale-down while instances are starting, or before a full window has been observed
     if desired < current and ready < READY_SHARE_FOR_SCALE_DOWN * current:
         desired = trail.clamp(
-            "instances_not_ready",
+            Rule.INSTANCES_NOT_READY,
             desired,
             current,
             lambda: f"only {ready} of {current} instances ready; not scaling down while they start",
         )
-        trail.holds.append("instances_not_ready")
+        trail.holds.append(Hold.INSTANCES_NOT_READY)
     if desired < current:
         window = policy.scale_down.stabilization
         since = history.observing_since
         if window > timedelta(0) and (since is None or now - since < window):
             seen = timedelta(0) if since is None else now - since
             desired = trail.clamp(
-                "stabilization",
+                Rule.STABILIZATION,
                 desired,
                 current,
                 lambda: (
@@ -461,7 +462,7 @@ def decide(
                     "scale-down window; no scale-down before a full window"
                 ),
             )
-            trail.holds.append("stabilizing")
+            trail.holds.append(Hold.STABILIZING)
 
     # 4. stabilisation windows
     if desired != current:
@@ -483,7 +484,7 @@ def decide(
             up = desired > current
             length = policy.scale_up.stabilization if up else policy.scale_down.stabilization
             desired = trail.clamp(
-                "stabilization",
+                Rule.STABILIZATION,
                 desired,
                 stabilized,
                 lambda: (
@@ -492,14 +493,14 @@ def decide(
                 ),
             )
             if desired == current:
-                trail.holds.append("stabilizing")
+                trail.holds.append(Hold.STABILIZING)
 
     # 5. step limits; a scale-down too small to be worth a deployment waits (hysteresis)
     if desired > current:
         step = policy.scale_up.step_size(current)
         if desired - current > step:
             desired = trail.clamp(
-                "max_step",
+                Rule.MAX_STEP,
                 desired,
                 current + step,
                 lambda: (
@@ -510,7 +511,7 @@ def decide(
         step = policy.scale_down.step_size(current)
         if current - desired > step:
             desired = trail.clamp(
-                "max_step",
+                Rule.MAX_STEP,
                 desired,
                 current - step,
                 lambda: (
@@ -522,7 +523,7 @@ def decide(
         if current - desired < least:
             shed = current - desired
             desired = trail.clamp(
-                "min_step",
+                Rule.MIN_STEP,
                 desired,
                 current,
                 lambda: (
@@ -530,7 +531,7 @@ def decide(
                     f"({least} from {current}): not worth a deployment"
                 ),
             )
-            trail.holds.append("within_tolerance")
+            trail.holds.append(Hold.WITHIN_TOLERANCE)
 
     # 6. cooldowns
     if desired != current and state.last_scaled_at is not None:
@@ -540,7 +541,7 @@ def decide(
             direction = "scale_up" if desired > current else "scale_down"
             cooldown = rule.cooldown
             desired = trail.clamp(
-                "cooldown",
+                Rule.COOLDOWN,
                 desired,
                 current,
                 lambda: (
@@ -548,13 +549,13 @@ def decide(
                     f"{format_duration(cooldown)} (wait {format_duration(cooldown - elapsed)})"
                 ),
             )
-            trail.holds.append("cooldown")
+            trail.holds.append(Hold.COOLDOWN)
 
     metric_desired = desired
     # 7. the forecast, then schedule windows: ceiling, then floor (capacity for a planned event wins), at once
     if acting is not None and desired < acting.proposal:
         desired = trail.clamp(
-            "forecast",
+            Rule.FORECAST,
             desired,
             acting.proposal,
             lambda: (
@@ -566,7 +567,7 @@ def decide(
     if fallback is not None and fallback.instances is not None and desired < fallback.instances:
         lifted = fallback.instances
         desired = trail.clamp(
-            "fallback",
+            Rule.FALLBACK,
             desired,
             lifted,
             lambda: (
@@ -576,11 +577,11 @@ def decide(
         )
     if ceiling is not None and desired > ceiling:
         names = ", ".join(w.name for w in windows if w.max_instances == ceiling)
-        desired = trail.clamp("schedule_ceiling", desired, ceiling, f"schedule {names} caps the count at {ceiling}")
+        desired = trail.clamp(Rule.SCHEDULE_CEILING, desired, ceiling, f"schedule {names} caps the count at {ceiling}")
     if floor is not None and desired < floor:
         names = ", ".join(w.name for w in windows if w.min_instances == floor)
         desired = trail.clamp(
-            "schedule_floor",
+            Rule.SCHEDULE_FLOOR,
             desired,
             floor,
             f"schedule {names} requires at least {floor} (applies at once, ignoring cooldowns and steps)",
@@ -594,7 +595,7 @@ def decide(
     # 8. bounds
     if desired > policy.max_instances:
         desired = trail.clamp(
-            "max_instances",
+            Rule.MAX_INSTANCES,
             desired,
             policy.max_instances,
             f"capped at max_instances {policy.max_instances}"
@@ -602,7 +603,7 @@ def decide(
         )
     if desired < policy.min_instances:
         desired = trail.clamp(
-            "min_instances",
+            Rule.MIN_INSTANCES,
             desired,
             policy.min_instances,
             f"raised to min_instances {policy.min_instances}"
@@ -610,25 +611,26 @@ def decide(
         )
 
     if desired != current:
-        code = "scaled_up" if desired > current else "scaled_down"
+        code: str = Outcome.SCALED_UP if desired > current else Outcome.SCALED_DOWN
         if desired == metric_desired:
             # without metrics the way down is the return to the baseline; the way up is min_instances
-            cause = "metrics" if metrics else "baseline" if desired < current else "bounds"
+            cause = Cause.METRICS if metrics else Cause.BASELINE if desired < current else Cause.BOUNDS
         else:
-            cause = {
-                "forecast": "forecast",
-                "fallback": "fallback",
-                "schedule_ramp": "ramp",
-                "schedule_floor": "schedule",
-                "schedule_ceiling": "schedule",
-                "min_instances": "bounds",
-                "max_instances": "bounds",
-            }.get(trail.clamps[-1].rule, "metrics")
+            causes: dict[str, Cause] = {
+                Rule.FORECAST: Cause.FORECAST,
+                Rule.FALLBACK: Cause.FALLBACK,
+                Rule.SCHEDULE_RAMP: Cause.RAMP,
+                Rule.SCHEDULE_FLOOR: Cause.SCHEDULE,
+                Rule.SCHEDULE_CEILING: Cause.SCHEDULE,
+                Rule.MIN_INSTANCES: Cause.BOUNDS,
+                Rule.MAX_INSTANCES: Cause.BOUNDS,
+            }
+            cause = causes.get(trail.clamps[-1].rule, Cause.METRICS)
         return finish(desired, code, cause, recording)
     code = _hold_code(
         trail, policy, recommendation=intent, current=current, floor=floor, ceiling=ceiling, metrics=metrics
     )
-    return finish(desired, code, "", recording)
+    return finish(desired, code, Cause.NONE, recording)
 
 
 def _ramp_stage(
@@ -650,13 +652,13 @@ def _ramp_stage(
     level = ramps.level if ceiling is None else min(ramps.level, ceiling)
     if desired < level:
         return trail.clamp(
-            "schedule_ramp", desired, level, f"schedule {ramps.names()} ramps the floor to {level} (applies at once)"
+            Rule.SCHEDULE_RAMP, desired, level, f"schedule {ramps.names()} ramps the floor to {level} (applies at once)"
         )
-    if not ramps.descending or "instances_not_ready" in trail.holds:
+    if not ramps.descending or Hold.INSTANCES_NOT_READY in trail.holds:
         return desired
     if least <= level < desired <= current:
         return trail.clamp(
-            "schedule_ramp",
+            Rule.SCHEDULE_RAMP,
             desired,
             level,
             f"schedule {ramps.names()} ramps down: floor {level} now (a planned step, not left to stabilisation)",
@@ -682,7 +684,7 @@ def _without_window(
         return current
     wanted = max(present)
     if wanted < current and len(present) < len(policy.metrics):
-        trail.holds.append("missing_metrics")  # it would hold the scale-down even without the window
+        trail.holds.append(Hold.MISSING_METRICS)  # it would hold the scale-down even without the window
         return current
     if wanted != current:
         ready, window = state.ready_instances, policy.metric_window
@@ -692,7 +694,7 @@ def _without_window(
             f"instances that {which} within the {format_duration(window)} window are not yet measured by "
             "its average; holding until it covers the current fleet"
         )
-        trail.holds.append("metric_window")
+        trail.holds.append(Hold.METRIC_WINDOW)
     return wanted
 
 
@@ -705,7 +707,7 @@ def _hold_code(
     floor: int | None,
     ceiling: int | None,
     metrics: tuple[MetricEvaluation, ...],
-) -> str:
+) -> Hold:
     """The machine-readable reason nothing happened, most specific first.
 
     A bound that the count already sits on explains a hold better than a cooldown or a window that
@@ -713,27 +715,27 @@ def _hold_code(
     """
     if recommendation > current:
         if current >= policy.max_instances:
-            return "at_max"
+            return Hold.AT_MAX
         if ceiling is not None and current >= ceiling:
-            return "at_schedule_ceiling"
+            return Hold.AT_SCHEDULE_CEILING
     if recommendation < current:
         if current <= policy.min_instances:
-            return "at_min"
+            return Hold.AT_MIN
         if floor is not None and current <= floor:
-            return "at_schedule_floor"
+            return Hold.AT_SCHEDULE_FLOOR
     if trail.holds:
         return trail.holds[0]
     last = trail.clamps[-1].rule if trail.clamps else ""
-    if last == "max_instances":
-        return "at_max"
-    if last == "min_instances":
-        return "at_min"
-    if last in ("schedule_floor", "schedule_ramp"):
-        return "at_schedule_floor"
-    if last == "schedule_ceiling":
-        return "at_schedule_ceiling"
-    if last == "forecast":
-        return "at_forecast"
+    if last == Rule.MAX_INSTANCES:
+        return Hold.AT_MAX
+    if last == Rule.MIN_INSTANCES:
+        return Hold.AT_MIN
+    if last in (Rule.SCHEDULE_FLOOR, Rule.SCHEDULE_RAMP):
+        return Hold.AT_SCHEDULE_FLOOR
+    if last == Rule.SCHEDULE_CEILING:
+        return Hold.AT_SCHEDULE_CEILING
+    if last == Rule.FORECAST:
+        return Hold.AT_FORECAST
     if not metrics:
-        return "no_metrics"
-    return "within_tolerance"
+        return Hold.NO_METRICS
+    return Hold.WITHIN_TOLERANCE

@@ -1,7 +1,8 @@
 """Per-app predictive state shared by the live loop, `simulate` and `backtest`: one LoadHistory per
 metric, fed from each decision's own observations, and the Outlook handed to the next `decide`.
 
-The caller owns one `Forecaster` per app and calls, every tick:
+The caller owns one `Forecaster` per app (through `core.controller.AppController`, which drives it)
+and calls, every tick:
 
     outlook = forecaster.outlook(policy, now, startup=learned_startup, tick=interval)
     decision = decide(policy, state, observations, history, now, outlook=outlook)

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from autoscaler.core.decide import History, decide
+from autoscaler.core.controller import AppController
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import MetricSpec, Policy, Predictive
-from autoscaler.core.predict import Forecaster
+from autoscaler.core.startup import StartupTracker
 from autoscaler.sim.baselines import (
     BASELINES,
     HPA_DEFAULT_TARGET,
@@ -42,7 +42,6 @@ from autoscaler.sim.baselines import (
 from autoscaler.sim.hpa import HpaScaler
 from autoscaler.sim.model import Accounting, FleetModel, needed_instances, to_ms
 from autoscaler.sim.trace import Trace
-from autoscaler.startup import StartupTracker
 
 DEFAULT_APP = "/sim/app"
 # The CPU target of the default policy when none is given: the value of the README's example policy.
@@ -165,17 +164,11 @@ class PolicyScaler:
 
     def __init__(self, policy: Policy, *, start: datetime, tick: float = 15.0) -> None:
         self.name = "policy" if policy.predictive is None else "predictive"
-        self._tick = timedelta(seconds=tick)
-        self._startup = StartupTracker()
-        self._forecaster = Forecaster(policy.predictive)
-        # only policies that forecast or have a `lead: auto` learn (and pay for it)
-        self._learns = policy.predictive is not None or any(s.lead is None for s in policy.schedules)
+        self._controller = AppController(policy, tick=timedelta(seconds=tick), tracker=StartupTracker())
         self.policy = policy
         self.min_instances = policy.min_instances
         self.max_instances = policy.max_instances
         self._start = start
-        self._keep = policy.stabilization_window()
-        self._history = History()
         self._last_scaled: datetime | None = None
         self._average = tuple(spec.name for spec in policy.metrics if spec.kind == "average")
         self._per_instance = tuple(spec.name for spec in policy.metrics if spec.kind == "per_instance")
@@ -191,19 +184,10 @@ class PolicyScaler:
         observations = {name: Observation(value=view.cpu, timestamp=now) for name in self._average}
         for name in self._per_instance:
             observations[name] = Observation(value=view.backlog, timestamp=now)
-        if self._learns:
-            estimate = self._startup.observe(state, now)
-            startup = estimate.duration if estimate is not None else None
-            outlook = self._forecaster.outlook(self.policy, now, startup=startup, tick=self._tick)
-            decision = decide(self.policy, state, observations, self._history, now, outlook=outlook)
-            self._forecaster.record(self.policy, decision, self._history)
-        else:
-            decision = decide(self.policy, state, observations, self._history, now)
-        self._history = self._history.record(decision, keep=self._keep)
+        decision = self._controller.step(state, observations, now)
         if decision.scaled:
             self._last_scaled = now
-            if self._learns:
-                self._startup.wrote(self.policy.app, instances=decision.desired, at=now)
+            self._controller.wrote(decision.desired, at=now)
             return Verdict(decision.desired, decision.code, decision.cause)
         reason = decision.clamps[-1].detail if decision.clamps else ""
         return Verdict(decision.desired, decision.code, reason)

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from autoscaler.core.model import AppState
-from autoscaler.startup import StartupTracker
+from autoscaler.core.startup import StartupTracker
 
 T0 = datetime(2026, 3, 2, 12, tzinfo=UTC)
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from autoscaler.core import controller
 from autoscaler.core import decide as engine
 from autoscaler.core.policy import MetricSpec, Policy, Schedule
-from autoscaler.sim import runner
 from autoscaler.sim.runner import DEFAULT_TARGET, default_policy, simulate, with_target
 
 from .helpers import T0, minutes
@@ -48,11 +48,12 @@ def test_target_overrides_every_metric_target() -> None:
 def test_every_tick_is_decided_by_the_engine_at_the_simulated_time(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[datetime] = []
 
-    def spy(*args: Any) -> engine.Decision:
+    def spy(*args: Any, **kwargs: Any) -> engine.Decision:
         seen.append(args[4])
-        return engine.decide(*args)
+        return engine.decide(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "decide", spy)
+    # the runner drives the engine through the one per-app step, core.controller
+    monkeypatch.setattr(controller, "decide", spy)
     result = simulate(minutes(60, 60, 60), tick=15)
     assert seen == [T0 + timedelta(seconds=15 * k) for k in range(12)]
     assert [record.time for record in result.timeline] == seen
