@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
+import csv
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 
 from autoscaler.core.model import Observation
+from autoscaler.core.policy import Policy
+from autoscaler.sim.cli import add_simulate_parser
 from autoscaler.sim.outage import REASON, Outage, blank, parse_outage
+from autoscaler.sim.plot import render_svg, write_timeline_csv
+from autoscaler.sim.runner import simulate
+from autoscaler.sim.trace import parse_trace
 
 TRACE_START = datetime(1995, 7, 1, tzinfo=UTC)
 
@@ -57,3 +67,69 @@ def test_blanks_every_metric_inside_the_outage_only() -> None:
     inside = blank(seen, at=outage.start, outages=[outage])
     assert set(inside) == {"cpu", "queue"}
     assert all(o.value is None and o.reason == REASON for o in inside.values())
+
+
+# A load that doubles during the outage: 10 req/s for an hour, 20 req/s for the next.
+RISING = "timestamp,value\n" + "".join(
+    f"2024-01-01T{m // 60:02d}:{m % 60:02d}:00Z,{600 if m < 60 else 1200}\n" for m in range(120)
+)
+FALLBACK_POLICY = """\
+app: /sim/app
+min_instances: 1
+max_instances: 50
+metrics:
+  - {name: cpu, source: prometheus, query: q, target_average: 0.6}
+"""
+
+
+def test_a_fallback_serves_the_load_that_rises_while_the_metrics_are_gone(tmp_path: Path) -> None:
+    trace = parse_trace(RISING)
+    outage = parse_outage("50m..110m", trace_start=trace.start)
+    plain = Policy.model_validate(yaml.safe_load(FALLBACK_POLICY))
+    fallback = Policy.model_validate({**yaml.safe_load(FALLBACK_POLICY), "fallback": {"after": "2m", "instances": 40}})
+    held = simulate(trace, policy=plain, peak_instances=20, outages=[outage])
+    raised = simulate(trace, policy=fallback, peak_instances=20, outages=[outage])
+    unblanked = simulate(trace, policy=plain, peak_instances=20)
+
+    assert held.unserved_pct > raised.unserved_pct
+    assert held.unserved_pct > unblanked.unserved_pct  # holding through a rise drops requests
+    inside = [r for r in held.timeline if r.outage]
+    assert inside and all(outage.covers(r.time) for r in inside)
+    assert all(r.code == "missing_metrics" for r in inside)
+    assert {r.desired for r in inside} == {inside[0].requested}  # it held
+    lifted = [r for r in raised.timeline if r.outage and r.floor == 40]
+    assert lifted and lifted[0].time == outage.start + timedelta(minutes=2)
+    assert not [r for r in raised.timeline if r.outage and r.action == "down"]
+
+    svg = render_svg(raised)
+    assert 'class="outage"' in svg and 'class="floor"' in svg
+    path = tmp_path / "timeline.csv"
+    write_timeline_csv(raised, path)
+    rows = list(csv.DictReader(path.open()))
+    assert {row["outage"] for row in rows} == {"", "1"} and "40" in {row["floor"] for row in rows}
+
+
+def test_the_command_takes_outages_and_refuses_them_for_a_baseline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = tmp_path / "trace.csv"
+    trace.write_text(RISING)
+    policy = tmp_path / "app.yaml"
+    policy.write_text(FALLBACK_POLICY + "fallback: {after: 2m, instances: 40}\n")
+    parser = argparse.ArgumentParser(prog="autoscaler")
+    add_simulate_parser(parser.add_subparsers(dest="command", required=True))
+
+    def run(*argv: str) -> int:
+        args = parser.parse_args(["simulate", "--trace", str(trace), *argv])
+        code: int = args.handler(args)
+        return code
+
+    assert run("--policy", str(policy), "--outage", "50m..110m", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["outages"] == ["2024-01-01T00:50:00+00:00..2024-01-01T01:50:00+00:00"]
+    assert run("--policy", str(policy), "--outage", "50m..110m") == 0
+    assert "metrics outage: 2024-01-01T00:50:00+00:00..2024-01-01T01:50:00+00:00" in capsys.readouterr().out
+    assert run("--baseline", "hpa", "--outage", "50m..110m") == 2
+    assert "baselines read none" in capsys.readouterr().err
+    assert run("--policy", str(policy), "--outage", "soon") == 2
+    assert "START..END" in capsys.readouterr().err
