@@ -446,7 +446,7 @@ def _wanted(decision: Decision) -> str:
     return f"the metrics recommend {decision.proposed}"
 
 
-def why(decision: Decision) -> str:
+def why(decision: Decision) -> str:  # noqa: PLR0911, PLR0912 - one sentence per outcome code, read as a table
     """One sentence answering "why did it (not) scale?"."""
     current, desired = decision.current, decision.desired
     if decision.scaled:

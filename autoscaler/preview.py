@@ -141,7 +141,7 @@ def _policy_lines(policy: dict[str, Any]) -> list[str]:
     ]
 
 
-def service_text(view: AppView, *, url: str, now: datetime) -> str:
+def service_text(view: AppView, *, url: str, now: datetime) -> str:  # noqa: PLR0912 - one section per part of the service's view, each optional
     """The running service's last decision about one app, in the words of an offline explain."""
     last = view.last
     decision = _decision_of(last.decision) if last is not None and last.decision is not None else None

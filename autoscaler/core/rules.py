@@ -136,7 +136,7 @@ def _from_sample(sample: Sample, *, query: str) -> Observation:
     return Observation(value=value, timestamp=sample.timestamp, series=sample.labels)
 
 
-def evaluate(
+def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can be unusable, in the order explain reads them
     spec: MetricSpec,
     observation: Observation | None,
     *,

@@ -245,8 +245,6 @@ def build_scaler(
         targets = sorted({spec.target for spec in chosen.metrics})
         scaler = PolicyScaler(chosen, start=trace.start, tick=tick, outages=outages)
         return scaler, targets[0] if len(targets) == 1 else None
-    if outages:
-        raise ValueError("an outage blanks a policy's metrics: the baselines read none, give a policy")
     if baseline in ("hpa", "hpa-simple"):
         used = HPA_DEFAULT_TARGET if target is None else target
         highest = DEFAULT_MAX_FACTOR * peak_instances
@@ -296,6 +294,8 @@ def simulate(
         raise ValueError("startup and warmup must be 0 or more")
     if warmup >= trace.duration:
         raise ValueError(f"the warmup ({warmup:g} s) covers the whole trace ({trace.duration:g} s)")
+    if outages and baseline is not None:
+        raise ValueError("an outage blanks a policy's metrics: the baselines read none, give a policy")
     capacity = trace.peak_rate / peak_instances
     scaler, used_target = build_scaler(
         trace=trace,

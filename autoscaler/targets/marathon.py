@@ -12,7 +12,6 @@ through the shared retry policy of `autoscaler.http`, and Marathon's answers are
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -28,6 +27,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from autoscaler.core.appid import app_id_problem
 from autoscaler.core.model import AppState
 from autoscaler.errors import ConfigurationError, TargetAuthError, TargetUnavailable, WireError
 from autoscaler.http import Attempts, RetryPolicy, make_client, request
@@ -38,41 +38,11 @@ from autoscaler.wire import decode_json
 __all__ = ["MarathonClient", "app_id_problem"]
 
 
-# One segment of an app id, as Marathon validates it (lowercase letters, digits, "-" and "."; no
-# dash at either end of a dot-separated label).
-_SEGMENT = re.compile(r"^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])$")
-# Marathon refuses these as the last segment: they would collide with sub-resources of an app.
-_RESERVED_LAST_SEGMENTS = frozenset({"restart", "tasks", "versions"})
-
 _AUTH_HINT = (
     "Set AUTOSCALER_MARATHON_USER and AUTOSCALER_MARATHON_PASSWORD for HTTP basic auth, "
     "or AUTOSCALER_MARATHON_TOKEN for a DC/OS token."
 )
 _MAX_QUOTED = 300
-
-
-def app_id_problem(app_id: str) -> str | None:
-    """Why `app_id` is not an absolute Marathon app id, or None when it is one.
-
-    The id goes into the URL path unencoded, so anything outside Marathon's own id grammar is
-    refused here rather than sent.
-    """
-    if not app_id.startswith("/"):
-        return "an app id must be absolute (start with '/')"
-    segments = app_id[1:].split("/")
-    for segment in segments:
-        if segment == "":
-            return "an app id must not contain empty segments ('//' or a trailing '/')"
-        if segment in {".", ".."}:
-            return "an app id must not contain '.' or '..' segments"
-        if not _SEGMENT.fullmatch(segment):
-            return (
-                f"segment {segment[:40]!r} may only contain lowercase letters, digits, "
-                "'-' and '.', and no label may start or end with '-'"
-            )
-    if segments[-1] in _RESERVED_LAST_SEGMENTS:
-        return f"the last segment may not be {segments[-1]!r} (reserved by Marathon)"
-    return None
 
 
 # --- wire models: only the fields the autoscaler reads; everything else is ignored --------------

@@ -1,0 +1,250 @@
+"""The values of a decision: the Decision itself, its clamps, and the History fed back between ticks.
+
+`decide` (core.decide) makes a Decision; everything that shows one (logs, the status API, explain,
+notifications, the simulator's timeline) reads these values. They are frozen: a Decision is a record
+of what the engine did, and the History is replaced, never changed, by `record`.
+
+The text of every reason is formatted only when it is read (`Clamp.detail`, `reasons()`): most
+decisions of a live loop over thousands of apps are holds that nobody reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from autoscaler.core.codes import Outcome
+from autoscaler.core.fallback import FallbackState
+from autoscaler.core.forecast import LoadForecast
+from autoscaler.core.lazytext import LazyDetail
+from autoscaler.core.ramp import RampFloor, RampKey
+from autoscaler.core.rules import MetricEvaluation
+from autoscaler.core.schedule import Window
+from autoscaler.core.units import format_duration
+
+Action = Literal["up", "down", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    at: datetime
+    instances: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyCount:
+    """How many instances were ready at one tick (for the metric window)."""
+
+    at: datetime
+    instances: int
+
+
+def _appended(items: tuple[Any, ...], item: Any, cutoff: datetime) -> tuple[Any, ...]:
+    """`items` (oldest first) without those at or before `cutoff`, then `item`.
+
+    Consecutive equal counts are kept as one entry, stamped with the latest of their ticks: every
+    reader asks only "is there an entry of this count after a moment", which the latest tick answers,
+    so an app whose count stays put keeps one entry instead of one per tick. Ticks arrive in time
+    order, so only the oldest entries expire and the rest is kept as one slice; if the clock went back,
+    every entry is checked instead (and nothing is merged).
+    """
+    if items and items[-1].at > item.at:
+        return (*(i for i in items if i.at > cutoff), item)
+    start, end = 0, len(items)
+    while start < end and items[start].at <= cutoff:
+        start += 1
+    if start < end and items[-1].instances == item.instances:
+        end -= 1  # the same count again: the new entry replaces the last one
+        if start == end:
+            return (item,)
+    if start or end < len(items):
+        return (*items[start:end], item)
+    return (*items, item)
+
+
+@dataclass(frozen=True)
+class History:
+    """What the engine needs to remember between ticks for one app.
+
+    `observing_since`: when this process first evaluated the app (restart safety);
+    `recommendations`: recent recommendations, oldest first, for the stabilisation windows;
+    `ready`: the ready count of recent ticks, oldest first, for the metric window;
+    `metrics_missing_since`: the first tick of the current run of ticks at which every metric of the
+    app was missing (None while one is present), for the policy's `fallback`;
+    `ramp_bases`: the base each ramp in force started from (core.ramp).
+    The first two keep a run of ticks with the same count as one entry at the latest of them (the windows ask
+    only whether a count was seen after a moment), so a steady app's History stays a few entries long.
+    """
+
+    observing_since: datetime | None = None
+    recommendations: tuple[Recommendation, ...] = ()
+    ready: tuple[ReadyCount, ...] = ()
+    metrics_missing_since: datetime | None = None
+    ramp_bases: tuple[tuple[RampKey, int], ...] = ()
+
+    def record(self, decision: Decision, *, keep: timedelta, at: datetime | None = None) -> History:
+        """The history after `decision`, keeping only what a window of length `keep` can need.
+
+        `at`: when the decision was taken again unchanged (a tick that reused it), if not `decision.at`.
+        """
+        at = decision.at if at is None else at
+        since = self.observing_since or at
+        cutoff = at - keep
+        ready = self.ready
+        if decision.ready is not None:
+            ready = _appended(ready, ReadyCount(at, decision.ready), cutoff)
+        missing = None
+        if decision.metrics and all(metric.missing for metric in decision.metrics):
+            missing = self.metrics_missing_since or at
+        if decision.ramp is not None:
+            bases = decision.ramp.bases
+        else:  # a hold for a running deployment evaluates no ramp: its bases stay for the next tick
+            bases = self.ramp_bases if decision.code == Outcome.DEPLOYMENT_IN_PROGRESS else ()
+        if bases == self.ramp_bases:
+            bases = self.ramp_bases
+        unchanged = missing is self.metrics_missing_since and bases is self.ramp_bases
+        if decision.recommendation is None:
+            if since is self.observing_since and ready is self.ready and unchanged:
+                return self
+            return replace(self, observing_since=since, ready=ready, metrics_missing_since=missing, ramp_bases=bases)
+        recommendations = _appended(self.recommendations, Recommendation(at, decision.recommendation), cutoff)
+        return History(
+            observing_since=since,
+            recommendations=recommendations,
+            ready=ready,
+            metrics_missing_since=missing,
+            ramp_bases=bases,
+        )
+
+    def ready_range(self, since: datetime, ready: int) -> tuple[int, int]:
+        """The fewest and the most instances ready at the ticks from `since` on, `ready` (now) included."""
+        fewest = most = ready
+        for past in reversed(self.ready):
+            if past.at < since:
+                break
+            count = past.instances
+            if count < fewest:
+                fewest = count
+            elif count > most:
+                most = count
+        return fewest, most
+
+
+class Clamp(LazyDetail):
+    """One stage that changed (or held) the count: its rule, the numbers before and after, and why.
+
+    Immutable. `detail` may be given as text or as a function that makes it, once, when first read.
+    """
+
+    __slots__ = ("after", "before", "rule")
+    _FIELDS = ("rule", "before", "after")
+
+    rule: str
+    before: int
+    after: int
+
+    def __init__(self, rule: str, before: int, after: int, detail: str | Callable[[], str]) -> None:
+        self._init(detail, rule=rule, before=before, after=after)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The engine's answer, with everything needed to explain it."""
+
+    app_id: str
+    at: datetime
+    current: int
+    desired: int
+    code: str  # scaled_up | scaled_down | within_tolerance | metric_window | cooldown | stabilizing | ...
+    metrics: tuple[MetricEvaluation, ...] = ()
+    clamps: tuple[Clamp, ...] = ()
+    windows: tuple[Window, ...] = ()
+    proposed: int | None = None  # what the metrics asked for (after the missing-metric guard), else the baseline
+    recommendation: int | None = None  # `proposed` raised to an active floor; kept in History
+    cause: str = ""  # what moved the count: metrics, baseline, forecast, schedule, bounds
+    notes: tuple[str, ...] = field(default=())
+    ready: int | None = None  # instances ready at this tick; kept in History for the metric window
+    # The seasonal forecast (policies with `predictive`): its numbers, and whether it proposed more
+    # than the metrics (`proposed_by`: "reactive" or "forecast"; a forecast_only one never does).
+    forecast: LoadForecast | None = None
+    proposed_by: str = "reactive"
+    forecast_mode: str | None = None  # the policy's predictive mode, None without one
+    # Every metric missing with a `fallback` in the policy: where the fallback stands, and since when.
+    fallback: FallbackState | None = None
+    # The ramps of schedule windows in force (core.ramp): their floor, and the base it ramps from.
+    ramp: RampFloor | None = None
+
+    @property
+    def action(self) -> Action:
+        if self.desired > self.current:
+            return "up"
+        if self.desired < self.current:
+            return "down"
+        return "none"
+
+    @property
+    def scaled(self) -> bool:
+        return self.action != "none"
+
+    def summary(self) -> str:
+        """One line: `/shop/api: 4 -> 8 (scaled_up: metrics)` or `/shop/api: stays at 4 (cooldown)`."""
+        if self.scaled:
+            return f"{self.app_id}: {self.current} -> {self.desired} ({self.code}: {self.cause})"
+        return f"{self.app_id}: stays at {self.current} ({self.code})"
+
+    def proposal_text(self) -> str:
+        """What the count would be without windows, forecast and limits, in words."""
+        if not self.metrics:
+            return f"baseline {self.proposed} (min_instances: the policy has no metrics)"
+        return f"metrics recommend {self.proposed}"
+
+    def reasons(self) -> list[str]:
+        """Every reason in order, for logs and the status API."""
+        out = [f"metric {m.name}: {m.detail}" for m in self.metrics]
+        out += list(self.notes)
+        out += [f"{c.rule}: {c.before} -> {c.after}: {c.detail}" for c in self.clamps]
+        return out
+
+    def explain(self) -> str:
+        """A readable account of the whole decision."""
+        lines = [self.summary()]
+        for metric in self.metrics:
+            value = "none" if metric.value is None else f"{metric.value:g}"
+            target = f"target_{'average' if metric.kind == 'average' else 'per_instance'} {metric.target:g}"
+            lines.append(f"  metric {metric.name} ({metric.source}): value {value} vs {target}: {metric.detail}")
+        if not self.metrics:
+            lines.append(
+                "  no metrics in this policy: it wants its baseline (min_instances) outside schedule windows, "
+                "and returns to it through stabilisation and step limits"
+            )
+        for window in self.windows:
+            bounds = []
+            if window.min_instances is not None:
+                bounds.append(f"floor {window.min_instances}")
+            if window.max_instances is not None:
+                bounds.append(f"ceiling {window.max_instances}")
+            lines.append(
+                f"  schedule {window.name} in force ({', '.join(bounds)}): "
+                f"{window.start.isoformat()} to {window.end.isoformat()}, lead {format_duration(window.lead)}"
+            )
+        if self.forecast_mode is not None:
+            if self.forecast is None:
+                lines.append(f"  forecast ({self.forecast_mode}): no forecast yet (not enough history)")
+            else:
+                won = "won" if self.proposed_by == "forecast" else "did not win"
+                if self.forecast_mode == "forecast_only":
+                    won = "not acted on: forecast_only"
+                lines.append(f"  {self.forecast.describe()} ({self.forecast_mode}; {won})")
+        if self.proposed is not None:
+            remembered = (
+                f" (remembered as {self.recommendation}, the schedule floor, for stabilisation)"
+                if self.recommendation != self.proposed
+                else ""
+            )
+            lines.append(f"  {self.proposal_text()}{remembered}")
+        lines.extend(f"  {note}" for note in self.notes)
+        lines.extend(f"  {c.rule}: {c.before} -> {c.after} ({c.detail})" for c in self.clamps)
+        lines.append(f"  outcome: {self.code}, desired {self.desired}")
+        return "\n".join(lines)
