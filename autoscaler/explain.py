@@ -301,7 +301,14 @@ def _policy_lines(policy: Policy) -> list[str]:
         + (", force: true" if policy.force else ""),
         f"  scale_up: {_rule_text(policy.scale_up)}",
         f"  scale_down: {_rule_text(policy.scale_down)}",
-    ]
+    ] + (
+        [
+            f"  fallback: at least {policy.fallback.instances} once every metric has been missing for "
+            f"{format_duration(policy.fallback.after)}"
+        ]
+        if policy.fallback is not None
+        else []
+    )
 
 
 def _ago(moment: datetime, now: datetime) -> str:

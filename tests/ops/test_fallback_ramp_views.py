@@ -93,3 +93,17 @@ async def test_explain_shows_the_ramp_in_force_and_the_window_it_leads_to(client
     assert "schedule_ramp: 4 -> 12" in text
     assert "; ramps up over 10m from" in text and "ramps down over 30m until" in text
     assert "the count a ramp in force started from" in text
+
+
+async def test_explain_shows_the_fallback_of_the_policy_and_where_it_stands(client: MarathonClient) -> None:
+    prometheus, graphite, providers = sources(cpu=0.6, backlog=1000)
+    prometheus.down = graphite.down = True
+    policy = shop_api(schedules=[], fallback={"after": "2m", "instances": 10})
+
+    text = await explain_app("/shop/api", policies=policies(policy), target=client, providers=providers, now=NOW)
+
+    assert "  fallback: at least 10 once every metric has been missing for 2m" in text
+    # offline, the metrics count as missing from now: the fallback waits for its `after`
+    assert f"the fallback (fixed 10) applies from {(NOW + timedelta(minutes=2)).isoformat()}" in text
+    assert "since when the metrics have been missing" in text
+    assert text.splitlines()[0] == "/shop/api: stays at 4 (missing_metrics)"
