@@ -1,7 +1,7 @@
 # marathon-autoscaler: the service image.
 #
 # Two stages: the first builds the project into a virtualenv (runtime dependencies only, no dev
-# extras), the second copies that virtualenv onto a clean base and runs as an unprivileged user.
+# extras, each at the version pinned in constraints.txt, the one the tests ran with), the second copies that virtualenv onto a clean base and runs as an unprivileged user.
 # No policy is baked in: the examples of the repository's policies/ would act on any app with their
 # ids. The service reads the operator's own from /etc/autoscaler/policies (a volume, a Mesos fetcher
 # URI with AUTOSCALER_POLICY_DIR, or a derived image: deploy/Dockerfile.policies) and refuses to start
@@ -15,10 +15,10 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY autoscaler ./autoscaler
 RUN python -m venv /opt/autoscaler \
-    && /opt/autoscaler/bin/pip install --no-cache-dir . \
+    && /opt/autoscaler/bin/pip install --no-cache-dir -c constraints.txt . \
     && /opt/autoscaler/bin/autoscaler --help > /dev/null
 
 FROM python:3.11.13-slim-bookworm

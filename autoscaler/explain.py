@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from autoscaler.core.codes import Cause, Hold, Outcome, Rule
+from autoscaler.core.codes import Outcome
 from autoscaler.core.controller import AppController, learns
 from autoscaler.core.decide import Decision, History
 from autoscaler.core.forecast import Outlook
 from autoscaler.core.model import AppState, Observation, QueryResult
 from autoscaler.core.policy import Policy, ScaleRule, substitute
 from autoscaler.core.predict import FALLBACK_STARTUP, Forecaster, horizon_of
+from autoscaler.core.render import clamp_lines, metric_text, proposal_text, summary, why
 from autoscaler.core.rules import observe
 from autoscaler.core.schedule import Window, active_windows, next_windows
 from autoscaler.core.startup import StartupEstimate
@@ -374,7 +375,7 @@ def _render(
     outlook: Outlook | None = None,
 ) -> list[str]:
     lines = [
-        decision.summary(),
+        summary(decision),
         f"At {now.isoformat()}. Source: this process, offline (the engine run here, not the running service's "
         "decision; --url or AUTOSCALER_STATUS_URL asks the service).",
     ]
@@ -392,9 +393,7 @@ def _render(
     for evaluation in decision.metrics:
         spec = specs[evaluation.name]
         observation = observations.get(evaluation.name)
-        value = "none" if evaluation.value is None else f"{evaluation.value:g}"
-        target = f"target_{'average' if evaluation.kind == 'average' else 'per_instance'} {evaluation.target:g}"
-        lines.append(f"  {evaluation.name} ({evaluation.source}): value {value} vs {target}: {evaluation.detail}")
+        lines.append(f"  {metric_text(evaluation)}")
         lines.append(f"    query: {substitute(spec.query, policy.app)}")
         if observation is not None and observation.timestamp is not None:
             lines.append(f"    newest sample: {observation.timestamp.isoformat()} ({_ago(observation.timestamp, now)})")
@@ -404,14 +403,10 @@ def _render(
             if decision.recommendation is not None and decision.recommendation != decision.proposed
             else ""
         )
-        lines.append(f"  {decision.proposal_text()}{remembered}")
+        lines.append(f"  {proposal_text(decision)}{remembered}")
     lines.extend(f"  {note}" for note in decision.notes)
 
-    lines.append("Clamps, in the order they applied:")
-    if not decision.clamps:
-        lines.append("  none")
-    for number, clamp in enumerate(decision.clamps, start=1):
-        lines.append(f"  {number}. {clamp.rule}: {clamp.before} -> {clamp.after} ({clamp.detail})")
+    lines += clamp_lines(decision)
 
     lines.append("Schedules:")
     if not policy.schedules:
@@ -437,79 +432,3 @@ def _render(
     lines.extend(f"  {item}" for item in unknown)
     lines.append(f"Why: {why(decision)}")
     return lines
-
-
-def _clamp_detail(decision: Decision, rule: str) -> str | None:
-    for clamp in decision.clamps:
-        if clamp.rule == rule:
-            return clamp.detail
-    return None
-
-
-def _wanted(decision: Decision) -> str:
-    """What the count would be without windows and limits: the metrics' proposal, or the baseline."""
-    if not decision.metrics:
-        return f"without metrics the policy wants its baseline, min_instances {decision.proposed}"
-    return f"the metrics recommend {decision.proposed}"
-
-
-def why(decision: Decision) -> str:  # noqa: PLR0911, PLR0912 - one sentence per outcome code, read as a table
-    """One sentence answering "why did it (not) scale?"."""
-    current, desired = decision.current, decision.desired
-    if decision.scaled:
-        verb = "scales up" if desired > current else "scales down"
-        if decision.cause in (Cause.METRICS, Cause.BASELINE):
-            reason = _wanted(decision)
-            limits = [c.rule for c in decision.clamps if c.rule != Rule.MISSING_METRICS]
-            if limits and decision.proposed != desired:
-                reason += f", limited to {desired} by {', '.join(limits)}"
-        else:
-            last = decision.clamps[-1] if decision.clamps else None
-            reason = last.detail if last is not None else f"its {decision.cause} require it"
-        return f"It {verb} from {current} to {desired} because {reason}."
-
-    code = decision.code
-    stay = f"It stays at {current}"
-    fixed: dict[str, str] = {
-        Hold.DEPLOYMENT_IN_PROGRESS: "because a deployment is in progress; Marathon would refuse a change and the "
-        "autoscaler never fights a running deployment",
-        Hold.WITHIN_TOLERANCE: "because every metric is within the tolerance band of its target, "
-        "so no change is needed",
-        Hold.NO_METRICS: "because the policy has no metrics and the count is at its baseline (min_instances), "
-        "with no schedule window in force that asks for another count",
-    }
-    if code in fixed:
-        return f"{stay} {fixed[code]}."
-    if code == Hold.METRIC_WINDOW:
-        note = next((n for n in decision.notes if n.startswith("metric window: ")), "metric window: ")
-        return (
-            f"{stay} because of the metric window (over the fleet its average measured, the metrics recommend "
-            f"{decision.proposed}): {note.removeprefix('metric window: ')}."
-        )
-    if code == Hold.MISSING_METRICS:
-        missing = [m.name for m in decision.metrics if m.missing]
-        return (
-            f"{stay} because metric(s) {', '.join(missing)} have no usable value, and a missing metric may never "
-            "cause a scale-down (the others do not ask for more)."
-        )
-    if code == Hold.AT_MAX:
-        return f"{stay} because it is already at its maximum; {_wanted(decision)}."
-    if code == Hold.AT_MIN:
-        return f"{stay} because it is already at its minimum; {_wanted(decision)}."
-    if code == Hold.AT_SCHEDULE_FLOOR:
-        return f"{stay} because a schedule floor holds it there; {_wanted(decision)}."
-    if code == Hold.AT_FORECAST:
-        return f"{stay} because the forecast holds it there; {_wanted(decision)}."
-    if code == Hold.AT_SCHEDULE_CEILING:
-        return f"{stay} because a schedule ceiling holds it there; {_wanted(decision)}."
-    rules: dict[str, str] = {
-        Hold.STABILIZING: Rule.STABILIZATION,
-        Hold.COOLDOWN: Rule.COOLDOWN,
-        Hold.INSTANCES_NOT_READY: Rule.INSTANCES_NOT_READY,
-    }
-    rule = rules.get(code, code)
-    detail = _clamp_detail(decision, rule)
-    wanted = f" ({_wanted(decision)})" if decision.proposed is not None else ""
-    if detail is not None:
-        return f"{stay}{wanted} because of the {rule} rule: {detail}."
-    return f"{stay}{wanted}: {code}."

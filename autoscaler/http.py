@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from tenacity import (
@@ -59,10 +59,23 @@ class Attempts:
         return f"{self.count} attempt(s)"
 
 
+class Answer(Protocol):
+    """What the retry policy reads of an HTTP answer: an httpx or a requests response alike."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+_A = TypeVar("_A", bound=Answer)
+
+
 class RetryableStatus(Exception):
     """Raised internally for a response worth asking again (5xx, 429); carries the response."""
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: Answer) -> None:
         super().__init__(f"HTTP {response.status_code}")
         self.response = response
 
@@ -96,11 +109,11 @@ def _retry_after(state: RetryCallState, policy: RetryPolicy) -> float:
 
 
 async def send(
-    make_request: Callable[[], Awaitable[httpx.Response]],
+    make_request: Callable[[], Awaitable[_A]],
     *,
     policy: RetryPolicy,
     attempts: Attempts | None = None,
-) -> httpx.Response:
+) -> _A:
     """Run `make_request` until it yields a non-retryable response or the policy gives up.
 
     Returns the final response (which may be a 4xx for the caller to interpret). When the last
@@ -109,10 +122,13 @@ async def send(
     """
     counter = attempts if attempts is not None else Attempts()
 
-    async def attempt() -> httpx.Response:
+    retried: list[_A] = []  # the last retryable answer, returned when the policy gives up
+
+    async def attempt() -> _A:
         counter.count += 1
         response = await make_request()
         if response.status_code >= 500 or response.status_code == 429:
+            retried[:] = [response]
             raise RetryableStatus(response)
         return response
 
@@ -124,8 +140,8 @@ async def send(
     )
     try:
         return await retrying(attempt)
-    except RetryableStatus as exc:
-        return exc.response
+    except RetryableStatus:
+        return retried[0]
 
 
 def make_client(

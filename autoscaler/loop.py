@@ -1,101 +1,55 @@
 """The control loop: one tick = fetch apps, gather metrics, decide per app, apply changes.
 
 Costs stay flat as apps are added: one Marathon list request per tick, each distinct query sent once
-per source (grouped queries serve many apps), writes only for apps that change, concurrency bounded.
-One app's failure (bad data, a refused write, an exception) never stops the others: it becomes that
-app's outcome with a reason code. The engine's History lives here, per app, in memory; cooldowns are
-anchored on Marathon's lastScalingAt, so a restart does not reset them, and History.observing_since
-keeps a restarted process from scaling down before a full stabilisation window. An app whose
-inputs are unchanged and whose decision read no clock-dependent rule keeps last tick's decision
-(core.reuse): it is recorded in its History again, not recomputed.
+per source (grouped queries serve many apps: `autoscaler.series`, `autoscaler.gather`), writes only
+for apps that change, concurrency bounded. One app's failure (bad data, a refused write, an
+exception) never stops the others: it becomes that app's outcome with a reason code. Each app's
+engine state lives in its `core.controller.AppController`, in memory; cooldowns are anchored on
+Marathon's lastScalingAt, so a restart does not reset them, and History.observing_since keeps a
+restarted process from scaling down before a full stabilisation window. An app whose inputs are
+unchanged and whose decision read no clock-dependent rule keeps last tick's decision (core.reuse),
+and its outcome is last tick's too, with the decision of this tick: nothing is rebuilt for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import cast
 
-from autoscaler.core.decide import Decision, History, decide
-from autoscaler.core.model import AppState, Observation, QueryResult, Sample
-from autoscaler.core.policy import MetricSpec, Policy, substitute
-from autoscaler.core.predict import Forecaster
-from autoscaler.core.reuse import Inputs, inputs_of, reusable
-from autoscaler.core.rules import observe, observe_series
-from autoscaler.errors import AutoscalerError, TargetAuthError, TargetError
+from autoscaler.core.codes import Outcome
+from autoscaler.core.controller import AppController
+from autoscaler.core.decide import Decision
+from autoscaler.core.model import AppState, Observation
+from autoscaler.core.policy import Policy
+from autoscaler.core.startup import StartupEstimate, StartupTracker
+from autoscaler.errors import TargetAuthError, TargetError
+from autoscaler.gather import MetricGatherer
 from autoscaler.history import LoadedHistory, RangeSource, load_into
 from autoscaler.logs import short_id
+from autoscaler.outcomelog import OutcomeLog
 from autoscaler.ports import MetricsProvider, ScaleResult, Target
+from autoscaler.reports import AppOutcome, TickReport
 from autoscaler.scrub import scrub, scrub_exception
-from autoscaler.startup import StartupEstimate, StartupTracker
-from autoscaler.ticklog import Outages, TickDigest
+from autoscaler.series import MetricPlan, SeriesIndex, plan_metrics, queries_by_source
+from autoscaler.ticklog import Outages
 
 Clock = Callable[[], datetime]
 
-
-@dataclass(frozen=True)
-class AppOutcome:
-    """What happened to one app in one tick.
-
-    `code` is the Decision's code, or, when no decision could be made or applied, why:
-    app_not_found, invalid_app_state, internal_error, deployment_in_progress (409 on write),
-    deployment_cap, write_rejected, write_failed, not_leader, dry_run.
-    """
-
-    app_id: str
-    code: str
-    detail: str = ""
-    decision: Decision | None = None
-    write: ScaleResult | None = None
-
-    @property
-    def scaled(self) -> bool:
-        return self.write is not None and self.write.ok
-
-
-@dataclass(frozen=True)
-class TickReport:
-    at: datetime
-    outcomes: Mapping[str, AppOutcome] = field(default_factory=dict)
-    error: str | None = None
-    auth_error: bool = False
-    duration_seconds: float = 0.0
-    queries: Mapping[str, int] = field(default_factory=dict)  # distinct queries sent, per source
-    query_seconds: Mapping[str, float] = field(default_factory=dict)  # wall time of each source's batch
-    query_errors: Mapping[str, int] = field(default_factory=dict)  # queries per source that ended in an error
-    # what made the tick fail: "marathon" (the apps could not be read), "deadline" (the tick ran out of
-    # time) or "internal" (an unexpected exception); None when it did not fail
-    error_kind: str | None = None
-    slow: tuple[str, ...] = ()  # what hit its deadline in this tick: metric sources, or the phase cut short
-
-    @property
-    def reached_marathon(self) -> bool:
-        return self.error is None
-
-
-# Holds that mean something is wrong outside the engine's control: worth a warning every tick
-# (collapsed into one line per code per tick, see autoscaler.ticklog).
-_WARN_CODES = frozenset({"app_not_found", "invalid_app_state", "missing_metrics", "internal_error"})
-
 _WRITE_CODES = {
-    "deployment_in_progress": "deployment_in_progress",
-    "deployment_cap": "deployment_cap",
-    "not_found": "app_not_found",
-    "rejected": "write_rejected",
-    "unavailable": "write_failed",
+    "deployment_in_progress": Outcome.DEPLOYMENT_IN_PROGRESS,
+    "deployment_cap": Outcome.DEPLOYMENT_CAP,
+    "not_found": Outcome.APP_NOT_FOUND,
+    "rejected": Outcome.WRITE_REJECTED,
+    "unavailable": Outcome.WRITE_FAILED,
 }
 
-
-def _outage(results: Mapping[tuple[str, str], QueryResult]) -> str:
-    """Why a source whose every query failed is down: the first error."""
-    return next(result.error for result in results.values() if result.error is not None) or "no answer"
+_NOT_FOUND = "Marathon has no app with this id; nothing is created"
 
 
 def settle_memory() -> None:
@@ -110,74 +64,6 @@ def settle_memory() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-
-
-@dataclass(frozen=True)
-class _MetricPlan:
-    """One metric of one app with everything that does not change between ticks worked out once:
-    the query as sent, and which series of its result belong to the app."""
-
-    spec: MetricSpec
-    query: str
-    keys: tuple[str, ...]  # label names that select the app's series; () when the query is the app's alone
-    wanted: tuple[str | None, ...]  # their values for this app
-
-    @staticmethod
-    def of(spec: MetricSpec, app_id: str) -> _MetricPlan:
-        query = substitute(spec.query, app_id)
-        if spec.series is None:
-            return _MetricPlan(spec, query, (), ())
-        if isinstance(spec.series, str):
-            return _MetricPlan(spec, query, ("name",), (substitute(spec.series, app_id),))
-        keys = tuple(sorted(spec.series))
-        return _MetricPlan(spec, query, keys, tuple(substitute(spec.series[key], app_id) for key in keys))
-
-
-@dataclass(slots=True)
-class _Held:
-    """An app's last decision that later ticks may reuse while its inputs stay equal (core.reuse)."""
-
-    policy: Policy
-    inputs: Inputs
-    decision: Decision
-    outcome: AppOutcome | None = None
-
-
-class _SeriesIndex:
-    """Each app's series of a grouped query, found by lookup instead of a scan.
-
-    A grouped query returns one series per app; scanning all of them for every app would make a tick
-    quadratic in the number of apps. Each (query, selector labels) pair is indexed once per tick; the
-    engine's `observe` then sees only the candidate series (and still checks that exactly one matched).
-    """
-
-    def __init__(self, results: Mapping[tuple[str, str], QueryResult]) -> None:
-        self._results = results
-        self._indexes: dict[tuple[str, str, tuple[str, ...]], dict[tuple[str | None, ...], list[Sample]]] = {}
-
-    def observe(self, plan: _MetricPlan, app_id: str) -> Observation:
-        """The app's observation of one metric: `observe` over the app's series of the query's result."""
-        source = plan.spec.source
-        result = self._results.get((source, plan.query))
-        if result is None or not plan.keys or result.error is not None:
-            return observe(result, spec=plan.spec, app_id=app_id, selected=bool(plan.keys))
-        keys = plan.keys
-        index = self._indexes.get((source, plan.query, keys))
-        if index is None:
-            index = {}
-            if len(keys) == 1:  # the usual selector: one label
-                key = keys[0]
-                for sample in result.samples:
-                    index.setdefault((sample.labels.get(key),), []).append(sample)
-            else:
-                for sample in result.samples:
-                    index.setdefault(tuple(sample.labels.get(key) for key in keys), []).append(sample)
-            self._indexes[(source, plan.query, keys)] = index
-        samples = index.get(plan.wanted)
-        if samples is not None and len(samples) == 1:  # the usual case: no result to build for one series
-            return observe_series(samples[0], query=result.query)
-        selected = QueryResult(query=result.query, samples=tuple(samples or ()), error=None)
-        return observe(selected, spec=plan.spec, app_id=app_id, selected=True)
 
 
 class ControlLoop:
@@ -201,34 +87,34 @@ class ControlLoop:
         """`tick_timeout` (default 90 % of `interval`) bounds a whole tick, `source_timeout` (default
         40 % of `interval`) each metric source's batch of queries."""
         self._target = target
-        self._providers = dict(providers)
         self._clock = clock
         self._log = logger
         self._dry_run = dry_run
         self._concurrency = concurrency
         self._may_write = may_write
-        self._histories: dict[str, History] = {}
-        self._held: dict[str, _Held] = {}
-        # predictive: start-up times learned from Marathon, per-app load histories and forecasts
         self._tick = timedelta(seconds=interval)
         self._tick_timeout = tick_timeout if tick_timeout is not None else 0.9 * interval
-        self._source_timeout = source_timeout if source_timeout is not None else 0.4 * interval
         self._phase = "marathon"  # what the running tick waits for, named when it runs out of time
         self._deadline: asyncio.Timeout | None = None
         self._slow: list[str] = []
+        self._outages = Outages(logger)
+        self._metrics = MetricGatherer(
+            providers=providers,
+            source_timeout=source_timeout if source_timeout is not None else 0.4 * interval,
+            logger=logger,
+            outages=self._outages,
+        )
+        self._outcome_log = OutcomeLog(logger, reads_a_down_source=self._reads_a_down_source)
+        # predictive: start-up times learned from Marathon, per-app load histories and forecasts
         self.startup = StartupTracker()
-        self._forecasters: dict[str, Forecaster] = {}
-        self._learns: frozenset[str] = frozenset()  # apps with `predictive` or a `lead: auto`
+        self._controllers: dict[str, AppController] = {}
+        self._holds: dict[str, AppOutcome] = {}  # the last hold outcome per app, reused with its decision
         self._history_wanted: set[str] = set()  # apps whose history is still to be loaded from the source
         self._history_task: asyncio.Task[None] | None = None
         self.history_reports: dict[str, tuple[LoadedHistory, ...]] = {}
-        self._policies_before: dict[str, Policy] = {}
-        self._plans: dict[str, tuple[_MetricPlan, ...]] = {}
-        self._keep: dict[str, timedelta] = {}  # how much History each app's policy needs
+        self._plans: dict[str, tuple[MetricPlan, ...]] = {}
         self._queries: dict[str, list[str]] = {}
         self.last_report: TickReport | None = None
-        self._outages = Outages(logger)
-        self._digest = TickDigest()
         self.set_policies(policies)
 
     @property
@@ -238,35 +124,23 @@ class ControlLoop:
     def set_policies(self, policies: Mapping[str, Policy]) -> None:
         """Swap the policy set (hot reload); history of apps that stay managed is kept."""
         self._policies = dict(policies)
-        self._histories = {app: h for app, h in self._histories.items() if app in self._policies}
-        self._held = {app: held for app, held in self._held.items() if app in self._policies}
-        previous = self._policies_before
-        forecasters: dict[str, Forecaster] = {}
+        controllers: dict[str, AppController] = {}
         for app, policy in self._policies.items():
-            if policy.predictive is None:
-                continue
-            old = self._forecasters.get(app)
-            forecasters[app] = old.adopt(policy) if old is not None else Forecaster(policy.predictive)
-            if previous.get(app) != policy:  # new or changed: (re)load its history from the source
-                self._history_wanted.add(app)
-        self._forecasters = forecasters
-        self._history_wanted &= set(forecasters)
-        self._learns = frozenset(
-            app
-            for app, policy in self._policies.items()
-            if policy.predictive is not None or any(schedule.lead is None for schedule in policy.schedules)
-        )
-        self.startup.forget(set(self._policies))
-        self._policies_before = dict(self._policies)
-        self._plans = {
-            app: tuple(_MetricPlan.of(spec, app) for spec in policy.metrics) for app, policy in self._policies.items()
+            old = self._controllers.get(app)
+            if old is not None:
+                controllers[app] = old.adopt(policy)
+            else:
+                controllers[app] = AppController(policy, tick=self._tick, tracker=self.startup, reuse=True)
+            if policy.predictive is not None and (old is None or old.policy != policy):
+                self._history_wanted.add(app)  # new or changed: (re)load its history from the source
+        self._controllers = controllers
+        self._holds = {app: hold for app, hold in self._holds.items() if app in controllers}
+        self._history_wanted = {
+            app for app in self._history_wanted if app in controllers and controllers[app].policy.predictive is not None
         }
-        self._keep = {app: policy.stabilization_window() for app, policy in self._policies.items()}
-        queries: dict[str, set[str]] = {}
-        for plans in self._plans.values():
-            for plan in plans:
-                queries.setdefault(plan.spec.source, set()).add(plan.query)
-        self._queries = {source: sorted(each) for source, each in queries.items()}
+        self.startup.forget(set(self._policies))
+        self._plans = plan_metrics(self._policies)
+        self._queries = queries_by_source(self._plans)
 
     async def tick(self) -> TickReport:
         """One tick, never raising: running out of time or an unexpected exception is the tick's error."""
@@ -322,14 +196,15 @@ class ControlLoop:
             return report
         self._outages.marathon(now=now, error=None)
         self._outages.unmanaged_invalid(sum(1 for app_id in snapshot.invalid if app_id not in self._policies))
-        self._digest = TickDigest()
+        log = self._outcome_log
+        log.begin()
 
         if self._history_wanted and (self._history_task is None or self._history_task.done()):
             self._history_task = asyncio.create_task(self._load_history(now))
         self._phase = "metric sources"
-        results, counts, seconds, errors = await self._gather_metrics(now)
+        gathered = await self._metrics.gather(self._queries, now=now, slow=self._slow, readers=self._readers)
         self._phase = "decisions"
-        series = _SeriesIndex(results)
+        series = SeriesIndex(gathered.results)
         outcomes: dict[str, AppOutcome] = {}
         to_write: list[tuple[Policy, Decision]] = []
         for app_id, policy in self._policies.items():
@@ -337,26 +212,30 @@ class ControlLoop:
             if state is None:
                 reason = snapshot.invalid.get(app_id)
                 outcome = (
-                    AppOutcome(app_id, "invalid_app_state", f"Marathon's data for the app is unusable: {reason}")
+                    AppOutcome(app_id, Outcome.INVALID_APP_STATE, f"Marathon's data for the app is unusable: {reason}")
                     if reason is not None
-                    else AppOutcome(app_id, "app_not_found", "Marathon has no app with this id; nothing is created")
+                    else AppOutcome(
+                        app_id, Outcome.APP_NOT_FOUND, "Marathon has no app with this id; nothing is created"
+                    )
                 )
                 outcomes[app_id] = outcome
-                self._log_outcome(outcome)
+                log.outcome(outcome)
                 continue
+            controller = self._controllers[app_id]
             try:
-                decision = self._decide(policy, state, series, now)
+                decision = self._decide(controller, state, series, now)
             except Exception as exc:  # one app's bug never stops the others
-                if "internal_error" not in self._digest:  # the first traceback of a tick; the others are counted
+                if Outcome.INTERNAL_ERROR not in log:  # the first traceback of a tick; the others are counted
                     self._log.exception("decision failed for %s", short_id(app_id), extra={"fields": {"app": app_id}})
-                outcomes[app_id] = AppOutcome(app_id, "internal_error", f"{type(exc).__name__}: {exc}")
-                self._log_outcome(outcomes[app_id])
+                outcomes[app_id] = AppOutcome(app_id, Outcome.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+                log.outcome(outcomes[app_id])
                 continue
             if decision.scaled:
+                self._holds.pop(app_id, None)
                 to_write.append((policy, decision))
             else:
-                outcomes[app_id] = self._hold_outcome(decision)
-                self._log_outcome(outcomes[app_id])
+                outcomes[app_id] = self._hold_outcome(controller, decision)
+                log.outcome(outcomes[app_id])
 
         self._phase = "writes"
         if to_write and self._deadline is not None:
@@ -365,59 +244,37 @@ class ControlLoop:
             self._deadline.reschedule(None)
         for outcome in await self._apply(to_write):
             outcomes[outcome.app_id] = outcome
-        self._digest.emit(self._log)
+        log.emit()
         report = TickReport(
             at=now,
             outcomes=outcomes,
             duration_seconds=time.perf_counter() - started,
-            queries=counts,
-            query_seconds=seconds,
-            query_errors=errors,
+            queries=gathered.counts,
+            query_seconds=gathered.seconds,
+            query_errors=gathered.errors,
             slow=tuple(self._slow),
         )
         self.last_report = report
         return report
 
-    def _decide(self, policy: Policy, state: AppState, series: _SeriesIndex, now: datetime) -> Decision:
+    def _decide(self, controller: AppController, state: AppState, series: SeriesIndex, now: datetime) -> Decision:
+        app_id = controller.policy.app
         observations: dict[str, Observation] = {}
-        for plan in self._plans[policy.app]:
-            observations[plan.spec.name] = series.observe(plan, policy.app)
-        history = self._histories.get(policy.app, History())
-        if policy.app not in self._learns:
-            # A steady app's decision is last tick's (core.reuse): recorded again, not recomputed.
-            inputs = inputs_of(policy, state, observations, history, now)
-            held = self._held.get(policy.app)
-            if held is not None and inputs is not None and held.policy is policy and held.inputs == inputs:
-                # the same answer, stamped with this tick's time: the status and the API show when it held
-                decision = replace(held.decision, at=now)
-                held.decision = decision
-                if held.outcome is not None:
-                    held.outcome = replace(held.outcome, decision=decision)
-                self._histories[policy.app] = history.record(decision, keep=self._keep[policy.app], at=now)
-                return decision
-            decision = decide(policy, state, observations, history, now)
-            if inputs is not None and reusable(decision):
-                self._held[policy.app] = _Held(policy, inputs, decision)
-            else:
-                self._held.pop(policy.app, None)
-        else:
-            estimate = self.startup.observe(state, now)
-            forecaster = self._forecasters.get(policy.app) or Forecaster(None)
-            startup = estimate.duration if estimate is not None else None
-            outlook = forecaster.outlook(policy, now, startup=startup, tick=self._tick)
-            decision = decide(policy, state, observations, history, now, outlook=outlook)
-            forecaster.record(policy, decision, history)
-        self._histories[policy.app] = history.record(decision, keep=self._keep[policy.app])
-        return decision
+        for plan in self._plans[app_id]:
+            observations[plan.spec.name] = series.observe(plan, app_id)
+        return controller.step(state, observations, now)
 
-    def _hold_outcome(self, decision: Decision) -> AppOutcome:
-        """The outcome of a decision that changes nothing; a reused decision reuses its outcome too."""
-        held = self._held.get(decision.app_id)
-        if held is not None and held.decision is decision:
-            if held.outcome is None:
-                held.outcome = AppOutcome(decision.app_id, decision.code, decision.summary(), decision)
-            return held.outcome
-        return AppOutcome(decision.app_id, decision.code, decision.summary(), decision)
+    def _hold_outcome(self, controller: AppController, decision: Decision) -> AppOutcome:
+        """The outcome of a decision that changes nothing. A reused decision keeps last tick's outcome
+        text: the outcome is built around this tick's decision without rendering the summary again."""
+        app_id = decision.app_id
+        previous = self._holds.get(app_id)
+        if controller.reused and previous is not None and previous.code == decision.code:
+            outcome = AppOutcome(app_id, previous.code, previous.detail, decision)
+        else:
+            outcome = AppOutcome(app_id, decision.code, decision.summary(), decision)
+        self._holds[app_id] = outcome
+        return outcome
 
     def startup_estimate(self, app_id: str) -> StartupEstimate | None:
         """The app's start-up time learned from Marathon (apps with `predictive` or `lead: auto`)."""
@@ -427,15 +284,14 @@ class ControlLoop:
         """Load the load history of every app that wants it from its metric source, beside the ticks.
         Never raises: a source without history means no forecast yet."""
         gate = asyncio.Semaphore(self._concurrency)
-        sources = {name: cast(RangeSource, provider) for name, provider in self._providers.items()}
+        sources = {name: cast(RangeSource, provider) for name, provider in self._metrics.providers.items()}
 
         async def one(app: str) -> None:
-            policy = self._policies.get(app)
-            forecaster = self._forecasters.get(app)
-            if policy is None or policy.predictive is None or forecaster is None:
+            controller = self._controllers.get(app)
+            if controller is None or controller.policy.predictive is None:
                 return
             async with gate:
-                report = await load_into(forecaster, policy, sources, now=now)
+                report = await load_into(controller.forecaster, controller.policy, sources, now=now)
             self.history_reports[app] = report
             for item in report:
                 level = logging.WARNING if item.status == "failed" else logging.INFO
@@ -454,134 +310,33 @@ class ControlLoop:
         self._history_wanted.difference_update(apps)
         await asyncio.gather(*(one(app) for app in apps))
 
-    async def _gather_metrics(
-        self, now: datetime
-    ) -> tuple[dict[tuple[str, str], QueryResult], dict[str, int], dict[str, float], dict[str, int]]:
-        """Every distinct query once per source, all sources concurrently."""
-        wanted = self._queries
-
-        seconds: dict[str, float] = {}
-
-        async def run(source: str, queries: list[str]) -> dict[tuple[str, str], QueryResult]:
-            started = time.perf_counter()
-            try:
-                return await ask(source, queries)
-            finally:
-                seconds[source] = time.perf_counter() - started
-
-        async def ask(source: str, queries: list[str]) -> dict[tuple[str, str], QueryResult]:
-            provider = self._providers.get(source)
-            if provider is None:
-                message = f"no {source} source is configured (AUTOSCALER_{source.upper()}_URL)"
-                return {(source, q): QueryResult(query=q, error=message) for q in queries}
-            try:
-                async with asyncio.timeout(self._source_timeout):
-                    answers = await provider.query(queries, now=now)
-            except TimeoutError:
-                self._slow.append(source)
-                message = f"{source} did not answer within {self._source_timeout:g}s (AUTOSCALER_SOURCE_TIMEOUT)"
-                # the outage line (one when it goes down, one when it recovers) carries this message
-                self._log.debug(message, extra={"fields": {"event": "metric_source_slow", "source": source}})
-                return {(source, q): QueryResult(query=q, error=message) for q in queries}
-            except AutoscalerError as exc:
-                return {(source, q): QueryResult(query=q, error=f"{source} failed: {exc}") for q in queries}
-            except Exception as exc:  # a provider's bug fails its own queries, not the tick
-                if not self._outages.is_down(f"source:{source}"):  # once per outage
-                    fields = {"event": "metric_source_error"}
-                    self._log.error(
-                        "metric source %s failed: %s", source, scrub_exception(exc), extra={"fields": fields}
-                    )
-                error = f"{source} failed: internal error: {type(exc).__name__}"
-                return {(source, q): QueryResult(query=q, error=error) for q in queries}
-            return {(source, q): answers.get(q, QueryResult(query=q, error="no answer")) for q in queries}
-
-        parts = await asyncio.gather(*(run(source, queries) for source, queries in wanted.items()))
-        results: dict[tuple[str, str], QueryResult] = {}
-        errors: dict[str, int] = {}
-        for source, part in zip(wanted, parts, strict=True):
-            results.update(part)
-            errors[source] = sum(1 for result in part.values() if result.error is not None)
-            self._outages.source(
-                source,
-                now=now,
-                error=_outage(part) if part and errors[source] == len(part) else None,
-                affected=functools.partial(self._readers, source),
-            )
-        return results, {source: len(qs) for source, qs in wanted.items()}, seconds, errors
-
     async def _apply(self, decisions: list[tuple[Policy, Decision]]) -> list[AppOutcome]:
         gate = asyncio.Semaphore(self._concurrency)
 
         async def write(policy: Policy, decision: Decision) -> AppOutcome:
             if self._dry_run:
-                outcome = AppOutcome(decision.app_id, "dry_run", decision.summary(), decision)
-                self._log_action(decision, outcome, dry_run=True)
+                outcome = AppOutcome(decision.app_id, Outcome.DRY_RUN, decision.summary(), decision)
+                self._outcome_log.action(decision, outcome, dry_run=True)
                 return outcome
             async with gate:
                 if not self._may_write():  # fencing: checked immediately before every write
-                    return AppOutcome(decision.app_id, "not_leader", "not the leader: not writing", decision)
+                    return AppOutcome(decision.app_id, Outcome.NOT_LEADER, "not the leader: not writing", decision)
                 try:
                     result = await self._target.scale(decision.app_id, decision.desired, force=policy.force)
                 except TargetAuthError as exc:
                     result = ScaleResult(decision.app_id, decision.desired, "rejected", detail=str(exc))
                 except TargetError as exc:
                     result = ScaleResult(decision.app_id, decision.desired, "unavailable", detail=str(exc))
-            if result.ok and decision.app_id in self._learns:
-                self.startup.wrote(decision.app_id, instances=decision.desired, at=self._clock())
-            code = decision.code if result.ok else _WRITE_CODES.get(result.outcome, "write_failed")
+            if result.ok:
+                controller = self._controllers.get(decision.app_id)
+                if controller is not None:
+                    controller.wrote(decision.desired, at=self._clock())
+            code = decision.code if result.ok else _WRITE_CODES.get(result.outcome, Outcome.WRITE_FAILED)
             outcome = AppOutcome(decision.app_id, code, result.detail or decision.summary(), decision, result)
-            self._log_action(decision, outcome, dry_run=False)
+            self._outcome_log.action(decision, outcome, dry_run=False)
             return outcome
 
         return list(await asyncio.gather(*(write(p, d) for p, d in decisions)))
-
-    def _log_action(self, decision: Decision, outcome: AppOutcome, *, dry_run: bool) -> None:
-        fields = {
-            "event": "scale" if not dry_run else "scale_dry_run",
-            "app": decision.app_id,
-            "from": decision.current,
-            "to": decision.desired,
-            "code": outcome.code,
-            "cause": decision.cause,
-            "reasons": decision.reasons(),
-        }
-        if outcome.write is not None and not outcome.write.ok:
-            detail = f"not scaled {decision.current} -> {decision.desired}: {outcome.detail}"
-            self._digest.add(outcome.code, decision.app_id, detail, decision.reasons)
-            return
-        verb = "would scale" if dry_run else "scaled"
-        fields["app"] = short_id(decision.app_id)
-        self._log.info(
-            "%s: %s %d -> %d (%s)",
-            fields["app"],
-            verb,
-            decision.current,
-            decision.desired,
-            decision.cause,
-            extra={"fields": fields},
-        )
-
-    def _log_outcome(self, outcome: AppOutcome) -> None:
-        """Warnings go into the tick's digest (one line per code); other holds are logged at DEBUG.
-        Missing metrics of an app that reads a source that is down are counted in that source's outage."""
-        warn = outcome.code in _WARN_CODES
-        if not warn and not self._log.isEnabledFor(logging.DEBUG):  # thousands of holds: build nothing
-            return
-        if warn and outcome.code == "missing_metrics" and self._reads_a_down_source(outcome.app_id):
-            return  # counted in the source's outage line
-        detail = outcome.detail or outcome.code
-        if outcome.decision is not None:  # a decision's summary starts with the app id: say it once
-            detail = detail.removeprefix(f"{outcome.app_id}: ")
-        if warn:
-            reasons = outcome.decision.reasons if outcome.decision is not None else ()
-            self._digest.add(outcome.code, outcome.app_id, detail, reasons)
-            return
-        app = short_id(outcome.app_id)
-        fields: dict[str, object] = {"event": "decision", "app": app, "code": outcome.code}
-        if outcome.decision is not None:
-            fields["instances"] = outcome.decision.current
-            fields["reasons"] = outcome.decision.reasons()
-        self._log.debug("%s: %s", app, detail, extra={"fields": fields})
 
     def _reads_a_down_source(self, app_id: str) -> bool:
         return any(self._outages.is_down(f"source:{plan.spec.source}") for plan in self._plans.get(app_id, ()))

@@ -7,16 +7,17 @@ Layout of a policy directory:
 - `campaigns/*.yaml`: one planned event for many apps, merged into those apps' schedules.
 
 Every problem is reported with the file, the field path and, where YAML gives it, the line. One bad
-file never stops the others from loading. Files over 1 MiB, symlinks that lead out of the
-directory, and anything but a regular file with one link (a FIFO, a socket, a device, a hard link
-that may be a file elsewhere) are refused, and no read can block.
+file never stops the others from loading. How one file is read without trusting it (regular files
+only, bounded, never blocking) is `autoscaler.safeyaml`'s.
+
+Policies of many apps are mostly alike (the same metrics, rules and schedules under different app
+ids): parts of a policy equal to those of a policy loaded before are shared, not kept once per app,
+so 10,000 policies cost a fraction of the memory (see `PartPool`).
 """
 
 from __future__ import annotations
 
 import os
-import re
-import stat
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,64 +27,49 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from autoscaler.core.policy import Campaign, Policy, with_campaigns
+from autoscaler.safeyaml import MAX_DEPTH, MAX_FILE_BYTES, FileProblem, Problem, SafeLoader, line_of, read_yaml
 
-try:  # the C loader is several times faster; fall back when libyaml is absent
-    from yaml import CSafeLoader as _BaseLoader
-except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+__all__ = [  # the reading limits and the loader are safeyaml's, named here as part of loading policies
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "LoadResult",
+    "PartPool",
+    "Problem",
+    "SafeLoader",
+    "load_directory",
+    "load_paths",
+    "unmanaged_campaign_apps",
+]
 
-_BOOL_TAG = "tag:yaml.org,2002:bool"
-_INT_TAG = "tag:yaml.org,2002:int"
-_FLOAT_TAG = "tag:yaml.org,2002:float"
-_YAML11_SCALARS = (_BOOL_TAG, _INT_TAG, _FLOAT_TAG)
-
-
-class SafeLoader(_BaseLoader):
-    """The safe loader with YAML 1.2's (core schema) booleans and numbers.
-
-    Only true and false (also True, TRUE, False, FALSE) are booleans, so `mode: on`, `yes`, `no` and
-    `off` stay the words they are; numbers are decimal (or 0x hexadecimal), so `lead: 1:30` stays
-    text (YAML 1.1 reads it as 90 in base 60) and `010` is ten, not YAML 1.1's octal eight.
-    """
-
-
-SafeLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML11_SCALARS]
-    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
-}
-SafeLoader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-SafeLoader.add_implicit_resolver(
-    _INT_TAG, re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+)$"), list("-+0123456789")
-)
-SafeLoader.add_implicit_resolver(
-    _FLOAT_TAG,
-    re.compile(
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+0123456789."),
-)
-
-MAX_FILE_BYTES = 1024 * 1024
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-MAX_DEPTH = 32
 DEFAULTS_FILE = "_defaults.yaml"
 CAMPAIGN_DIR = "campaigns"
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One error or warning about one file."""
+# The parts of a Policy that are often alike between apps, and the fields their validation may also read.
+_SHARED_PARTS = ("metrics", "schedules", "scale_up", "scale_down", "predictive")
+_CONTEXT = ("timezone",)
 
-    path: str
-    message: str
-    field: str = ""
-    line: int | None = None
-    severity: str = "error"
 
-    def __str__(self) -> str:
-        where = self.path + (f":{self.line}" if self.line else "")
-        what = f"{self.field}: " if self.field else ""
-        return f"{where}: {self.severity}: {what}{self.message}"
+class PartPool:
+    """The parts of the policies loaded so far, to hand a later policy the equal part already held.
+
+    A part is looked up by the YAML it was validated from (with the fields its validation may read
+    besides its own), and shared only if it is also equal to the one held: the lookup key picks a
+    candidate, equality decides. The policy is changed before anyone else holds it, and only to an
+    equal value, so it stays what it was as far as anything can tell, in less memory.
+    """
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[str, str], object] = {}
+
+    def share(self, policy: Policy, raw: Mapping[str, Any]) -> Policy:
+        context = repr([raw.get(name) for name in _CONTEXT])
+        for name in _SHARED_PARTS:
+            value = getattr(policy, name)
+            held = self._parts.setdefault((name, f"{raw.get(name)!r} {context}"), value)
+            if held is not value and held == value:
+                policy.__dict__[name] = held  # frozen, but freshly validated: nobody holds it yet
+        return policy
 
 
 @dataclass
@@ -96,6 +82,7 @@ class LoadResult:
     campaign_sources: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    parts: PartPool = field(default_factory=PartPool, repr=False, compare=False)
 
     @property
     def errors(self) -> list[Problem]:
@@ -103,170 +90,6 @@ class LoadResult:
 
     def failed_files(self) -> set[str]:
         return {p.path for p in self.errors}
-
-
-class _FileError(Exception):
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(str(problem))
-        self.problem = problem
-
-
-def _kind(mode: int) -> str | None:
-    """What a file that is not a regular file is, in words (None for a regular file)."""
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    return "not a regular file"
-
-
-def _read_text(path: Path, root: Path | None) -> str:
-    """The text of one policy file: a regular file inside the policy directory, read without blocking.
-
-    Symlinks are resolved and must stay inside `root`. Only a regular file with one link is read: a
-    FIFO would block the reader for ever, a device or a socket is no policy, and a second hard link
-    may be a file outside the directory. The file is opened without following a last symlink and
-    without blocking, and what was opened must be the file that was checked (same inode).
-    """
-    shown = str(path)
-    # Resolved, not only when the file itself is a link: a linked `campaigns/` leads out as well.
-    target = path.resolve()
-    if root is not None and not target.is_relative_to(root.resolve()):
-        raise _FileError(Problem(shown, "symlink leads outside the policy directory; not followed"))
-    try:
-        checked = os.lstat(target)
-        kind = _kind(checked.st_mode)
-        if kind is not None:
-            raise _FileError(Problem(shown, f"is {kind}, not a regular file; not read"))
-        if checked.st_nlink > 1:
-            raise _FileError(
-                Problem(
-                    shown,
-                    f"has {checked.st_nlink} hard links, so it may be a file outside the policy directory; "
-                    "not read (copy the file instead of linking it)",
-                )
-            )
-        descriptor = os.open(target, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-        try:
-            opened = os.fstat(descriptor)
-            if (opened.st_dev, opened.st_ino) != (checked.st_dev, checked.st_ino) or _kind(opened.st_mode):
-                raise _FileError(
-                    Problem(shown, "changed while it was being opened; not read (the next reload reads it)")
-                )
-            if opened.st_size > MAX_FILE_BYTES:
-                raise _FileError(
-                    Problem(shown, f"file is {opened.st_size} bytes; policy files are limited to {MAX_FILE_BYTES}")
-                )
-            data = _read_at_most(descriptor, MAX_FILE_BYTES + 1)
-        finally:
-            os.close(descriptor)
-        if len(data) > MAX_FILE_BYTES:
-            raise _FileError(Problem(shown, f"file is over {MAX_FILE_BYTES} bytes; policy files are limited to that"))
-        return data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _FileError(Problem(shown, f"cannot read: {exc}")) from exc
-
-
-def _read_at_most(descriptor: int, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = os.read(descriptor, min(65536, limit - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-def _read_yaml(path: Path, root: Path | None) -> tuple[Any, yaml.Node | None]:
-    """Parse one file; returns the data and the node tree (for line numbers)."""
-    shown = str(path)
-    text = _read_text(path, root)
-    try:
-        node = yaml.compose(text, Loader=SafeLoader)
-        data = yaml.load(text, Loader=SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
-        raise _FileError(Problem(shown, f"YAML syntax error: {exc.problem or exc}", line=line)) from exc
-    except (yaml.YAMLError, RecursionError, ValueError) as exc:
-        raise _FileError(Problem(shown, f"YAML error: {exc}")) from exc
-    duplicate = _duplicate_key(node)
-    if duplicate is not None:
-        key, line = duplicate
-        raise _FileError(Problem(shown, f"the key {key!r} appears twice in one mapping", field=key, line=line))
-    if _depth(data) > MAX_DEPTH:
-        raise _FileError(Problem(shown, f"nesting deeper than {MAX_DEPTH} levels"))
-    return data, node
-
-
-def _depth(data: Any) -> int:
-    """How deeply containers nest, counting each shared (aliased) container once, so neither a
-    cycle nor an alias bomb makes this walk long; stops counting past MAX_DEPTH."""
-    deepest = 0
-    pending: list[tuple[Any, int]] = [(data, 0)]
-    visited: set[int] = set()
-    while pending:
-        item, level = pending.pop()
-        if not isinstance(item, Mapping | list) or id(item) in visited:
-            continue
-        visited.add(id(item))
-        deepest = max(deepest, level + 1)
-        if deepest > MAX_DEPTH:
-            return deepest
-        children = item.values() if isinstance(item, Mapping) else item
-        pending.extend((child, level + 1) for child in children)
-    return deepest
-
-
-def _duplicate_key(node: yaml.Node | None) -> tuple[str, int] | None:
-    """The first key written twice in one mapping (YAML would silently keep the last one)."""
-    pending = [node] if node is not None else []
-    visited: set[int] = set()  # aliases share nodes (and may form cycles): visit each once
-    while pending:
-        current = pending.pop()
-        if id(current) in visited:
-            continue
-        visited.add(id(current))
-        if isinstance(current, yaml.MappingNode):
-            seen: set[str] = set()
-            for key_node, value_node in current.value:
-                key = str(getattr(key_node, "value", ""))
-                if key in seen:
-                    return key, key_node.start_mark.line + 1
-                seen.add(key)
-                pending.append(value_node)
-        elif isinstance(current, yaml.SequenceNode):
-            pending.extend(current.value)
-    return None
-
-
-def _line_of(node: yaml.Node | None, loc: Iterable[int | str]) -> int | None:
-    """The line of the YAML node at a pydantic error location, or of its nearest ancestor."""
-    if node is None:
-        return None
-    line = node.start_mark.line + 1
-    for key in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                if getattr(key_node, "value", None) == key:
-                    child = value_node
-                    line = key_node.start_mark.line + 1
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
-            child = node.value[key]
-            line = child.start_mark.line + 1
-        if child is None:
-            break
-        node = child
-    return line
 
 
 def _validation_problems(
@@ -286,7 +109,7 @@ def _validation_problems(
         loc = [part for part in error["loc"] if isinstance(part, int | str)]
         if defaults_path is not None and loc and loc[0] not in own:
             message = error["msg"].removeprefix("Value error, ")
-            where = _line_of(defaults_node, loc)
+            where = line_of(defaults_node, loc)
             problems.append(Problem(defaults_path, message, field=".".join(map(str, loc)), line=where))
             continue
         message = error["msg"].removeprefix("Value error, ")
@@ -294,7 +117,7 @@ def _validation_problems(
             message = "unknown field (check the spelling)"
         elif error["type"] == "missing":
             message = "required field is missing"
-        problems.append(Problem(path, message, field=".".join(map(str, loc)), line=_line_of(node, loc)))
+        problems.append(Problem(path, message, field=".".join(map(str, loc)), line=line_of(node, loc)))
     return problems
 
 
@@ -394,8 +217,8 @@ def _load_defaults(root: Path, result: LoadResult) -> dict[str, Any]:
         return {}
     result.files.append(str(path))
     try:
-        data, node = _read_yaml(path, root)
-    except _FileError as exc:
+        data, node = read_yaml(path, root)
+    except FileProblem as exc:
         result.problems.append(exc.problem)
         return {}
     if data is None:
@@ -424,16 +247,17 @@ def _load_one(
     shown = str(path)
     result.files.append(shown)
     try:
-        data, node = _read_yaml(path, root)
-    except _FileError as exc:
+        data, node = read_yaml(path, root)
+    except FileProblem as exc:
         result.problems.append(exc.problem)
         return
     if not isinstance(data, Mapping):
         kind = "empty" if data is None else type(data).__name__
         result.problems.append(Problem(shown, f"expected a mapping of fields at the top level, got {kind}", line=1))
         return
+    merged = _merge(defaults, data)
     try:
-        parsed = model.model_validate(_merge(defaults, data))
+        parsed = model.model_validate(merged)
     except ValidationError as exc:
         defaults_path = str(path.parent / DEFAULTS_FILE) if defaults else None
         defaults_node = defaults.node if isinstance(defaults, _Defaults) else None
@@ -458,7 +282,7 @@ def _load_one(
             Problem(shown, f"a second policy for {parsed.app} (first in {result.sources[parsed.app]})", field="app")
         )
         return
-    result.policies[parsed.app] = parsed
+    result.policies[parsed.app] = result.parts.share(parsed, merged)
     result.sources[parsed.app] = shown
 
 

@@ -18,11 +18,12 @@ from typing import Any
 
 from autoscaler.core.codes import Outcome
 from autoscaler.core.decide import Clamp, Decision
+from autoscaler.core.render import clamp_lines, metric_text, summary, why
 from autoscaler.core.rules import MetricEvaluation
 from autoscaler.core.units import format_duration
-from autoscaler.explain import Explanation, why
-from autoscaler.server import decision_json, window_json
+from autoscaler.explain import Explanation
 from autoscaler.statusclient import AppView, DecisionView, StatusAPIError, WindowView
+from autoscaler.web.values import decision_json, window_json
 
 __all__ = [
     "JSON_FIELDS",
@@ -141,13 +142,13 @@ def _policy_lines(policy: dict[str, Any]) -> list[str]:
     ]
 
 
-def service_text(view: AppView, *, url: str, now: datetime) -> str:  # noqa: PLR0912 - one section per part of the service's view, each optional
+def service_text(view: AppView, *, url: str, now: datetime) -> str:
     """The running service's last decision about one app, in the words of an offline explain."""
     last = view.last
     decision = _decision_of(last.decision) if last is not None and last.decision is not None else None
     role = f"role {view.role}" if view.role else "role unknown"
     if decision is not None:
-        lines = [decision.summary()]
+        lines = [summary(decision)]
         made = f"its decision at {decision.at.isoformat()} ({_ago(decision.at, now)})"
     else:
         lines = [f"{view.app}: {last.code if last is not None else 'not decided yet'}"]
@@ -161,18 +162,11 @@ def service_text(view: AppView, *, url: str, now: datetime) -> str:  # noqa: PLR
         lines.append("Metrics (the highest proposal wins; a missing metric may not drive a scale-down):")
         if not decision.metrics:
             lines.append("  none: only schedules and bounds apply")
-        for m in decision.metrics:
-            value = "none" if m.value is None else f"{m.value:g}"
-            target = f"target_{'average' if m.kind == 'average' else 'per_instance'} {m.target:g}"
-            lines.append(f"  {m.name} ({m.source}): value {value} vs {target}: {m.detail}")
+        lines.extend(f"  {metric_text(m)}" for m in decision.metrics)
         if decision.proposed is not None:
             lines.append(f"  metrics recommend {decision.proposed}")
         lines.extend(f"  {note}" for note in decision.notes)
-        lines.append("Clamps, in the order they applied:")
-        if not decision.clamps:
-            lines.append("  none")
-        for number, clamp in enumerate(decision.clamps, start=1):
-            lines.append(f"  {number}. {clamp.rule}: {clamp.before} -> {clamp.after} ({clamp.detail})")
+        lines += clamp_lines(decision)
         forecast = last.decision.forecast if last is not None and last.decision is not None else None
         if forecast:
             described = forecast.get("describe")

@@ -50,12 +50,14 @@ from scale_world import BACKLOG_QUERY, CPU_QUERY, app_ids
 
 from autoscaler.core.policy import Policy
 from autoscaler.http import RetryPolicy
-from autoscaler.loop import ControlLoop, TickReport, settle_memory
+from autoscaler.loop import ControlLoop, settle_memory
+from autoscaler.policyfiles import PartPool
 from autoscaler.providers.prometheus import PrometheusProvider
-from autoscaler.selfmetrics import SelfMetrics, observe_tick
-from autoscaler.server import StatusServer
-from autoscaler.status import ServiceStatus
+from autoscaler.reports import TickReport
+from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
+from autoscaler.sinks.status import ServiceStatus
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.web.server import StatusServer
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 HERE = Path(__file__).resolve()
@@ -79,7 +81,11 @@ def policies(count: int) -> dict[str, Policy]:
             },
         ],
     }
-    return {app_id: Policy.model_validate({**template, "app": app_id}) for app_id in app_ids(count)}
+    parts = PartPool()  # as the loader shares the equal parts of the policies it reads
+    return {
+        app_id: parts.share(Policy.model_validate(raw), raw)
+        for app_id, raw in ((app_id, {**template, "app": app_id}) for app_id in app_ids(count))
+    }
 
 
 def rss_mb() -> float:

@@ -12,8 +12,8 @@ import asyncio
 import json
 import sys
 
-from autoscaler.demo.metrics_server import MetricsServer
-from autoscaler.targets.fake_marathon import FakeMarathon
+from autoscaler.testing.marathon import FakeMarathon
+from autoscaler.testing.prometheus import FakePrometheus
 
 CPU_QUERY = "avg by (marathon_app) (rate(container_cpu_usage_seconds_total[1m]))"
 BACKLOG_QUERY = "sum by (marathon_app) (queue_backlog)"
@@ -47,7 +47,7 @@ async def main() -> None:
             return [({"marathon_app": app_id}, 100.0 * INITIAL_INSTANCES) for app_id in ids]
         return []
 
-    metrics = MetricsServer(series_for)
+    metrics = FakePrometheus(series_for)
     marathon_url = await marathon.start()
     metrics_url = await metrics.start()
     print(json.dumps({"marathon": marathon_url, "prometheus": metrics_url}), flush=True)

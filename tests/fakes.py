@@ -1,30 +1,22 @@
-"""In-memory fakes of the loop's ports (Marathon, a metric source) and a fake clock, shared by the
-tests that drive a real ControlLoop without sockets or sleeps."""
+"""In-memory fakes of the loop's ports (Marathon, a metric source), shared by the tests that drive
+a real ControlLoop without sockets or sleeps; they read the one fake clock of autoscaler.testing."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from autoscaler.core.model import AppState, QueryResult, Sample
 from autoscaler.core.policy import Policy
 from autoscaler.errors import MetricSourceError, TargetUnavailable
 from autoscaler.ports import AppsSnapshot, ScaleOutcome, ScaleResult
+from autoscaler.testing.clock import DEFAULT_START, FakeClock
 
-T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+__all__ = ["GROUPED", "T0", "FakeClock", "FakeProvider", "FakeTarget", "cpu_policy"]
+
+T0 = DEFAULT_START
 GROUPED = "avg by (marathon_app) (cpu)"
-
-
-class FakeClock:
-    def __init__(self, start: datetime = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class FakeTarget:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from autoscaler.targets.fake_marathon import FakeMarathon, RecordedRequest
+from autoscaler.testing.marathon import FakeMarathon, RecordedRequest
 
 _T = TypeVar("_T")
 

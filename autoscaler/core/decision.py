@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from autoscaler.core import render
 from autoscaler.core.codes import Outcome
 from autoscaler.core.fallback import FallbackState
 from autoscaler.core.forecast import LoadForecast
@@ -22,7 +23,6 @@ from autoscaler.core.lazytext import LazyDetail
 from autoscaler.core.ramp import RampFloor, RampKey
 from autoscaler.core.rules import MetricEvaluation
 from autoscaler.core.schedule import Window
-from autoscaler.core.units import format_duration
 
 Action = Literal["up", "down", "none"]
 
@@ -188,63 +188,19 @@ class Decision:
     def scaled(self) -> bool:
         return self.action != "none"
 
+    # Its words are core.render's, the one renderer of a decision.
     def summary(self) -> str:
         """One line: `/shop/api: 4 -> 8 (scaled_up: metrics)` or `/shop/api: stays at 4 (cooldown)`."""
-        if self.scaled:
-            return f"{self.app_id}: {self.current} -> {self.desired} ({self.code}: {self.cause})"
-        return f"{self.app_id}: stays at {self.current} ({self.code})"
+        return render.summary(self)
 
     def proposal_text(self) -> str:
         """What the count would be without windows, forecast and limits, in words."""
-        if not self.metrics:
-            return f"baseline {self.proposed} (min_instances: the policy has no metrics)"
-        return f"metrics recommend {self.proposed}"
+        return render.proposal_text(self)
 
     def reasons(self) -> list[str]:
         """Every reason in order, for logs and the status API."""
-        out = [f"metric {m.name}: {m.detail}" for m in self.metrics]
-        out += list(self.notes)
-        out += [f"{c.rule}: {c.before} -> {c.after}: {c.detail}" for c in self.clamps]
-        return out
+        return render.reasons(self)
 
     def explain(self) -> str:
         """A readable account of the whole decision."""
-        lines = [self.summary()]
-        for metric in self.metrics:
-            value = "none" if metric.value is None else f"{metric.value:g}"
-            target = f"target_{'average' if metric.kind == 'average' else 'per_instance'} {metric.target:g}"
-            lines.append(f"  metric {metric.name} ({metric.source}): value {value} vs {target}: {metric.detail}")
-        if not self.metrics:
-            lines.append(
-                "  no metrics in this policy: it wants its baseline (min_instances) outside schedule windows, "
-                "and returns to it through stabilisation and step limits"
-            )
-        for window in self.windows:
-            bounds = []
-            if window.min_instances is not None:
-                bounds.append(f"floor {window.min_instances}")
-            if window.max_instances is not None:
-                bounds.append(f"ceiling {window.max_instances}")
-            lines.append(
-                f"  schedule {window.name} in force ({', '.join(bounds)}): "
-                f"{window.start.isoformat()} to {window.end.isoformat()}, lead {format_duration(window.lead)}"
-            )
-        if self.forecast_mode is not None:
-            if self.forecast is None:
-                lines.append(f"  forecast ({self.forecast_mode}): no forecast yet (not enough history)")
-            else:
-                won = "won" if self.proposed_by == "forecast" else "did not win"
-                if self.forecast_mode == "forecast_only":
-                    won = "not acted on: forecast_only"
-                lines.append(f"  {self.forecast.describe()} ({self.forecast_mode}; {won})")
-        if self.proposed is not None:
-            remembered = (
-                f" (remembered as {self.recommendation}, the schedule floor, for stabilisation)"
-                if self.recommendation != self.proposed
-                else ""
-            )
-            lines.append(f"  {self.proposal_text()}{remembered}")
-        lines.extend(f"  {note}" for note in self.notes)
-        lines.extend(f"  {c.rule}: {c.before} -> {c.after} ({c.detail})" for c in self.clamps)
-        lines.append(f"  outcome: {self.code}, desired {self.desired}")
-        return "\n".join(lines)
+        return render.account(self)

@@ -16,19 +16,19 @@ from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
+from autoscaler.app import build_service
 from autoscaler.core.schedule import active_windows, next_windows
-from autoscaler.demo.metrics_server import MetricsServer
 from autoscaler.demo.world import DemoApp, DemoWorld, Event, SimClock, load_day_trace
 from autoscaler.errors import ConfigurationError
 from autoscaler.http import RetryPolicy
-from autoscaler.loop import ControlLoop, TickReport
+from autoscaler.loop import ControlLoop
 from autoscaler.policyfiles import load_directory
 from autoscaler.providers.prometheus import PrometheusProvider
-from autoscaler.selfmetrics import SelfMetrics, observe_tick
-from autoscaler.server import StatusServer
-from autoscaler.status import ServiceStatus
-from autoscaler.targets.fake_marathon import FakeMarathon
+from autoscaler.reports import TickReport
+from autoscaler.settings import Settings
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.marathon import FakeMarathon
+from autoscaler.testing.prometheus import FakePrometheus
 
 BEIJING = timezone(timedelta(hours=8))
 # The demo's day starts shortly before the evening push; the flash sale follows at 20:30.
@@ -50,6 +50,28 @@ APPS = (
 
 def policy_dir() -> Path:
     return Path(str(resources.files("autoscaler.demo").joinpath("policies")))
+
+
+# The demo's ticks keep the deadlines of a default 15 s interval: its servers run in this process, so
+# a tick that takes longer than that is a stalled process, not a slow source.
+_TICK_TIMEOUT = timedelta(seconds=13.5)
+_SOURCE_TIMEOUT = timedelta(seconds=6)
+
+
+def demo_settings(*, interval: float, speed: float, port: int) -> Settings:
+    """The service's settings in the demo's world, never read from the environment: the interval in
+    simulated time (what the status and the forecasts measure), the dashboard on loopback, nothing
+    configured to send notifications or events."""
+    return Settings.model_validate(
+        {
+            "policy_dir": policy_dir(),
+            "interval": timedelta(seconds=interval * speed),
+            "tick_timeout": _TICK_TIMEOUT,
+            "source_timeout": _SOURCE_TIMEOUT,
+            "host": "127.0.0.1",
+            "port": port,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -144,7 +166,7 @@ async def run_demo(
         return count
 
     world = DemoWorld(apps=APPS, trace=load_day_trace(), running=running)
-    metrics = MetricsServer(lambda query, at: world.series_for(query, at, tz_of=SIM_START), clock=clock.epoch)
+    metrics = FakePrometheus(lambda query, at: world.series_for(query, at, tz_of=SIM_START), clock=clock.epoch)
     loaded = load_directory(policy_dir())
     if loaded.errors:
         raise ConfigurationError("the demo's policies are invalid: " + "; ".join(map(str, loaded.errors)))
@@ -156,42 +178,35 @@ async def run_demo(
     logger = logging.getLogger("autoscaler.demo")
     logger.addHandler(logging.NullHandler())
     logger.propagate = False
-    loop = ControlLoop(
-        policies=loaded.policies, target=target, providers={"prometheus": provider}, clock=clock.now, logger=logger
+    service = build_service(
+        demo_settings(interval=interval, speed=speed, port=port),
+        policies=loaded,
+        target=target,
+        providers={"prometheus": provider},
+        clock=clock.now,
+        logger=logger,
+        watch_policies=False,
     )
-    view = LiveView(world=world, loop=loop, marathon=marathon, out=out)
-    status = ServiceStatus(interval=timedelta(seconds=interval * speed), started_at=clock.now())
-    status.set_policies(loaded.policies, loaded.problems)
-    metrics_registry = SelfMetrics()
-    server = StatusServer(status=status, metrics=metrics_registry, clock=clock.now, host="127.0.0.1", port=port)
-    try:
-        dashboard = await server.start()
-    except OSError:  # the port is taken: any free one will do for a demo
-        server = StatusServer(status=status, metrics=metrics_registry, clock=clock.now, host="127.0.0.1", port=0)
-        dashboard = await server.start()
-    view.header = f"dashboard {dashboard}/   (Marathon-compatible server {marathon_url}, metrics {metrics_url})"
-    out.write(
-        f"demo: dashboard {dashboard}/, Marathon-compatible server {marathon_url}, metrics {metrics_url}; "
-        f"one real second is {speed:g} simulated seconds\n"
-    )
-
-    def on_tick(report: TickReport) -> None:
-        status.record(report)
-        status.startup = loop.startup.estimates()
-        observe_tick(metrics_registry, report)
-        view.on_tick(report)
-
+    view = LiveView(world=world, loop=service.loop, marathon=marathon, out=out)
     stop = asyncio.Event()
-    running_loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        running_loop.add_signal_handler(signum, stop.set)
-    timer: asyncio.TimerHandle | None = running_loop.call_later(duration, stop.set) if duration else None
     try:
-        await loop.run(interval=interval, stop=stop, on_tick=on_tick)
+        dashboard = await service.start_server(any_port_if_taken=True)  # any free port will do for a demo
+        view.header = f"dashboard {dashboard}/   (Marathon-compatible server {marathon_url}, metrics {metrics_url})"
+        out.write(
+            f"demo: dashboard {dashboard}/, Marathon-compatible server {marathon_url}, metrics {metrics_url}; "
+            f"one real second is {speed:g} simulated seconds\n"
+        )
+        running_loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            running_loop.add_signal_handler(signum, stop.set)
+        timer: asyncio.TimerHandle | None = running_loop.call_later(duration, stop.set) if duration else None
+        try:
+            await service.run(stop=stop, interval=interval, also=view.on_tick)
+        finally:
+            if timer is not None:
+                timer.cancel()
     finally:
-        await server.stop()
-        if timer is not None:
-            timer.cancel()
+        await service.server.stop()
         await target.aclose()
         await provider.aclose()
         await metrics.stop()

@@ -14,6 +14,10 @@ memory whole. This module gives such a session what `autoscaler.http.read_bounde
   whose `json()` is `autoscaler.wire.decode_json`;
 - `NoRedirectSession`: redirects are never followed; the 3xx answer itself reaches the caller, so an
   answer from another address can never drive a decision.
+
+The Deadline also keeps the last answer the adapter handed to the library (`Deadline.answer`): a
+library that reports a non-200 answer only as text (prometheus-api-client does) need not be
+believed, as the caller can read the status, headers and body of the answer itself.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class Deadline:
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self.aborted = False
+        self.answer: requests.Response | None = None  # the last one read in full under this deadline
 
     def remaining(self) -> float:
         return self.expires - time.monotonic()
@@ -191,6 +196,8 @@ class BoundedAdapter(HTTPAdapter):
         response.__class__ = BoundedResponse
         assert isinstance(response, BoundedResponse)
         response.what, response.max_bytes, response.setting = self._what, self._max_bytes, self._setting
+        if deadline is _deadline():
+            deadline.answer = response
         return response
 
     def _read(self, response: requests.Response, deadline: Deadline) -> bytes:

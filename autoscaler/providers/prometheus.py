@@ -4,8 +4,9 @@ The project talks to Prometheus through `prometheus_api_client`. That library is
 (requests), so every call runs in a worker thread, with at most `max_concurrency` at once so a
 policy with many queries cannot flood Prometheus or the thread pool. The library's own urllib3
 retries are switched off: whether to ask again is decided by the project's one retry policy
-(`autoscaler.http.send`), to which each attempt's outcome is handed as an HTTP status or a
-transport error. Each attempt has one deadline for all of it and a byte limit, and its JSON is
+(`autoscaler.http.send`), to which each attempt's outcome is handed as the answer our adapter
+received (the library's own error for a non-200 answer is only text) or a transport error, mapped
+in one place (`_answer_or_raise`). Each attempt has one deadline for all of it and a byte limit, and its JSON is
 decoded by `autoscaler.wire` (see `bounded_requests`); redirects are never followed.
 
 What a query can come back as, and what the caller gets:
@@ -21,9 +22,8 @@ What a query can come back as, and what the caller gets:
 
 from __future__ import annotations
 
-import ast
 import asyncio
-import re
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -43,9 +43,6 @@ from autoscaler.scrub import register, register_basic
 from autoscaler.wire import decode_json
 
 _T = TypeVar("_T")
-
-# The library reports a non-200 answer only as this text: status code and repr() of the body.
-_LIBRARY_ERROR = re.compile(r"^HTTP Status Code (\d{3}) \((b(?:'.*'|\".*\"))\)$", re.DOTALL)
 
 
 class _QueryFailed(Exception):
@@ -183,7 +180,7 @@ class PrometheusProvider:
             with deadline.active():
                 return call()
 
-        async def attempt() -> httpx.Response:
+        async def attempt() -> requests.Response:
             async with self._semaphore:
                 deadline = Deadline(seconds)
                 try:
@@ -196,23 +193,9 @@ class PrometheusProvider:
                     raise httpx.TimeoutException(
                         f"no complete answer within {seconds:g}s (AUTOSCALER_REQUEST_TIMEOUT)"
                     ) from exc
-                except PrometheusApiClientException as exc:
-                    return _response_from_library_error(exc)
-                except NotJSON as exc:
-                    raise _QueryFailed("answer is not JSON") from exc
-                except WireError as exc:
-                    raise _QueryFailed(str(exc)) from exc
-                except requests.exceptions.JSONDecodeError as exc:
-                    raise _QueryFailed("answer is not JSON") from exc
-                except requests.Timeout as exc:
-                    raise httpx.TimeoutException(_cause(exc)) from exc
-                except requests.ConnectionError as exc:
-                    raise httpx.ConnectError(_cause(exc)) from exc
-                except requests.RequestException as exc:
-                    raise _QueryFailed(_cause(exc)) from exc
-                except (KeyError, TypeError, AttributeError) as exc:
-                    raise _QueryFailed("answer is not a Prometheus API response") from exc
-                return httpx.Response(200)
+                except Exception as exc:
+                    return _answer_or_raise(exc, deadline.answer)
+                return _answer_or_raise(None, deadline.answer)
 
         tries = Attempts()
         try:
@@ -226,19 +209,34 @@ class PrometheusProvider:
         return box[0]
 
 
-def _response_from_library_error(exc: PrometheusApiClientException) -> httpx.Response:
-    """The HTTP answer the library saw, rebuilt from its exception text for the retry policy."""
-    match = _LIBRARY_ERROR.match(str(exc))
-    if match is None:
-        raise _QueryFailed(one_line(str(exc))) from exc
-    try:
-        body = ast.literal_eval(match.group(2))
-    except (ValueError, SyntaxError):
-        body = b""
-    return httpx.Response(int(match.group(1)), content=body if isinstance(body, bytes) else b"")
+def _answer_or_raise(exc: Exception | None, answer: requests.Response | None) -> requests.Response:
+    """What one attempt came to, in the retry policy's terms: the one place the library's errors are mapped.
+
+    `answer` is what our adapter handed to the library (see `bounded_requests`). The library reports
+    a non-200 answer as a PrometheusApiClientException whose only content is text, so that answer is
+    returned instead, status, headers and body as they arrived. Transport failures become the
+    policy's timeout and connection errors (retried); anything else about the answer is final.
+    """
+    if exc is None or isinstance(exc, PrometheusApiClientException):
+        if answer is None:  # the library failed before sending, or changed how it reports answers
+            raise _QueryFailed(one_line(str(exc) if exc else "no answer", limit=200)) from exc
+        return answer
+    if isinstance(exc, NotJSON | requests.exceptions.JSONDecodeError):
+        raise _QueryFailed("answer is not JSON") from exc
+    if isinstance(exc, WireError):
+        raise _QueryFailed(str(exc)) from exc
+    if isinstance(exc, requests.Timeout):
+        raise httpx.TimeoutException(_cause(exc)) from exc
+    if isinstance(exc, requests.ConnectionError):
+        raise httpx.ConnectError(_cause(exc)) from exc
+    if isinstance(exc, requests.RequestException):
+        raise _QueryFailed(_cause(exc)) from exc
+    if isinstance(exc, KeyError | TypeError | AttributeError):  # the library's ["data"]["result"]
+        raise _QueryFailed("answer is not a Prometheus API response") from exc
+    raise exc
 
 
-def _describe_error_response(response: httpx.Response) -> str:
+def _describe_error_response(response: requests.Response) -> str:
     """`HTTP 400 bad_data: <Prometheus' message>`, or the start of a non-JSON body."""
     status = f"HTTP {response.status_code}"
     if 300 <= response.status_code < 400:
@@ -255,15 +253,22 @@ def _describe_error_response(response: httpx.Response) -> str:
     return f"{status}: {one_line(response.text, limit=200)}"
 
 
-def _cause(exc: BaseException) -> str:
-    """The innermost reason of a requests error (urllib3 wraps it several times), one line."""
-    text = str(exc)
-    caused = re.search(r"Caused by (\w+)\((.*)$", text, re.DOTALL)
-    if caused:
-        inner = caused.group(2).rstrip(")").strip("'\"")
-        inner = re.sub(r"^<[^>]*>:\s*", "", inner)
-        return one_line(f"{type(exc).__name__} ({caused.group(1)}: {inner})", limit=200)
-    return one_line(f"{type(exc).__name__}: {text}", limit=200)
+def _cause(exc: requests.RequestException) -> str:
+    """`ConnectionError (ConnectionRefusedError: [Errno 111] Connection refused)`: the requests error
+    and the innermost exception it wraps (urllib3 nests the reason several levels deep), one line."""
+    inner: BaseException = exc
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(reason, BaseException):
+        inner = reason
+    elif exc.args and isinstance(exc.args[0], BaseException):
+        inner = exc.args[0]
+    seen = {id(inner)}
+    while (deeper := inner.__cause__ or inner.__context__) is not None and id(deeper) not in seen:
+        seen.add(id(deeper))
+        inner = deeper
+    if inner is exc:
+        return one_line(f"{type(exc).__name__}: {exc}", limit=200)
+    return one_line(f"{type(exc).__name__} ({type(inner).__name__}: {inner})", limit=200)
 
 
 def _instant_samples(result: Any) -> tuple[tuple[Sample, ...], list[str]]:
@@ -288,27 +293,58 @@ def _instant_samples(result: Any) -> tuple[tuple[Sample, ...], list[str]]:
     problems: list[str] = []
     times: dict[object, datetime | None] = {}  # every series of an instant vector has the same time
     for series in result:
-        if not isinstance(series, dict):
-            raise _QueryFailed(f"unexpected result {one_line(repr(result), limit=80)}")
-        if "values" in series:
-            raise _QueryFailed("returned a range vector (matrix); an instant vector is needed")
-        labels = _labels(series.get("metric"))
-        point = series.get("value")
-        timestamp = None
-        if isinstance(point, list) and len(point) == 2:
-            raw_time = point[0]
-            if isinstance(raw_time, int | float) and not isinstance(raw_time, bool):
-                if raw_time not in times:
-                    times[raw_time] = _timestamp(raw_time)
-                timestamp = times[raw_time]
-        if labels is None or timestamp is None or not isinstance(point, list):
-            problems.append(f"unreadable series {one_line(repr(series), limit=80)}")
-            continue
-        value, problem = _number(point[1])
-        if problem is not None:
-            problems.append(f"series {_selector(labels)}: {problem}")
-        samples.append(Sample(labels=labels, value=value, timestamp=timestamp))
+        found = _plain_sample(series, times) or _checked_sample(series, times, problems, result)
+        if found is not None:
+            samples.append(found)
     return tuple(samples), problems
+
+
+def _plain_sample(series: object, times: dict[object, datetime | None]) -> Sample | None:
+    """The Sample of a series of the one usual shape, `{"metric": {str: str}, "value": [time, "number"]}`,
+    found with as few checks as that shape allows (10,000 series per answer); None for any other."""
+    if type(series) is not dict or len(series) != 2:  # metric and value, nothing else
+        return None
+    labels, point = series.get("metric"), series.get("value")
+    if type(labels) is not dict or type(point) is not list or len(point) != 2:
+        return None
+    raw_time, raw_value = point
+    if type(raw_value) is not str or not (type(raw_time) is float or type(raw_time) is int):
+        return None
+    timestamp = times[raw_time] if raw_time in times else times.setdefault(raw_time, _timestamp(raw_time))
+    if timestamp is None or not all(type(v) is str for v in labels.values()):  # JSON keys are str already
+        return None
+    try:
+        value = float(raw_value)
+    except ValueError:
+        return None
+    return Sample(labels=labels, value=value if math.isfinite(value) else None, timestamp=timestamp)
+
+
+def _checked_sample(
+    series: object, times: dict[object, datetime | None], problems: list[str], result: list[Any]
+) -> Sample | None:
+    """The Sample of a series of any other shape, with what is wrong with it added to `problems`;
+    raises _QueryFailed when the answer as a whole is not an instant vector."""
+    if not isinstance(series, dict):
+        raise _QueryFailed(f"unexpected result {one_line(repr(result), limit=80)}")
+    if "values" in series:
+        raise _QueryFailed("returned a range vector (matrix); an instant vector is needed")
+    labels = _labels(series.get("metric"))
+    point = series.get("value")
+    timestamp = None
+    if isinstance(point, list) and len(point) == 2:
+        raw_time = point[0]
+        if isinstance(raw_time, int | float) and not isinstance(raw_time, bool):
+            if raw_time not in times:
+                times[raw_time] = _timestamp(raw_time)
+            timestamp = times[raw_time]
+    if labels is None or timestamp is None or not isinstance(point, list):
+        problems.append(f"unreadable series {one_line(repr(series), limit=80)}")
+        return None
+    value, problem = _number(point[1])
+    if problem is not None:
+        problems.append(f"series {_selector(labels)}: {problem}")
+    return Sample(labels=labels, value=value, timestamp=timestamp)
 
 
 def _number(raw: object) -> tuple[float | None, str | None]:

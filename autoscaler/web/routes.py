@@ -30,8 +30,8 @@ from typing import Any
 from aiohttp import web
 
 from autoscaler.core.units import format_duration
-from autoscaler.selfmetrics import CONTENT_TYPE, SelfMetrics, observe_status
-from autoscaler.status import ServiceStatus, StatusSnapshot
+from autoscaler.sinks.selfmetrics import CONTENT_TYPE, SelfMetrics, observe_status
+from autoscaler.sinks.status import ServiceStatus, StatusSnapshot
 from autoscaler.web.cache import Body, ViewCache
 from autoscaler.web.values import outcome_json
 from autoscaler.web.views import (

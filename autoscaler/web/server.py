@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from autoscaler.selfmetrics import SelfMetrics
-from autoscaler.status import ServiceStatus
+from autoscaler.sinks.selfmetrics import SelfMetrics
+from autoscaler.sinks.status import ServiceStatus
 from autoscaler.web.cache import ViewCache
 
 if TYPE_CHECKING:

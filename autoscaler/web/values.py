@@ -14,7 +14,7 @@ from autoscaler.core.decide import Decision
 from autoscaler.core.policy import Policy, Predictive, ScaleRule, Schedule
 from autoscaler.core.schedule import Window
 from autoscaler.core.units import format_duration
-from autoscaler.loop import AppOutcome
+from autoscaler.reports import AppOutcome
 
 JSON = dict[str, Any]
 

@@ -18,10 +18,10 @@ from typing import Protocol
 from autoscaler.core.codes import CODES, PROBLEM_CODES, kind_of
 from autoscaler.core.policy import Policy
 from autoscaler.core.schedule import active_windows, next_windows
-from autoscaler.loop import AppOutcome
-from autoscaler.startup import StartupEstimate
-from autoscaler.status import StatusSnapshot
-from autoscaler.trends import ScaleAction
+from autoscaler.core.startup import StartupEstimate
+from autoscaler.reports import AppOutcome
+from autoscaler.sinks.status import StatusSnapshot
+from autoscaler.sinks.status.trends import ScaleAction
 from autoscaler.web.values import (
     JSON,
     fallback_json,

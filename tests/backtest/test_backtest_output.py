@@ -10,6 +10,7 @@ import pytest
 
 from autoscaler import cli
 from autoscaler.backtest import render_svg, replay
+from autoscaler.cli.backtest import print_backtest
 from autoscaler.core.policy import Policy
 
 T0 = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
@@ -33,13 +34,13 @@ def test_the_summary_comes_first_and_the_actions_only_on_request(capsys: pytest.
     result = replay(rules, {"cpu": saw(60)}, start=T0, end=T0 + 60 * MINUTE, step=MINUTE, initial_instances=2)
     assert result.actions >= 3
 
-    cli._print_backtest(result, rules, actions=False)
+    print_backtest(result, rules, actions=False)
     quiet = capsys.readouterr().out.splitlines()
     assert quiet[0].startswith(f"/shop/api: {result.actions} scale actions")
     assert not any(line.startswith(T0.strftime("%Y-%m-%d")) for line in quiet)
     assert "--actions" in quiet[-1]
 
-    cli._print_backtest(result, rules, actions=True)
+    print_backtest(result, rules, actions=True)
     loud = capsys.readouterr().out.splitlines()
     assert loud[0] == quiet[0]
     listed = [line for line in loud if line.startswith(T0.strftime("%Y-%m-%d"))]

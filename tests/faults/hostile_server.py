@@ -4,18 +4,27 @@ Runs in the test's own event loop on 127.0.0.1 and a free port. `respond` choose
 request; the server records every request, how many bytes of each answer it got out, and when the
 client hung up, so a test can prove that a client stopped reading at its limit or its deadline
 rather than only that it returned. Every answer is bounded in time (`max_seconds`): no test can
-leave it running.
+leave it running, and every answer ends its connection.
+
+aiohttp parses the requests, and frames every answer it can express: a plain one, a huge one (its
+body sent again and again), one whose body trickles after the head. Two answers are misbehaviour
+below HTTP that aiohttp, being correct, cannot produce: a head that trickles from the status line
+on, and a body with no declared length that ends when the connection does (aiohttp would chunk
+it). Only those two are written here as raw bytes, through aiohttp's own transport writer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 
-from tests.faults.proxy import HttpRequest, encode_head, read_request
+from aiohttp import web
+
+from autoscaler.testing.serving import LoopbackSite
+from tests.faults.proxy import HttpRequest, hang_up, received
 
 
 @dataclass(frozen=True)
@@ -37,30 +46,41 @@ class Served:
     hung_up_after: float | None = None  # seconds from the request to the client closing, if it did
 
 
+def _raw_head(answer: Answer, *, length: int | None) -> bytes:
+    """The head of an answer aiohttp would not send: its status line and headers, as bytes."""
+    lines = [f"HTTP/1.1 {answer.status} {HTTPStatus(answer.status).phrase}"]
+    lines += [f"{name}: {value}" for name, value in answer.headers]
+    if length is not None:
+        lines.append(f"Content-Length: {length}")
+    lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
+
+
 @dataclass
 class HostileServer:
     respond: Callable[[HttpRequest], Answer]
     max_seconds: float = 20.0
     served: list[Served] = field(default_factory=list)
     url: str = ""
-    _server: asyncio.Server | None = None
-    _handlers: set[asyncio.Task[None]] = field(default_factory=set)
+    _site: LoopbackSite | None = None
     _closing: bool = False
 
     async def start(self) -> str:
-        self._server = await asyncio.start_server(self._serve, host="127.0.0.1", port=0)
-        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._serve)
+        self._site = LoopbackSite(app, shutdown_timeout=5.0)
+        self.url = await self._site.start()
         return self.url
 
     async def stop(self) -> None:
         self._closing = True  # every answer still being sent ends at its next byte
-        if self._handlers:
-            await asyncio.wait(self._handlers, timeout=5)
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), timeout=5)
-            self._server = None
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
 
     async def __aenter__(self) -> HostileServer:
         await self.start()
@@ -69,66 +89,76 @@ class HostileServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._handlers.add(task)
-            task.add_done_callback(self._handlers.discard)
-        try:
-            while True:  # keep-alive: one connection may carry several requests
-                request = await read_request(reader)
-                if request is None:
-                    return
-                served = Served(request, time.monotonic())
-                self.served.append(served)
-                answer = self.respond(request)
-                if not await self._send(answer, served, reader, writer):
-                    return
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+    def _over(self, served: Served, request: web.Request) -> bool:
+        return self._closing or _gone(request) or time.monotonic() > served.started + self.max_seconds
 
-    async def _send(
-        self, answer: Answer, served: Served, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> bool:
-        """Send one answer; False when the connection is over (the client hung up, or time is up)."""
-        head = encode_head(answer.status, list(answer.headers), length=len(answer.body) * answer.repeat_body)
-        if not answer.declare_length:
-            head = b"\r\n".join(line for line in head.split(b"\r\n") if not line.startswith(b"Content-Length"))
-        deadline = served.started + self.max_seconds
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        served = Served(await received(request), time.monotonic())
+        self.served.append(served)
+        answer = self.respond(served.request)
+        length = len(answer.body) * answer.repeat_body
+        response: web.StreamResponse | None = None
         try:
-            if answer.trickle is None:
-                writer.write(head)
-                served.sent += len(head)
-                for _ in range(answer.repeat_body):
-                    writer.write(answer.body)
-                    await writer.drain()
-                    served.sent += len(answer.body)
-                    if time.monotonic() > deadline or self._closing:
-                        return False
-                return False  # Connection: close
-            payload = answer.body * answer.repeat_body
-            if answer.trickle_after_head:
-                writer.write(head)
-                await writer.drain()
-                served.sent += len(head)
+            if answer.trickle is not None and not answer.trickle_after_head:
+                payload = _raw_head(answer, length=length) + answer.body * answer.repeat_body
+                await self._trickle(payload, pause=answer.trickle, served=served, request=request)
+            elif not answer.declare_length:
+                await self._raw(_raw_head(answer, length=None), answer, served, request)
             else:
-                payload = head + payload
-            for index in range(len(payload)):
-                if reader.at_eof() or writer.is_closing() or time.monotonic() > deadline or self._closing:
-                    break
-                writer.write(payload[index : index + 1])
-                await writer.drain()
-                served.sent += 1
-                await asyncio.sleep(answer.trickle)
+                response = web.StreamResponse(status=answer.status, headers=dict(answer.headers))
+                response.content_length = length
+                response.force_close()
+                await response.prepare(request)
+                if answer.trickle is not None:
+                    payload = answer.body * answer.repeat_body
+                    await self._trickle(
+                        payload, pause=answer.trickle, served=served, request=request, response=response
+                    )
+                else:
+                    for _ in range(answer.repeat_body):
+                        if self._over(served, request):
+                            break
+                        await response.write(answer.body)
+                        served.sent += len(answer.body)
+                if not _gone(request):
+                    await response.write_eof()
         except (ConnectionError, OSError):
             pass
-        if reader.at_eof() or writer.is_closing():
+        if _gone(request):
             served.hung_up_after = time.monotonic() - served.started
-        return False
+        hang_up(request)
+        return response or web.Response()  # the connection is closed: nothing more reaches the client
+
+    async def _raw(self, head: bytes, answer: Answer, served: Served, request: web.Request) -> None:
+        await request.writer.write(head)
+        served.sent += len(head)
+        for _ in range(answer.repeat_body):
+            if self._over(served, request):
+                return
+            await request.writer.write(answer.body)
+            served.sent += len(answer.body)
+
+    async def _trickle(
+        self,
+        payload: bytes,
+        *,
+        pause: float,
+        served: Served,
+        request: web.Request,
+        response: web.StreamResponse | None = None,
+    ) -> None:
+        """One byte at a time: as raw bytes (`response` None: the head included) or as its body."""
+        for index in range(len(payload)):
+            if self._over(served, request):
+                return
+            byte = payload[index : index + 1]
+            if response is None:
+                await request.writer.write(byte)
+                await request.writer.drain()
+            else:
+                await response.write(byte)
+            served.sent += 1
+            await asyncio.sleep(pause)
 
 
 def nested(depth: int) -> bytes:

@@ -29,9 +29,10 @@ from autoscaler.logs import JsonFormatter
 from autoscaler.loop import ControlLoop
 from autoscaler.providers.graphite import GraphiteProvider
 from autoscaler.providers.prometheus import PrometheusProvider
-from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient, app_id_problem
-from tests.faults.metric_fakes import GraphiteAPI, PrometheusAPI
+from autoscaler.testing.graphite import FakeGraphite
+from autoscaler.testing.marathon import FakeMarathon
+from autoscaler.testing.prometheus import FakePrometheus
 
 APP = "/shop/api"
 QUERY = "load"
@@ -108,12 +109,12 @@ async def run_one_tick(source: str, serve: Any) -> tuple[str, list[str], list[st
     marathon = FakeMarathon(task_start_delay=0.0)
     await marathon.start()
     marathon.add_app(APP, instances=5)
-    fake: PrometheusAPI | GraphiteAPI
+    fake: FakePrometheus | FakeGraphite
     if source == "prometheus":
-        fake = PrometheusAPI()
+        fake = FakePrometheus()
         fake.data[QUERY] = serve
     else:
-        fake = GraphiteAPI()
+        fake = FakeGraphite()
         fake.series[QUERY] = serve
     await fake.start()
     provider: PrometheusProvider | GraphiteProvider = (
@@ -166,7 +167,7 @@ async def test_thousands_of_series_with_a_selector_still_find_the_one() -> None:
     marathon = FakeMarathon(task_start_delay=0.0)
     await marathon.start()
     marathon.add_app(APP, instances=5)
-    fake = PrometheusAPI()
+    fake = FakePrometheus()
     fake.data[QUERY] = data
     await fake.start()
     provider = PrometheusProvider(url=fake.url, policy=RETRY)

@@ -29,11 +29,11 @@ from autoscaler.loop import ControlLoop
 from autoscaler.ports import MetricsProvider
 from autoscaler.providers.graphite import GraphiteProvider
 from autoscaler.providers.prometheus import PrometheusProvider
-from autoscaler.selfmetrics import SelfMetrics, observe_tick
-from autoscaler.server import StatusServer
 from autoscaler.settings import load_settings
-from autoscaler.status import ServiceStatus
+from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
+from autoscaler.sinks.status import ServiceStatus
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.web.server import StatusServer
 from tests.faults.hostile_server import Answer, HostileServer
 from tests.faults.proxy import HttpRequest
 

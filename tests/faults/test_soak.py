@@ -32,13 +32,16 @@ import pytest
 
 from autoscaler.core.policy import Policy
 from autoscaler.http import RetryPolicy
-from autoscaler.loop import ControlLoop, TickReport
+from autoscaler.loop import ControlLoop
 from autoscaler.ports import MetricsProvider
 from autoscaler.providers.graphite import GraphiteProvider
 from autoscaler.providers.prometheus import PrometheusProvider
-from autoscaler.targets.fake_marathon import FakeMarathon
+from autoscaler.reports import TickReport
 from autoscaler.targets.marathon import MarathonClient
-from tests.faults.metric_fakes import GraphiteAPI, PrometheusAPI
+from autoscaler.testing.clock import FakeClock
+from autoscaler.testing.graphite import FakeGraphite
+from autoscaler.testing.marathon import FakeMarathon
+from autoscaler.testing.prometheus import FakePrometheus
 from tests.faults.proxy import FaultProxy
 
 SEED = 20261126
@@ -128,17 +131,6 @@ CPU_LEVELS = (0.05, 0.2, 0.45, 0.6, 0.9, 1.4)
 QUEUE_LEVELS = (0, 40, 250, 800, 2400)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def seconds(self) -> float:
-        return self.now.timestamp()
-
-
 @dataclass(frozen=True)
 class Served:
     """What a metric source served for one app in one tick, and whether it was usable."""
@@ -168,7 +160,7 @@ def build_policies() -> dict[str, Policy]:
 class Metrics:
     """Draws each tick's true values and source-level faults, serves them, remembers them."""
 
-    def __init__(self, rng: random.Random, prom: PrometheusAPI, graphite: GraphiteAPI) -> None:
+    def __init__(self, rng: random.Random, prom: FakePrometheus, graphite: FakeGraphite) -> None:
         self.rng = rng
         self.prom = prom
         self.graphite = graphite
@@ -328,9 +320,9 @@ def quiet_logs() -> Any:
 
 async def test_soak_under_random_faults(quiet_logs: logging.Logger) -> None:
     rng = random.Random(SEED)
-    clock = Clock()
+    clock = FakeClock(T0)
     marathon = FakeMarathon(clock=clock.seconds, task_start_delay=2.0)
-    prom, graphite = PrometheusAPI(), GraphiteAPI()
+    prom, graphite = FakePrometheus(), FakeGraphite()
     for server in (marathon, prom, graphite):
         await server.start()
     proxies = {

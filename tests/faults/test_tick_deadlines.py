@@ -18,9 +18,10 @@ import pytest
 
 from autoscaler.core.model import AppState, QueryResult
 from autoscaler.http import RetryPolicy
-from autoscaler.loop import ControlLoop, TickReport
+from autoscaler.loop import ControlLoop
 from autoscaler.ports import AppsSnapshot, ScaleResult
-from autoscaler.selfmetrics import SelfMetrics, observe_tick
+from autoscaler.reports import TickReport
+from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
 from autoscaler.targets.marathon import MarathonClient
 from tests.fakes import GROUPED, FakeClock, FakeProvider, FakeTarget, cpu_policy
 from tests.faults.hostile_server import Answer, HostileServer, nested

@@ -27,7 +27,8 @@ from autoscaler.core.model import QueryResult, Sample
 from autoscaler.core.policy import Policy
 from autoscaler.http import RetryPolicy
 from autoscaler.leader import LeaderElection
-from autoscaler.loop import ControlLoop, TickReport
+from autoscaler.loop import ControlLoop
+from autoscaler.reports import TickReport
 from autoscaler.targets.marathon import MarathonClient
 
 APP = "/ha/app"

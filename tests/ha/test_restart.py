@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.faults.metric_fakes import PrometheusAPI
+from autoscaler.testing.prometheus import FakePrometheus
 from tests.faults.proxy import HOLD, PASS, FaultProxy, HttpRequest
 from tests.threaded_marathon import ThreadedMarathon
 
@@ -72,8 +72,8 @@ class Service:
 
 
 @pytest.fixture
-def setup(marathon: ThreadedMarathon, tmp_path: Path) -> Iterator[tuple[ThreadedMarathon, PrometheusAPI, FaultProxy]]:
-    prometheus = PrometheusAPI()
+def setup(marathon: ThreadedMarathon, tmp_path: Path) -> Iterator[tuple[ThreadedMarathon, FakePrometheus, FaultProxy]]:
+    prometheus = FakePrometheus()
     marathon.run(prometheus.start())
     held: list[str] = []
 
@@ -90,7 +90,7 @@ def setup(marathon: ThreadedMarathon, tmp_path: Path) -> Iterator[tuple[Threaded
     marathon.run(prometheus.stop())
 
 
-def start(tmp_path: Path, proxy: FaultProxy, prometheus: PrometheusAPI, policy: dict[str, Any]) -> Service:
+def start(tmp_path: Path, proxy: FaultProxy, prometheus: FakePrometheus, policy: dict[str, Any]) -> Service:
     policies = tmp_path / "policies"
     policies.mkdir(exist_ok=True)
     (policies / "app.yaml").write_text(yaml.safe_dump(policy))
@@ -108,7 +108,7 @@ def start(tmp_path: Path, proxy: FaultProxy, prometheus: PrometheusAPI, policy: 
     return Service(env)
 
 
-def load(marathon: ThreadedMarathon, prometheus: PrometheusAPI, value: float) -> None:
+def load(marathon: ThreadedMarathon, prometheus: FakePrometheus, value: float) -> None:
     marathon.call(prometheus.set_vector, QUERY, [({}, str(value), None)])
 
 
@@ -131,7 +131,7 @@ def policy(**rules: Any) -> dict[str, Any]:
 
 
 def test_killed_during_a_scale_up_the_restart_honours_the_cooldown_and_writes_nothing_twice(
-    setup: tuple[ThreadedMarathon, PrometheusAPI, FaultProxy], tmp_path: Path
+    setup: tuple[ThreadedMarathon, FakePrometheus, FaultProxy], tmp_path: Path
 ) -> None:
     marathon, prometheus, proxy = setup
     cooldown = 8.0
@@ -165,7 +165,7 @@ def test_killed_during_a_scale_up_the_restart_honours_the_cooldown_and_writes_no
 
 
 def test_killed_during_a_scale_down_the_restart_waits_a_full_stabilisation_window(
-    setup: tuple[ThreadedMarathon, PrometheusAPI, FaultProxy], tmp_path: Path
+    setup: tuple[ThreadedMarathon, FakePrometheus, FaultProxy], tmp_path: Path
 ) -> None:
     marathon, prometheus, proxy = setup
     window = 3.0

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import pytest
 
 from autoscaler.core.decide import Decision
-from autoscaler.events import GraphiteEvents
 from autoscaler.http import RetryPolicy
-from autoscaler.loop import AppOutcome, TickReport
 from autoscaler.ports import ScaleResult
+from autoscaler.reports import AppOutcome, TickReport
+from autoscaler.sinks.events import GraphiteEvents
 from tests import servers
 
 pytestmark = pytest.mark.integration

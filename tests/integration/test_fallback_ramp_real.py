@@ -22,10 +22,10 @@ from autoscaler.core.policy import Policy
 from autoscaler.http import RetryPolicy
 from autoscaler.loop import ControlLoop
 from autoscaler.providers.prometheus import PrometheusProvider
-from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.clock import FakeClock
+from autoscaler.testing.marathon import FakeMarathon
 from tests import servers
-from tests.fakes import FakeClock
 
 pytestmark = pytest.mark.integration
 
@@ -106,11 +106,7 @@ class World:
 @pytest.fixture
 async def world(prometheus_server: servers.RunningServer) -> AsyncIterator[World]:
     clock = FakeClock(T0)
-
-    def seconds() -> float:  # Marathon's clock is the loop's
-        return clock.now.timestamp()
-
-    marathon = FakeMarathon(task_start_delay=5.0, clock=seconds)
+    marathon = FakeMarathon(task_start_delay=5.0, clock=clock.seconds)  # Marathon's clock is the loop's
     url = await marathon.start()
     marathon.add_app("/shop/api", instances=2)
     marathon.add_app("/shop/web", instances=3)

@@ -190,14 +190,14 @@ async def test_force_is_sent_only_when_the_policy_opts_in(clock: FakeClock) -> N
 async def test_one_app_failing_inside_the_engine_does_not_stop_the_others(
     clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import autoscaler.loop as loop_module
+    import autoscaler.core.controller as loop_module  # where the loop's per-app step calls the engine
 
     real_decide = loop_module.decide
 
-    def flaky(policy, state, observations, history, now):  # type: ignore[no-untyped-def]
+    def flaky(policy, state, observations, history, now, **options):  # type: ignore[no-untyped-def]
         if policy.app == "/b":
             raise ZeroDivisionError("boom")
-        return real_decide(policy, state, observations, history, now)
+        return real_decide(policy, state, observations, history, now, **options)
 
     monkeypatch.setattr(loop_module, "decide", flaky)
     target = FakeTarget(clock, [app("/a", 2), app("/b", 2)])

@@ -19,7 +19,8 @@ import pytest
 
 from autoscaler.core.decide import Decision
 from autoscaler.core.model import AppState
-from autoscaler.loop import AppOutcome, ControlLoop
+from autoscaler.loop import ControlLoop
+from autoscaler.reports import AppOutcome
 from tests.fakes import GROUPED, T0, FakeClock, FakeProvider, FakeTarget, cpu_policy
 
 APPS = [f"/shop/app{i}" for i in range(6)]
@@ -77,7 +78,8 @@ async def _run(seed: int, ticks: int, *, reuse: bool) -> tuple[list[list[tuple[o
             else:
                 stale.add(app)
         provider.set(GROUPED, *[({"marathon_app": app}, value) for app, value in values.items() if app not in stale])
-        with mock.patch("autoscaler.loop.inputs_of", return_value=None) if not reuse else contextlib.nullcontext():
+        rebuild = mock.patch("autoscaler.core.controller.inputs_of", return_value=None)
+        with rebuild if not reuse else contextlib.nullcontext():
             report = await loop.tick()
         views.append([_view(report.outcomes[app]) for app in APPS])
         # a reused hold keeps last tick's explanation text (the very string), a rebuilt one writes it anew

@@ -3,23 +3,24 @@ decision is in the text, the last sentence answers why, and nothing but GETs rea
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from autoscaler.core import render
 from autoscaler.core.decide import History, ReadyCount, decide
 from autoscaler.core.model import AppState, Observation, QueryResult, Sample
 from autoscaler.core.policy import Policy
+from autoscaler.core.render import why
 from autoscaler.errors import MetricSourceError, TargetUnavailable
-from autoscaler.explain import ExplainError, explain_app, explain_offline, why
+from autoscaler.explain import ExplainError, explain_app, explain_offline
 from autoscaler.http import RetryPolicy
 from autoscaler.ports import MetricsProvider
 from autoscaler.preview import JSON_FIELDS, explanation_json
-from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.marathon import FakeMarathon
 
 NOW = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)
 CPU = 'avg(rate(container_cpu_usage_seconds_total{marathon_app="${app}"}[1m])) / 0.5'
@@ -95,12 +96,6 @@ async def client(marathon: FakeMarathon) -> AsyncIterator[MarathonClient]:
     target = MarathonClient(base_url=marathon.url, policy=RetryPolicy(attempts=1, total_timeout=3, request_timeout=3))
     yield target
     await target.aclose()
-    # Let the fake see the client's close and end its connection handlers by itself: on Python 3.11
-    # a handler that stop() has to cancel makes asyncio log a spurious error.
-    for _ in range(200):
-        if not marathon._connections:
-            break
-        await asyncio.sleep(0.005)
 
 
 def sources(cpu: float, backlog: float) -> tuple[FakeSource, FakeSource, dict[str, MetricsProvider]]:
@@ -316,3 +311,23 @@ async def test_offline_json_of_an_app_marathon_does_not_know(marathon: FakeMarat
     body = explanation_json(found, app_id="/shop/gone")
     assert (body["outcome"], body["code"], body["current"]) == ("app_not_found", None, None)
     assert body["why"] == "Marathon has no app /shop/gone"
+
+
+async def test_explain_writes_the_decision_in_the_renderers_words(
+    marathon: FakeMarathon, client: MarathonClient
+) -> None:
+    """The metric lines, the clamp section and the last sentence are core.render's, as in the logs."""
+    _, _, providers = sources(cpu=0.9, backlog=6000)
+    found = await explain_offline(
+        "/shop/api", policies=policies(shop_api()), target=client, providers=providers, now=NOW
+    )
+    decision = found.decision
+    assert decision is not None and decision.clamps
+    lines = found.text.splitlines()
+    assert lines[0] == render.summary(decision) == decision.summary()
+    for metric in decision.metrics:
+        assert f"  {render.metric_text(metric)}" in lines
+    section = render.clamp_lines(decision)
+    start = lines.index(section[0])
+    assert lines[start : start + len(section)] == section
+    assert lines[-1] == f"Why: {render.why(decision)}"

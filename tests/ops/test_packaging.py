@@ -19,7 +19,7 @@ import pytest
 from pydantic_settings import SettingsConfigDict
 
 from autoscaler import settings as settings_module
-from autoscaler.selfmetrics import SelfMetrics
+from autoscaler.sinks.selfmetrics import SelfMetrics
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
@@ -30,8 +30,8 @@ DERIVED_DOCKERFILE = REPO / "deploy" / "Dockerfile.policies"
 APP_SCHEMA = REPO / "tests" / "fixtures" / "marathon" / "schema" / "AppDefinition.json"
 DASHBOARD = REPO / "deploy" / "grafana-dashboard.json"
 HADOLINT = Path(sys.executable).parent / "hadolint"
-# What the Dockerfile's build stage copies before `pip install .`
-BUILD_CONTEXT = ("pyproject.toml", "README.md", "autoscaler")
+# What the Dockerfile's build stage copies before `pip install -c constraints.txt .`
+BUILD_CONTEXT = ("pyproject.toml", "README.md", "constraints.txt", "autoscaler")
 # Settings whose value is a secret: never a literal in an app definition.
 SECRET_SETTINGS = {
     "AUTOSCALER_MARATHON_PASSWORD",

@@ -21,10 +21,11 @@ from autoscaler.cli import build_parser
 from autoscaler.core.model import AppState
 from autoscaler.loop import ControlLoop
 from autoscaler.preview import JSON_FIELDS, service_explanation_json, service_text
-from autoscaler.selfmetrics import SelfMetrics
-from autoscaler.server import StatusServer, app_json
-from autoscaler.status import ServiceStatus
+from autoscaler.sinks.selfmetrics import SelfMetrics
+from autoscaler.sinks.status import ServiceStatus
 from autoscaler.statusclient import AppView
+from autoscaler.web.server import StatusServer
+from autoscaler.web.views import app_json
 from tests.fakes import GROUPED, FakeClock, FakeProvider, FakeTarget, cpu_policy
 from tests.threaded_marathon import ThreadedMarathon
 

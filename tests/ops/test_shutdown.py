@@ -18,8 +18,9 @@ from pathlib import Path
 
 import yaml
 
-from autoscaler import clihelp, logs
-from autoscaler.cli import _ShutdownWatchdog
+from autoscaler import logs
+from autoscaler.cli import helptext
+from autoscaler.cli.run import ShutdownWatchdog
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,7 +86,7 @@ def test_sigterm_ends_the_process_while_the_reload_thread_is_blocked(tmp_path: P
         stopped = time.monotonic()
         process.send_signal(signal.SIGTERM)
         try:
-            code = process.wait(timeout=clihelp.SHUTDOWN_GRACE_SECONDS + 10)
+            code = process.wait(timeout=helptext.SHUTDOWN_GRACE_SECONDS + 10)
         except subprocess.TimeoutExpired:
             raise AssertionError(f"still running after SIGTERM:\n{log_path.read_text()[-2000:]}") from None
         took = time.monotonic() - stopped
@@ -96,8 +97,8 @@ def test_sigterm_ends_the_process_while_the_reload_thread_is_blocked(tmp_path: P
 
     lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
     events = [line.get("event") for line in lines]
-    assert code == clihelp.EXIT_FORCED_STOP
-    assert took < clihelp.SHUTDOWN_GRACE_SECONDS + 5
+    assert code == helptext.EXIT_FORCED_STOP
+    assert took < helptext.SHUTDOWN_GRACE_SECONDS + 5
     assert "stop" in events and "forced_stop" in events, events
     forced = next(line for line in lines if line.get("event") == "forced_stop")
     assert forced["level"] == "error" and "did not finish" in forced["message"]
@@ -111,7 +112,7 @@ def test_the_watchdog_waits_for_the_grace_period_only_once_armed() -> None:
         exits.append(code)
         exited.set()
 
-    watchdog = _ShutdownWatchdog(logs.configure(level="ERROR", fmt="json"), grace=0.2, exit_now=exit_now)
+    watchdog = ShutdownWatchdog(logs.configure(level="ERROR", fmt="json"), grace=0.2, exit_now=exit_now)
     time.sleep(0.4)
     assert exits == []  # not armed: never exits
     started = time.monotonic()
@@ -120,4 +121,4 @@ def test_the_watchdog_waits_for_the_grace_period_only_once_armed() -> None:
     assert exited.wait(timeout=5)
     assert time.monotonic() - started >= 0.2
     time.sleep(0.3)
-    assert exits == [clihelp.EXIT_FORCED_STOP]
+    assert exits == [helptext.EXIT_FORCED_STOP]

@@ -10,14 +10,16 @@ from typing import Any
 import httpx
 
 from autoscaler.core.model import AppState
+from autoscaler.core.startup import StartupEstimate
 from autoscaler.explain import explain_app
-from autoscaler.selfmetrics import SelfMetrics
-from autoscaler.server import StatusServer, app_json, outcome_json
-from autoscaler.startup import StartupEstimate
-from autoscaler.status import ServiceStatus
+from autoscaler.sinks.selfmetrics import SelfMetrics
+from autoscaler.sinks.status import ServiceStatus
+from autoscaler.web.server import StatusServer
+from autoscaler.web.values import outcome_json
+from autoscaler.web.views import app_json
 from tests.fakes import T0, FakeClock, FakeTarget
-from tests.ops.test_dashboard_browser import run_chromium
 from tests.predictive.test_loop_predictive import APP, QUERY, HistoryProvider, policy, run_until, setup
+from tests.web.test_dashboard_browser import run_chromium
 
 LEARNED = StartupEstimate(APP, 45.0, (40.0, 45.0, 50.0))
 

@@ -12,8 +12,8 @@ from autoscaler.core.model import AppState
 from autoscaler.core.policy import Policy
 from autoscaler.http import RetryPolicy
 from autoscaler.loop import ControlLoop
-from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.marathon import FakeMarathon
 from tests.fakes import T0, FakeClock, FakeProvider, FakeTarget
 
 APP = "/jobs/worker"

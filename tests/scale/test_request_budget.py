@@ -11,12 +11,12 @@ import logging
 from datetime import UTC, datetime
 
 from autoscaler.core.policy import Policy
-from autoscaler.demo.metrics_server import MetricsServer
 from autoscaler.http import RetryPolicy
 from autoscaler.loop import ControlLoop
 from autoscaler.providers.prometheus import PrometheusProvider
-from autoscaler.targets.fake_marathon import FakeMarathon
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.marathon import FakeMarathon
+from autoscaler.testing.prometheus import FakePrometheus
 
 APPS = [f"/bench/group{i // 100}/app{i}" for i in range(1000)]
 CPU = "avg by (marathon_app) (cpu)"
@@ -60,7 +60,7 @@ async def test_requests_per_tick_for_a_thousand_apps() -> None:
     marathon = FakeMarathon(task_start_delay=0.0)
     for app_id in APPS:
         marathon.add_app(app_id, instances=2)
-    metrics = MetricsServer(series_for)
+    metrics = FakePrometheus(series_for)
     retry = RetryPolicy(attempts=1, request_timeout=30, total_timeout=30)
     target = MarathonClient(base_url=await marathon.start(), policy=retry)
     provider = PrometheusProvider(url=await metrics.start(), policy=retry)

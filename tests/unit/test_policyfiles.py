@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from autoscaler.core.units import Step
 from autoscaler.policyfiles import MAX_DEPTH, MAX_FILE_BYTES, LoadResult, Problem, load_directory, load_paths
@@ -574,3 +575,27 @@ def test_a_symlink_inside_the_directory_is_still_followed(tmp_path: Path) -> Non
     os.symlink(tmp_path / "real" / "api.yaml", tmp_path / "api.yaml")
     result = load_directory(tmp_path)
     assert result.problems == [] and list(result.policies) == ["/shop/api"]
+
+
+def test_equal_parts_of_many_policies_are_held_once_and_the_policies_are_unchanged(tmp_path: Path) -> None:
+    """Alike policies share their equal parts (memory at 10,000 apps), and each loaded policy is
+    still equal to the one validated from its own file alone; a part that differs is its own."""
+    from autoscaler.core.policy import Policy
+    from autoscaler.policyfiles import SafeLoader
+
+    write(tmp_path, "_defaults.yaml", "scale_down:\n  cooldown: 7m\ntimezone: Europe/Berlin\n")
+    for index in range(3):
+        write(tmp_path, f"api{index}.yaml", API.replace("/shop/api", f"/shop/api{index}"))
+    write(tmp_path, "other.yaml", API.replace("/shop/api", "/shop/other").replace("0.6", "0.7"))
+    result = load_directory(tmp_path)
+    assert result.errors == []
+    loaded = [result.policies[f"/shop/api{index}"] for index in range(3)]
+    other = result.policies["/shop/other"]
+    assert loaded[0].metrics is loaded[1].metrics is loaded[2].metrics
+    assert loaded[0].scale_down is loaded[2].scale_down is other.scale_down
+    assert other.metrics is not loaded[0].metrics and other.metrics[0].target_average == 0.7
+    defaults = yaml.load((tmp_path / "_defaults.yaml").read_text(), Loader=SafeLoader)
+    for app_id, policy in result.policies.items():
+        own = yaml.load(Path(result.sources[app_id]).read_text(), Loader=SafeLoader)
+        alone = Policy.model_validate({**defaults, **own})
+        assert policy == alone and policy.model_fields_set == alone.model_fields_set

@@ -1,115 +1,50 @@
 """PrometheusProvider against recorded Prometheus HTTP API answers, every odd shape included.
 
-The client library speaks `requests`, which respx cannot intercept, so a small HTTP server on
+The client library speaks `requests`, which respx cannot intercept, so the fake Prometheus on
 127.0.0.1 replays the JSON recorded from a real Prometheus (tests/fixtures/prometheus) and counts
 what it was asked.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-import urllib.parse
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from autoscaler.errors import ConfigurationError, MetricSourceError
 from autoscaler.http import RetryPolicy
 from autoscaler.providers import build_provider
 from autoscaler.providers.prometheus import PrometheusProvider
+from autoscaler.testing.prometheus import FakePrometheus, Raw
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "prometheus"
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 FAST = RetryPolicy(attempts=3, initial_backoff=0.01, max_backoff=0.02, total_timeout=5, request_timeout=2)
 
 
-@dataclass
-class Reply:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
+def reply(status: int, body: bytes, content_type: str = "application/json") -> Raw:
+    return (status, content_type, body)
 
 
-def fixture(name: str, status: int = 200) -> Reply:
+def fixture(name: str, status: int = 200) -> Raw:
     path = FIXTURES / name
     kind = "text/html" if path.suffix == ".html" else "application/json"
-    return Reply(status, path.read_bytes(), kind)
-
-
-@dataclass
-class ReplayServer:
-    """Answers each PromQL query with its scripted replies in turn (the last one repeats)."""
-
-    url: str = ""
-    replies: dict[str, list[Reply]] = field(default_factory=dict)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    delay: float = 0.0
-    in_flight: int = 0
-    max_in_flight: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def script(self, query: str, *replies: Reply) -> None:
-        self.replies[query] = list(replies)
-
-    def count(self, query: str) -> int:
-        return sum(1 for request in self.requests if request["query"] == query)
-
-    def answer(self, path: str, params: dict[str, str], headers: dict[str, str]) -> Reply:
-        query = params.get("query", "")
-        with self.lock:
-            self.requests.append({"path": path, "query": query, "params": params, **headers})
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            time.sleep(self.delay)
-            with self.lock:
-                queue = self.replies.get(query)
-                if not queue:
-                    return Reply(404, b'{"status":"error","error":"unscripted query"}')
-                return queue.pop(0) if len(queue) > 1 else queue[0]
-        finally:
-            with self.lock:
-                self.in_flight -= 1
+    return reply(status, path.read_bytes(), kind)
 
 
 @pytest.fixture
-def replay() -> Iterator[ReplayServer]:
-    state = ReplayServer()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            parsed = urllib.parse.urlsplit(self.path)
-            params = dict(urllib.parse.parse_qsl(parsed.query))
-            headers = {"authorization": self.headers.get("Authorization", "")}
-            reply = state.answer(parsed.path, params, headers)
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            self.wfile.write(reply.body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+async def replay() -> AsyncIterator[FakePrometheus]:
+    async with FakePrometheus() as fake:
+        yield fake
 
 
 @pytest.fixture
-async def provider(replay: ReplayServer) -> Any:
+async def provider(replay: FakePrometheus) -> Any:
     prom = PrometheusProvider(url=replay.url, policy=FAST)
     yield prom
     await prom.aclose()
@@ -119,7 +54,7 @@ def at(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
-async def test_scalar_is_one_sample_without_labels(replay: ReplayServer, provider: Any) -> None:
+async def test_scalar_is_one_sample_without_labels(replay: FakePrometheus, provider: Any) -> None:
     replay.script("scalar(queue_depth)", fixture("scalar.json"))
     result = (await provider.query(["scalar(queue_depth)"], now=NOW))["scalar(queue_depth)"]
     assert result.error is None
@@ -129,7 +64,7 @@ async def test_scalar_is_one_sample_without_labels(replay: ReplayServer, provide
     assert sample.timestamp == at(1795732516.515)
 
 
-async def test_vector_of_one_keeps_series_labels_and_time(replay: ReplayServer, provider: Any) -> None:
+async def test_vector_of_one_keeps_series_labels_and_time(replay: FakePrometheus, provider: Any) -> None:
     query = 'queue_depth{queue="orders"}'
     replay.script(query, fixture("vector_one.json"))
     result = (await provider.query([query], now=NOW))[query]
@@ -145,15 +80,15 @@ async def test_vector_of_one_keeps_series_labels_and_time(replay: ReplayServer, 
     assert sample.timestamp == at(1795732516.513)
 
 
-async def test_instant_query_is_evaluated_at_now(replay: ReplayServer, provider: Any) -> None:
+async def test_instant_query_is_evaluated_at_now(replay: FakePrometheus, provider: Any) -> None:
     replay.script("up", fixture("vector_one.json"))
     await provider.query(["up"], now=NOW)
-    (request,) = replay.requests
-    assert request["path"] == "/api/v1/query"
-    assert float(request["params"]["time"]) == NOW.timestamp()
+    (request,) = replay.received
+    assert request.path == "/api/v1/query"
+    assert float(request.params["time"]) == NOW.timestamp()
 
 
-async def test_vector_of_many_gives_a_sample_per_series(replay: ReplayServer, provider: Any) -> None:
+async def test_vector_of_many_gives_a_sample_per_series(replay: FakePrometheus, provider: Any) -> None:
     query = "sum by (app) (app_cpu_usage)"
     replay.script(query, fixture("vector_many.json"))
     result = (await provider.query([query], now=NOW))[query]
@@ -164,14 +99,14 @@ async def test_vector_of_many_gives_a_sample_per_series(replay: ReplayServer, pr
     }
 
 
-async def test_empty_vector_is_no_samples_and_no_error(replay: ReplayServer, provider: Any) -> None:
+async def test_empty_vector_is_no_samples_and_no_error(replay: FakePrometheus, provider: Any) -> None:
     replay.script("nothing", fixture("empty.json"))
     result = (await provider.query(["nothing"], now=NOW))["nothing"]
     assert result.samples == ()
     assert result.error is None
 
 
-async def test_nan_and_infinities_are_missing_values(replay: ReplayServer, provider: Any) -> None:
+async def test_nan_and_infinities_are_missing_values(replay: FakePrometheus, provider: Any) -> None:
     replay.script("weird", fixture("nan.json"))
     replay.script("big", fixture("inf.json"))
     results = await provider.query(["weird", "big"], now=NOW)
@@ -186,7 +121,7 @@ async def test_nan_and_infinities_are_missing_values(replay: ReplayServer, provi
     [("matrix.json", "range vector"), ("string.json", "string")],
 )
 async def test_matrix_and_string_results_are_errors(
-    replay: ReplayServer, provider: Any, name: str, expected: str
+    replay: FakePrometheus, provider: Any, name: str, expected: str
 ) -> None:
     replay.script("q", fixture(name))
     result = (await provider.query(["q"], now=NOW))["q"]
@@ -196,7 +131,7 @@ async def test_matrix_and_string_results_are_errors(
     assert expected in result.error
 
 
-async def test_bad_promql_surfaces_prometheus_message_without_retry(replay: ReplayServer, provider: Any) -> None:
+async def test_bad_promql_surfaces_prometheus_message_without_retry(replay: FakePrometheus, provider: Any) -> None:
     replay.script("sum(", fixture("bad_query.json", status=400))
     result = (await provider.query(["sum("], now=NOW))["sum("]
     assert result.error == (
@@ -206,7 +141,7 @@ async def test_bad_promql_surfaces_prometheus_message_without_retry(replay: Repl
     assert replay.count("sum(") == 1
 
 
-async def test_503_then_success_is_retried(replay: ReplayServer, provider: Any) -> None:
+async def test_503_then_success_is_retried(replay: FakePrometheus, provider: Any) -> None:
     replay.script("up", fixture("unavailable.json", status=503), fixture("vector_one.json"))
     result = (await provider.query(["up"], now=NOW))["up"]
     assert result.error is None
@@ -214,21 +149,21 @@ async def test_503_then_success_is_retried(replay: ReplayServer, provider: Any) 
     assert replay.count("up") == 2
 
 
-async def test_429_is_retried(replay: ReplayServer, provider: Any) -> None:
-    replay.script("up", Reply(429, b"slow down", "text/plain"), fixture("scalar.json"))
+async def test_429_is_retried(replay: FakePrometheus, provider: Any) -> None:
+    replay.script("up", reply(429, b"slow down", "text/plain"), fixture("scalar.json"))
     result = (await provider.query(["up"], now=NOW))["up"]
     assert result.error is None
     assert replay.count("up") == 2
 
 
-async def test_persistent_5xx_gives_up_after_the_policy_attempts(replay: ReplayServer, provider: Any) -> None:
+async def test_persistent_5xx_gives_up_after_the_policy_attempts(replay: FakePrometheus, provider: Any) -> None:
     replay.script("up", fixture("unavailable.json", status=503))
     result = (await provider.query(["up"], now=NOW))["up"]
     assert result.error == ("prometheus query 'up': HTTP 503 timeout: query timed out in expression evaluation")
     assert replay.count("up") == FAST.attempts
 
 
-async def test_html_error_page_is_one_line_without_markup(replay: ReplayServer, provider: Any) -> None:
+async def test_html_error_page_is_one_line_without_markup(replay: FakePrometheus, provider: Any) -> None:
     replay.script("up", fixture("bad_gateway.html", status=502))
     result = (await provider.query(["up"], now=NOW))["up"]
     assert result.error is not None
@@ -242,12 +177,12 @@ async def test_html_error_page_is_one_line_without_markup(replay: ReplayServer, 
     ("reply", "expected"),
     [
         (fixture("login_page.html"), "answer is not JSON"),
-        (Reply(200, b"ok", "text/plain"), "answer is not JSON"),
+        (reply(200, b"ok", "text/plain"), "answer is not JSON"),
         (fixture("not_a_response.json"), "not a Prometheus API response"),
     ],
 )
 async def test_unusable_200_answers_are_errors_not_retried(
-    replay: ReplayServer, provider: Any, reply: Reply, expected: str
+    replay: FakePrometheus, provider: Any, reply: Raw, expected: str
 ) -> None:
     replay.script("up", reply)
     result = (await provider.query(["up"], now=NOW))["up"]
@@ -257,7 +192,7 @@ async def test_unusable_200_answers_are_errors_not_retried(
     assert replay.count("up") == 1
 
 
-async def test_garbage_values_become_missing_with_the_reason(replay: ReplayServer, provider: Any) -> None:
+async def test_garbage_values_become_missing_with_the_reason(replay: FakePrometheus, provider: Any) -> None:
     replay.script("load", fixture("garbage.json"))
     result = (await provider.query(["load"], now=NOW))["load"]
     values = {s.labels.get("app"): s.value for s in result.samples}
@@ -268,7 +203,7 @@ async def test_garbage_values_become_missing_with_the_reason(replay: ReplayServe
     assert result.error.count("unreadable series") == 2
 
 
-async def test_identical_queries_are_sent_once(replay: ReplayServer, provider: Any) -> None:
+async def test_identical_queries_are_sent_once(replay: FakePrometheus, provider: Any) -> None:
     replay.script("a", fixture("scalar.json"))
     replay.script("b", fixture("empty.json"))
     results = await provider.query(["a", "b", "a", "a"], now=NOW)
@@ -277,7 +212,7 @@ async def test_identical_queries_are_sent_once(replay: ReplayServer, provider: A
     assert replay.count("b") == 1
 
 
-async def test_one_failing_query_does_not_spoil_the_others(replay: ReplayServer, provider: Any) -> None:
+async def test_one_failing_query_does_not_spoil_the_others(replay: FakePrometheus, provider: Any) -> None:
     replay.script("good", fixture("scalar.json"))
     replay.script("sum(", fixture("bad_query.json", status=400))
     results = await provider.query(["good", "sum("], now=NOW)
@@ -285,7 +220,7 @@ async def test_one_failing_query_does_not_spoil_the_others(replay: ReplayServer,
     assert results["sum("].error is not None
 
 
-async def test_concurrency_is_bounded(replay: ReplayServer) -> None:
+async def test_concurrency_is_bounded(replay: FakePrometheus) -> None:
     replay.delay = 0.05
     queries = [f"q{i}" for i in range(6)]
     for query in queries:
@@ -312,7 +247,7 @@ async def test_unreachable_server_is_a_one_line_error_per_query() -> None:
     assert "Traceback" not in result.error
 
 
-async def test_credentials_are_sent_and_never_shown(replay: ReplayServer) -> None:
+async def test_credentials_are_sent_and_never_shown(replay: FakePrometheus) -> None:
     replay.script("up", fixture("scalar.json"))
     basic = PrometheusProvider(url=replay.url, policy=FAST, basic_auth=("ops", "s3cret"))
     bearer = PrometheusProvider(url=replay.url, policy=FAST, bearer_token="t0ken")
@@ -322,7 +257,7 @@ async def test_credentials_are_sent_and_never_shown(replay: ReplayServer) -> Non
     finally:
         await basic.aclose()
         await bearer.aclose()
-    assert [r["authorization"] for r in replay.requests] == [
+    assert [r.headers["authorization"] for r in replay.received] == [
         "Basic b3BzOnMzY3JldA==",
         "Bearer t0ken",
     ]
@@ -341,7 +276,7 @@ def test_basic_auth_and_bearer_token_are_exclusive() -> None:
         PrometheusProvider(url="http://127.0.0.1:9", basic_auth=("a", "b"), bearer_token="t")
 
 
-async def test_range_query_returns_the_points_of_one_series(replay: ReplayServer, provider: Any) -> None:
+async def test_range_query_returns_the_points_of_one_series(replay: FakePrometheus, provider: Any) -> None:
     replay.script("hist_load", fixture("range_one.json"))
     start = at(1795725310)
     points = await provider.range_query(
@@ -353,13 +288,13 @@ async def test_range_query_returns_the_points_of_one_series(replay: ReplayServer
         (at(1795725550), None),
         (at(1795725670), 6.0),
     ]
-    (request,) = replay.requests
-    assert request["path"] == "/api/v1/query_range"
-    assert request["params"]["step"] == "120"
-    assert request["params"]["start"] == "1795725310"
+    (request,) = replay.received
+    assert request.path == "/api/v1/query_range"
+    assert request.params["step"] == "120"
+    assert request.params["start"] == "1795725310"
 
 
-async def test_range_query_edge_cases(replay: ReplayServer, provider: Any) -> None:
+async def test_range_query_edge_cases(replay: FakePrometheus, provider: Any) -> None:
     replay.script("none", fixture("range_empty.json"))
     replay.script("two", fixture("range_two.json"))
     replay.script("sum(", fixture("bad_query.json", status=400))
@@ -380,3 +315,55 @@ async def test_build_provider_by_name() -> None:
         build_provider("influx", url="http://127.0.0.1:9")
     with pytest.raises(ConfigurationError, match="prometheus"):
         build_provider("prometheus", url="http://127.0.0.1:9", colour="blue")
+
+
+def test_a_non_200_answer_reaches_the_retry_policy_as_received_not_as_the_librarys_text() -> None:
+    """The library's exception for a non-200 answer is only text; what the retry policy reads is the
+    answer our adapter received, headers (Retry-After) included, whatever that text says."""
+    import requests
+    from prometheus_api_client.exceptions import PrometheusApiClientException
+
+    from autoscaler.providers.prometheus import _answer_or_raise, _QueryFailed
+
+    received = requests.Response()
+    received.status_code = 503
+    received.headers["Retry-After"] = "2"
+    received._content = b'{"status":"error","errorType":"unavailable","error":"overloaded"}'
+    misleading = PrometheusApiClientException("HTTP Status Code 200 (b'fine')")
+    assert _answer_or_raise(misleading, received) is received
+    assert _answer_or_raise(None, received) is received
+    with pytest.raises(_QueryFailed, match="HTTP Status Code 200"):
+        _answer_or_raise(misleading, None)  # nothing was received: the library's words, as they are
+
+
+_TEXT = st.text(max_size=4)
+_SERIES = st.fixed_dictionaries(
+    {
+        "metric": st.one_of(st.dictionaries(_TEXT, st.one_of(_TEXT, st.integers()), max_size=2), st.none(), _TEXT),
+        "value": st.one_of(
+            st.lists(
+                st.one_of(
+                    st.floats(allow_nan=True), st.integers(), st.booleans(), st.sampled_from(["1.5", "NaN", "x"])
+                ),
+                max_size=3,
+            ),
+            _TEXT,
+        ),
+    },
+    optional={"values": st.lists(st.integers(), max_size=1)},
+)
+
+
+@given(series=_SERIES)
+def test_the_quick_reading_of_a_usual_series_agrees_with_the_checked_one(series: dict[str, Any]) -> None:
+    """The shortcut for the usual shape of a series gives what the full checks give, or leaves it to them."""
+    from autoscaler.providers.prometheus import _checked_sample, _plain_sample, _QueryFailed
+
+    quick = _plain_sample(series, {})
+    problems: list[str] = []
+    try:
+        checked = _checked_sample(series, {}, problems, [series])
+    except _QueryFailed:
+        checked = None
+    if quick is not None:
+        assert (quick, problems) == (checked, [])

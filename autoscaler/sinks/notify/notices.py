@@ -1,0 +1,238 @@
+"""Notices from tick reports: every scale action, and failures that persist, told once, then their recovery.
+
+`FailureTracker` is pure state (no I/O, no clock): it folds the sequence of TickReports into the
+notices worth sending, so the rules of when to speak are tested without any receiver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from autoscaler.reports import TickReport
+from autoscaler.sinks.notify.config import DEFAULT_FAILURE_CODES
+
+_MAX_REASONS = 8
+
+Event = Literal["scaled", "failing", "recovered"]
+Subject = Literal["app", "marathon", "metric_source"]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One thing worth telling: a scale action, a persistent failure, or its recovery."""
+
+    event: Event
+    subject: Subject
+    name: str  # the app id, the metric source's name, or "marathon"
+    code: str
+    at: datetime
+    before: int | None = None
+    after: int | None = None
+    reasons: tuple[str, ...] = ()
+    ticks: int = 0
+    detail: str = ""
+
+    @property
+    def headline(self) -> str:
+        if self.event == "scaled":
+            return f"{self.name}: {self.before} -> {self.after} ({self.code}: {self.detail})"
+        what = {"app": self.name, "marathon": "Marathon", "metric_source": f"metric source {self.name}"}[self.subject]
+        if self.event == "failing":
+            return f"{what}: {self.code} for {self.ticks} ticks"
+        return f"{what}: recovered from {self.code}" + (f" (now {self.detail})" if self.detail else "")
+
+    def lines(self) -> list[str]:
+        """The reasons worth showing under the headline, capped."""
+        shown = list(self.reasons[:_MAX_REASONS])
+        if len(self.reasons) > _MAX_REASONS:
+            shown.append(f"... {len(self.reasons) - _MAX_REASONS} more")
+        if self.event == "failing" and self.detail and self.detail not in shown:
+            shown.insert(0, self.detail)
+        return shown
+
+    def as_json(self, *, service: str) -> dict[str, Any]:
+        """The generic JSON format, one object per notice:
+
+        - `event`: `scaled`, `failing` (a failure persisted for `ticks` ticks) or `recovered`;
+        - `subject`: `app`, `marathon` or `metric_source`; `app` / `source`: its name, else null;
+        - `from`, `to`: instance counts of a scale action, else null;
+        - `code`: the outcome code (`scaled_up`, `missing_metrics`, `app_not_found`, ...), for
+          Marathon `marathon_unreachable` / `marathon_unauthorized`, for a source `source_down`;
+          for `recovered`, the code that recovered;
+        - `reasons`: the decision's reasons (or the failure's detail), as a list of strings;
+        - `ticks`: consecutive ticks of a failure; `time`: the tick's time (ISO 8601, with offset);
+        - `text`: one readable line; `service`: the configured title.
+        """
+        return {
+            "event": self.event,
+            "subject": self.subject,
+            "app": self.name if self.subject == "app" else None,
+            "source": self.name if self.subject == "metric_source" else None,
+            "from": self.before,
+            "to": self.after,
+            "code": self.code,
+            "reasons": list(self.reasons) or ([self.detail] if self.detail and self.event == "failing" else []),
+            "ticks": self.ticks,
+            "time": self.at.isoformat(),
+            "text": self.headline,
+            "service": service,
+        }
+
+
+@dataclass
+class _Streak:
+    code: str | None = None
+    ticks: int = 0
+    alerted: str | None = None  # the failure code reached the threshold (reported unless quiet)
+    quiet: bool = True  # every tick of the streak was covered by a notice about its cause
+    told: bool = False  # a failing notice was sent, so its recovery is worth one too
+
+
+class FailureTracker:
+    """Turns the sequence of TickReports into notices; pure state, no I/O, no clock.
+
+    A failure is reported once, when the same code has held for `failure_ticks` consecutive ticks;
+    a different failure code restarts the count; any non-failure outcome after a reported failure
+    gives one recovery notice. Ticks that could not read Marathon say nothing about apps or metric
+    sources, so they leave those streaks as they are.
+    """
+
+    def __init__(
+        self,
+        *,
+        failure_ticks: int,
+        failure_codes: frozenset[str] = DEFAULT_FAILURE_CODES,
+        scale_actions: bool = True,
+    ) -> None:
+        self._threshold = failure_ticks
+        self._codes = failure_codes
+        self._scale_actions = scale_actions
+        self._streaks: dict[tuple[Subject, str], _Streak] = {}
+
+    def observe(self, report: TickReport) -> list[Notice]:
+        notices: list[Notice] = []
+        at = report.at
+        if report.error is not None:
+            code = "marathon_unauthorized" if report.auth_error else "marathon_unreachable"
+            self._fail(("marathon", "marathon"), code, at=at, detail=report.error, into=notices)
+            return notices
+        self._ok(("marathon", "marathon"), "reachable", at=at, into=notices)
+
+        down = self._observe_sources(report, at=at, into=notices)
+        for app_id, outcome in report.outcomes.items():
+            decision = outcome.decision
+            if outcome.scaled and decision is not None and self._scale_actions:
+                notices.append(
+                    Notice(
+                        "scaled",
+                        "app",
+                        app_id,
+                        outcome.code,
+                        at,
+                        before=decision.current,
+                        after=decision.desired,
+                        reasons=tuple(decision.reasons()),
+                        detail=decision.cause,
+                    )
+                )
+            if outcome.code in self._codes:
+                reasons = tuple(decision.reasons()) if decision is not None else ()
+                # Metrics missing only because their source is down: the source's notice says it.
+                quiet = (
+                    outcome.code == "missing_metrics"
+                    and decision is not None
+                    and bool(decision.metrics)
+                    and all(m.missing and m.source in down for m in decision.metrics)
+                )
+                self._fail(
+                    ("app", app_id),
+                    outcome.code,
+                    at=at,
+                    detail=outcome.detail,
+                    reasons=reasons,
+                    quiet=quiet,
+                    into=notices,
+                )
+            else:
+                self._ok(("app", app_id), outcome.code, at=at, into=notices)
+        for key in [k for k in self._streaks if k[0] == "app" and k[1] not in report.outcomes]:
+            del self._streaks[key]  # no longer managed: nothing more to say about it
+        return notices
+
+    def _observe_sources(self, report: TickReport, *, at: datetime, into: list[Notice]) -> set[str]:
+        """A source is down in a tick when every metric read from it is missing; returns those."""
+        missing: dict[str, list[str | None]] = {}  # per source: each metric's missing reason or None
+        for outcome in report.outcomes.values():
+            if outcome.decision is not None:
+                for metric in outcome.decision.metrics:
+                    missing.setdefault(metric.source, []).append(metric.detail if metric.missing else None)
+        down: set[str] = set()
+        for source, reasons in missing.items():
+            if all(reason is not None for reason in reasons):
+                down.add(source)
+                first = next((r for r in reasons if r), "")
+                detail = f"all {len(reasons)} metrics from {source} are missing; first: {first}"
+                detail += fallbacks_text(report, source)
+                self._fail(("metric_source", source), "source_down", at=at, detail=detail, into=into)
+            else:
+                self._ok(("metric_source", source), "up", at=at, into=into)
+        return down
+
+    def _fail(
+        self,
+        key: tuple[Subject, str],
+        code: str,
+        *,
+        at: datetime,
+        detail: str,
+        into: list[Notice],
+        reasons: tuple[str, ...] = (),
+        quiet: bool = False,
+    ) -> None:
+        streak = self._streaks.setdefault(key, _Streak())
+        if streak.code == code:
+            streak.ticks += 1
+        else:
+            streak.code, streak.ticks, streak.quiet = code, 1, True
+        streak.quiet = streak.quiet and quiet  # loud as soon as one tick of the streak was not covered
+        if streak.ticks >= self._threshold and streak.alerted != code:
+            streak.alerted = code
+            if not streak.quiet:
+                streak.told = True
+                into.append(
+                    Notice("failing", key[0], key[1], code, at, reasons=reasons, ticks=streak.ticks, detail=detail)
+                )
+
+    def _ok(self, key: tuple[Subject, str], now_code: str, *, at: datetime, into: list[Notice]) -> None:
+        streak = self._streaks.pop(key, None)
+        if streak is not None and streak.alerted is not None and streak.told:
+            into.append(Notice("recovered", key[0], key[1], streak.alerted, at, detail=now_code))
+
+
+# At most this many apps are named in an outage notice's account of the fallbacks.
+_MOST_FALLBACKS_NAMED = 10
+
+
+def fallbacks_text(report: TickReport, source: str) -> str:
+    """For an outage of `source`: which of its apps fell back (or will, and when) and to what, as
+    `; fallback: /a to 10, /b to its forecast at 12:02:00 UTC, /c holds (...)`; empty without any."""
+    parts = []
+    for app_id, outcome in report.outcomes.items():
+        decision = outcome.decision
+        if decision is None or decision.fallback is None or not any(m.source == source for m in decision.metrics):
+            continue
+        fallback = decision.fallback
+        to = f"at least {fallback.source}" if isinstance(fallback.source, int) else f"its {fallback.source}"
+        if fallback.in_force:
+            parts.append(f"{app_id} to {fallback.instances}")
+        elif fallback.status == "waiting":
+            parts.append(f"{app_id} to {to} at {fallback.in_force_from.astimezone(UTC):%H:%M:%S} UTC")
+        else:
+            parts.append(f"{app_id} holds ({fallback.why})")
+    if not parts:
+        return ""
+    more = len(parts) - _MOST_FALLBACKS_NAMED
+    shown = ", ".join(parts[:_MOST_FALLBACKS_NAMED]) + (f" (+{more})" if more > 0 else "")
+    return f"; fallback: {shown}"
