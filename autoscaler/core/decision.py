@@ -16,8 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from autoscaler.core import render
-from autoscaler.core.codes import Outcome
-from autoscaler.core.codes import Rule
+from autoscaler.core.codes import Outcome, Rule
 from autoscaler.core.fallback import FallbackState
 from autoscaler.core.forecast import LoadForecast
 from autoscaler.core.lazytext import LazyDetail
@@ -181,6 +180,7 @@ class Decision:
         if self.pause is not None and self.clamps and self.clamps[-1].rule == Rule.PAUSED:
             return self.clamps[-1].before
         return self.desired
+
     # Every metric missing with a `fallback` in the policy: where the fallback stands, and since when.
     fallback: FallbackState | None = None
     # The ramps of schedule windows in force (core.ramp): their floor, and the base it ramps from.
