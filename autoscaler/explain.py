@@ -77,6 +77,13 @@ def offline_unknowns(policy: Policy, *, startup: StartupEstimate | None) -> tupl
         unknown.append(
             f"no learned start-up time: the fallback {format_duration(FALLBACK_STARTUP)} is used (--startup sets one)"
         )
+    if policy.fallback is not None:
+        unknown.append(
+            "since when the metrics have been missing: a fallback counts its `after` from now (the service's "
+            "status shows the one in force)"
+        )
+    if any(schedule.ramp_up or schedule.ramp_down for schedule in policy.schedules):
+        unknown.append("the count a ramp in force started from: it takes the current count (or recommendation)")
     return tuple(unknown)
 
 
@@ -299,7 +306,14 @@ def _policy_lines(policy: Policy) -> list[str]:
         + (", force: true" if policy.force else ""),
         f"  scale_up: {_rule_text(policy.scale_up)}",
         f"  scale_down: {_rule_text(policy.scale_down)}",
-    ]
+    ] + (
+        [
+            f"  fallback: at least {policy.fallback.instances} once every metric has been missing for "
+            f"{format_duration(policy.fallback.after)}"
+        ]
+        if policy.fallback is not None
+        else []
+    )
 
 
 def _ago(moment: datetime, now: datetime) -> str:
@@ -320,9 +334,16 @@ def _window_text(window: Window, now: datetime) -> str:
     def at(moment: datetime) -> str:  # on the schedule's own wall clock, with its zone's name
         return f"{window.local(moment).isoformat()} {window.timezone}"
 
+    ramps = ""
+    if window.ramp_up:
+        begins = window.applies_from - window.ramp_up
+        ramps += f"; ramps up over {format_duration(window.ramp_up)} from {at(begins)} ({_ago(begins, now)})"
+    if window.ramp_down:
+        over = window.end + window.ramp_down
+        ramps += f"; ramps down over {format_duration(window.ramp_down)} until {at(over)}"
     return (
         f"{window.name} ({', '.join(bounds)}): {at(window.start)} to {at(window.end)}{lead}; "
-        f"applies from {at(window.applies_from)} ({_ago(window.applies_from, now)})"
+        f"applies from {at(window.applies_from)} ({_ago(window.applies_from, now)}){ramps}"
     )
 
 

@@ -96,6 +96,8 @@ class Cause(StrEnum):
     BASELINE = "baseline"
     FORECAST = "forecast"
     SCHEDULE = "schedule"
+    RAMP = "ramp"
+    FALLBACK = "fallback"
     BOUNDS = "bounds"
 
     @property
@@ -113,8 +115,10 @@ class Rule(StrEnum):
     MIN_STEP = "min_step"
     COOLDOWN = "cooldown"
     FORECAST = "forecast"
+    FALLBACK = "fallback"
     SCHEDULE_CEILING = "schedule_ceiling"
     SCHEDULE_FLOOR = "schedule_floor"
+    SCHEDULE_RAMP = "schedule_ramp"
     MAX_INSTANCES = "max_instances"
     MIN_INSTANCES = "min_instances"
     PAUSED = "paused"
@@ -169,6 +173,8 @@ _CAUSES: Mapping[Cause, str] = {
     Cause.BASELINE: "a policy without metrics returned to its baseline, min_instances",
     Cause.FORECAST: "the forecast raised the count ahead of the load it expects",
     Cause.SCHEDULE: "a schedule or campaign window's floor or ceiling set the count",
+    Cause.RAMP: "a step of a schedule window's ramp_up or ramp_down set the count",
+    Cause.FALLBACK: "every metric has been missing for fallback.after: the policy's fallback raised the count",
     Cause.BOUNDS: "min_instances or max_instances brought the count back inside its bounds",
 }
 
@@ -182,6 +188,8 @@ _RULES: Mapping[Rule, str] = {
     Rule.FORECAST: "the forecast's count applies at once, like a schedule floor",
     Rule.SCHEDULE_CEILING: "the lowest ceiling of the windows in force caps the count",
     Rule.SCHEDULE_FLOOR: "the highest floor of the windows in force applies at once",
+    Rule.SCHEDULE_RAMP: "a window's ramp: its floor in steps before it applies, and its steps down after its end",
+    Rule.FALLBACK: "with every metric missing for fallback.after, the fallback's count applies at once",
     Rule.MAX_INSTANCES: "the count never goes above max_instances",
     Rule.MIN_INSTANCES: "the count never goes below min_instances",
     Rule.PAUSED: "a pause in force keeps the count where it is, schedule floors included",

@@ -7,7 +7,9 @@ plain words. In order:
 2. `propose`: the metrics' proposals, the highest wins; missing metrics may not drive a scale-down;
    `see_metric_window`: a hold only because instances became ready (or went away) within the metric
    window, so its average has not measured them yet, is `metric_window`; `remember`: what History
-   keeps (the proposal raised to an active floor, and to the forecast when it acts);
+   keeps (the proposal raised to an active floor, and to the forecast when it acts); `plan_ramps`,
+   `plan_fallback`: a window's ramp in force, and the fallback when every metric is missing
+   (core.floors), both remembered like a floor;
 3. `wait_for_ready`, `wait_for_full_window`: scale-down is held while instances are still becoming
    ready, and until one stabilisation window of recommendations has been observed (so a restart
    cannot cause a scale-down);
@@ -17,8 +19,9 @@ plain words. In order:
    worth a deployment (`scale_down.min_step`);
 6. `cool_down`: cooldowns per direction, measured from the app's last scale by anyone (Marathon's
    lastScalingAt);
-7. `follow_forecast`, `cap_at_schedule_ceiling`, `raise_to_schedule_floor`: the forecast, then
-   schedule and campaign windows (the lowest active ceiling, then the highest active floor), at once;
+7. `follow_forecast`, `raise_to_fallback`, `cap_at_schedule_ceiling`, `raise_to_schedule_floor`,
+   `follow_ramp`: the forecast and the fallback, then schedule and campaign windows (the lowest active
+   ceiling, then the highest active floor, then a ramp's level and the steps of a ramp down), at once;
 8. `keep_within_bounds`: min/max bounds, always, also when the app was set outside them by hand;
 9. `hold_for_pause` (`FINAL`, core.pausing): a pause in force keeps the count where it is, whatever
    the stages above decided (schedule floors included), also after a stage stopped the decision.
@@ -42,6 +45,7 @@ from datetime import datetime
 
 from autoscaler.core.codes import Cause, Hold, Outcome, Rule
 from autoscaler.core.decision import Action, Clamp, Decision, History, ReadyCount, Recommendation
+from autoscaler.core.floors import follow_ramp, plan_fallback, plan_ramps, raise_to_fallback
 from autoscaler.core.forecast import Outlook
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.pause import Pause
@@ -87,6 +91,8 @@ SHAPING: tuple[Stage, ...] = (
     propose,
     see_metric_window,
     remember,
+    plan_ramps,
+    plan_fallback,
     wait_for_ready,
     wait_for_full_window,
     stabilize,
@@ -97,8 +103,10 @@ SHAPING: tuple[Stage, ...] = (
 # Stages 7-8: what sets the count whatever the metrics say; a scale they made is theirs (its cause).
 SETTING: tuple[Stage, ...] = (
     follow_forecast,
+    raise_to_fallback,
     cap_at_schedule_ceiling,
     raise_to_schedule_floor,
+    follow_ramp,
     keep_within_bounds,
 )
 
@@ -108,6 +116,8 @@ FINAL: tuple[Stage, ...] = (hold_for_pause,)
 # The cause of a scale that a SETTING stage made, by the rule of its last clamp.
 _CAUSES: Mapping[str, Cause] = {
     Rule.FORECAST: Cause.FORECAST,
+    Rule.FALLBACK: Cause.FALLBACK,
+    Rule.SCHEDULE_RAMP: Cause.RAMP,
     Rule.SCHEDULE_FLOOR: Cause.SCHEDULE,
     Rule.SCHEDULE_CEILING: Cause.SCHEDULE,
     Rule.MIN_INSTANCES: Cause.BOUNDS,
@@ -119,6 +129,7 @@ _AT_BOUND: Mapping[str, Hold] = {
     Rule.MAX_INSTANCES: Hold.AT_MAX,
     Rule.MIN_INSTANCES: Hold.AT_MIN,
     Rule.SCHEDULE_FLOOR: Hold.AT_SCHEDULE_FLOOR,
+    Rule.SCHEDULE_RAMP: Hold.AT_SCHEDULE_FLOOR,
     Rule.SCHEDULE_CEILING: Hold.AT_SCHEDULE_CEILING,
     Rule.FORECAST: Hold.AT_FORECAST,
 }
@@ -188,6 +199,8 @@ def _finish(draft: Draft, code: str, cause: str) -> Decision:
         proposed_by=draft.proposed_by,
         forecast_mode=predictive.mode if predictive is not None else None,
         pause=draft.pause if code == Hold.PAUSED else None,
+        fallback=draft.fallback,
+        ramp=draft.ramp,
     )
 
 

@@ -16,10 +16,12 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from autoscaler.core import render
-from autoscaler.core.codes import Rule
+from autoscaler.core.codes import Outcome, Rule
+from autoscaler.core.fallback import FallbackState
 from autoscaler.core.forecast import LoadForecast
 from autoscaler.core.lazytext import LazyDetail
 from autoscaler.core.pause import Pause
+from autoscaler.core.ramp import RampFloor, RampKey
 from autoscaler.core.rules import MetricEvaluation
 from autoscaler.core.schedule import Window
 
@@ -69,14 +71,19 @@ class History:
 
     `observing_since`: when this process first evaluated the app (restart safety);
     `recommendations`: recent recommendations, oldest first, for the stabilisation windows;
-    `ready`: the ready count of recent ticks, oldest first, for the metric window.
-    Both keep a run of ticks with the same count as one entry at the latest of them (the windows ask
+    `ready`: the ready count of recent ticks, oldest first, for the metric window;
+    `metrics_missing_since`: the first tick of the current run of ticks at which every metric of the
+    app was missing (None while one is present), for the policy's `fallback`;
+    `ramp_bases`: the base each ramp in force started from (core.ramp).
+    The first two keep a run of ticks with the same count as one entry at the latest of them (the windows ask
     only whether a count was seen after a moment), so a steady app's History stays a few entries long.
     """
 
     observing_since: datetime | None = None
     recommendations: tuple[Recommendation, ...] = ()
     ready: tuple[ReadyCount, ...] = ()
+    metrics_missing_since: datetime | None = None
+    ramp_bases: tuple[tuple[RampKey, int], ...] = ()
 
     def record(self, decision: Decision, *, keep: timedelta, at: datetime | None = None) -> History:
         """The history after `decision`, keeping only what a window of length `keep` can need.
@@ -89,12 +96,28 @@ class History:
         ready = self.ready
         if decision.ready is not None:
             ready = _appended(ready, ReadyCount(at, decision.ready), cutoff)
+        missing = None
+        if decision.metrics and all(metric.missing for metric in decision.metrics):
+            missing = self.metrics_missing_since or at
+        if decision.ramp is not None:
+            bases = decision.ramp.bases
+        else:  # a hold for a running deployment evaluates no ramp: its bases stay for the next tick
+            bases = self.ramp_bases if decision.code == Outcome.DEPLOYMENT_IN_PROGRESS else ()
+        if bases == self.ramp_bases:
+            bases = self.ramp_bases
+        unchanged = missing is self.metrics_missing_since and bases is self.ramp_bases
         if decision.recommendation is None:
-            if since is self.observing_since and ready is self.ready:
+            if since is self.observing_since and ready is self.ready and unchanged:
                 return self
-            return replace(self, observing_since=since, ready=ready)
+            return replace(self, observing_since=since, ready=ready, metrics_missing_since=missing, ramp_bases=bases)
         recommendations = _appended(self.recommendations, Recommendation(at, decision.recommendation), cutoff)
-        return History(observing_since=since, recommendations=recommendations, ready=ready)
+        return History(
+            observing_since=since,
+            recommendations=recommendations,
+            ready=ready,
+            metrics_missing_since=missing,
+            ramp_bases=bases,
+        )
 
     def ready_range(self, since: datetime, ready: int) -> tuple[int, int]:
         """The fewest and the most instances ready at the ticks from `since` on, `ready` (now) included."""
@@ -157,6 +180,11 @@ class Decision:
         if self.pause is not None and self.clamps and self.clamps[-1].rule == Rule.PAUSED:
             return self.clamps[-1].before
         return self.desired
+
+    # Every metric missing with a `fallback` in the policy: where the fallback stands, and since when.
+    fallback: FallbackState | None = None
+    # The ramps of schedule windows in force (core.ramp): their floor, and the base it ramps from.
+    ramp: RampFloor | None = None
 
     @property
     def action(self) -> Action:

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from autoscaler.core.appid import validate_app_id
+from autoscaler.core.fallback_policy import DEFAULT_FALLBACK_AFTER, Fallback, fallback_errors
 from autoscaler.core.fields import AS_PERCENT, Duration, Horizon, MinStep, Model, StepLimits, field_errors, fraction
 from autoscaler.core.forecast import (
     DEFAULT_BUCKET,
@@ -38,10 +39,12 @@ from autoscaler.core.units import Step, format_duration
 from autoscaler.core.windows import Campaign, Schedule, check_timezone
 
 __all__ = [
+    "DEFAULT_FALLBACK_AFTER",
     "DEFAULT_MAX_METRIC_AGE",
     "DEFAULT_METRIC_WINDOW",
     "DEFAULT_TOLERANCE",
     "Campaign",
+    "Fallback",
     "MetricSpec",
     "Policy",
     "Predictive",
@@ -192,6 +195,7 @@ class Policy(Model):
     metric_window: Duration = DEFAULT_METRIC_WINDOW
     force: bool = False  # send ?force=true to Marathon; cancels running deployments. Opt-in only.
     predictive: Predictive | None = None
+    fallback: Fallback | None = None  # what to rise to while every metric is missing (core.fallback)
     # The IANA zone of every cron schedule that names none; usually set once, in `_defaults.yaml`.
     timezone: str | None = None
 
@@ -250,6 +254,13 @@ class Policy(Model):
                     f"min_instances ({self.min_instances})"
                 )
                 errors.append((("schedules", index, "max_instances"), message, schedule.max_instances))
+        errors += fallback_errors(
+            self.fallback,
+            has_metrics=bool(self.metrics),
+            has_predictive=self.predictive is not None,
+            schedules=self.schedules,
+            max_instances=self.max_instances,
+        )
         if errors:
             raise field_errors("Policy", errors)
         return self

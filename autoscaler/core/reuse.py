@@ -8,7 +8,9 @@ if one of its rules reads the clock. This module names both:
   to tick: the app's state, each metric's value (and why it is missing), the fewest and most ready
   instances in the metric window, and the schedule windows in force. A metric whose newest sample is
   stale or from the future is worded with its age, which changes every tick: such an app has no key
-  (None) and is decided again; so has one with a `lead: auto` schedule (its lead is learned).
+  (None) and is decided again; so has one with a `lead: auto` schedule (its lead is learned), and one
+  whose metrics are all missing under a `fallback` (which applies once they have been missing long
+  enough). The ramps in force and how many of their steps have been taken are inputs too.
 - `reusable` says whether a Decision depended on the clock only through those inputs. That holds when
   the metrics' proposal equals the current count (or a deployment was running): the stages that read
   the clock or the recommendation History (the scale-down hold before a full window, stabilisation,
@@ -30,6 +32,7 @@ from datetime import datetime
 from autoscaler.core.decide import Decision, History
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import Policy
+from autoscaler.core.ramp import ramps_at
 from autoscaler.core.schedule import Window, active_windows
 
 Inputs = tuple[Hashable, ...]
@@ -59,6 +62,10 @@ def inputs_of(
             if age > max_age or -age > max_age:
                 return None  # worded with its age: differs every tick
         values.append((value, observation.reason))
+    if policy.fallback is not None and all(
+        (observation := observations.get(spec.name)) is None or observation.value is None for spec in policy.metrics
+    ):
+        return None  # the fallback follows the time since the metrics went missing
     # as decide computes it; without a History it is this tick's count alone, which evaluates the same
     ready = state.ready_instances
     ready_range = history.ready_range(now - policy.metric_window, ready) if history.ready else (ready, ready)
@@ -67,11 +74,14 @@ def inputs_of(
         if any(schedule.lead is None for schedule in policy.schedules):
             return None  # `lead: auto` follows the learned start-up time
         windows = tuple(active_windows(policy.schedules, now))
+        ramps = tuple((ramp.window, ramp.direction, ramp.taken) for ramp in ramps_at(policy.schedules, now))
+        if ramps:
+            return (state, ready_range, windows, ramps, *values)
     return (state, ready_range, windows, *values)
 
 
 def reusable(decision: Decision) -> bool:
     """Whether `decision` is also the answer to a later tick with equal `inputs_of`."""
-    if decision.scaled or decision.forecast_mode is not None:
+    if decision.scaled or decision.forecast_mode is not None or decision.fallback is not None:
         return False
     return decision.code == "deployment_in_progress" or decision.proposed == decision.current

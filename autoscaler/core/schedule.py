@@ -40,6 +40,8 @@ class Window:
     min_instances: int | None
     max_instances: int | None
     zone: tzinfo = UTC
+    ramp_up: timedelta = timedelta(0)  # the floor fades in over this, ending at `applies_from`
+    ramp_down: timedelta = timedelta(0)  # and out over this, after `end` (core.ramp)
 
     @property
     def timezone(self) -> str:
@@ -101,6 +103,8 @@ def _window(schedule: Schedule, start: datetime, end: datetime, auto_lead: timed
         min_instances=schedule.min_instances,
         max_instances=schedule.max_instances,
         zone=zone or UTC,
+        ramp_up=schedule.ramp_up,
+        ramp_down=schedule.ramp_down,
     )
 
 
@@ -126,3 +130,9 @@ def next_windows(schedules: Iterable[Schedule], now: datetime, *, auto_lead: tim
                 upcoming.append(window)
                 break
     return sorted(upcoming, key=lambda window: window.applies_from)
+
+
+def windows_from(schedule: Schedule, after: datetime, *, auto_lead: timedelta | None = None) -> Iterator[Window]:
+    """The windows of `schedule` that end after `after`, in start order (for ramps, which reach
+    beyond a window's own times)."""
+    return _occurrences(schedule, after, auto_lead)

@@ -21,10 +21,12 @@ from datetime import datetime, timedelta
 
 from autoscaler.core.codes import Hold, Rule
 from autoscaler.core.decision import Clamp, History
+from autoscaler.core.fallback import FallbackState
 from autoscaler.core.forecast import LoadForecast, Outlook
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.pause import Pause
 from autoscaler.core.policy import Policy
+from autoscaler.core.ramp import RampFloor
 from autoscaler.core.rules import MetricEvaluation, evaluate_all
 from autoscaler.core.schedule import Window, active_windows
 from autoscaler.core.units import format_duration
@@ -58,6 +60,9 @@ class Draft:
     intent: int = 0  # the proposal the hold code is judged against (the metric window's, if it holds)
     recording: int | None = None  # the recommendation kept in History
     acting: LoadForecast | None = None  # the forecast when it acts (mode `on`, periods agree)
+    auto_lead: timedelta | None = None  # the outlook's lead for `lead: auto` schedules
+    ramp: RampFloor | None = None  # the ramps of windows in force (core.floors)
+    fallback: FallbackState | None = None  # every metric missing under a `fallback` (core.floors)
     proposed_by: str = "reactive"
     stopped: Hold | None = None  # set by a stage that ends the decision at once
     pause: Pause | None = None  # the pause in force for the app (core.pausing has the last word)
@@ -97,6 +102,7 @@ class Draft:
             forecast=forecast,
             desired=state.instances,
             pause=pause,
+            auto_lead=auto_lead,
         )
         if windows:
             floors = [w.min_instances for w in windows if w.min_instances is not None]

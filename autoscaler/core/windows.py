@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from autoscaler.core.appid import validate_app_id
 from autoscaler.core.fields import Duration, Lead, Model, field_errors
+from autoscaler.core.units import format_duration
 
 __all__ = ["Campaign", "Schedule", "check_timezone"]
 
@@ -46,6 +47,8 @@ class Schedule(Model):
     `duration`, and the IANA `timezone` the cron times are read in: the schedule's own, else the
     policy's, which usually comes from `_defaults.yaml`; never a silent UTC).
     `lead` makes the floor apply that long before the start, so instances are ready in time.
+    `ramp_up` raises the floor in steps over that time, ending when it applies (`core.ramp`);
+    `ramp_down` lowers it in steps over that time after `end`.
     """
 
     name: str = Field(min_length=1)
@@ -57,6 +60,8 @@ class Schedule(Model):
     lead: Lead = timedelta(0)
     min_instances: int | None = Field(default=None, ge=0)
     max_instances: int | None = Field(default=None, ge=0)
+    ramp_up: Duration = timedelta(0)
+    ramp_down: Duration = timedelta(0)
 
     _check_tz = field_validator("timezone")(check_timezone)
 
@@ -108,6 +113,10 @@ class Schedule(Model):
                 f"the schedule's min_instances ({self.min_instances}) is above its max_instances ({self.max_instances})"
             )
             errors.append((("min_instances",), message, self.min_instances))
+        for name in ("ramp_up", "ramp_down"):
+            if getattr(self, name) > timedelta(0) and self.min_instances is None:
+                message = f"{name} ramps a floor: it needs min_instances"
+                errors.append(((name,), message, format_duration(getattr(self, name))))
         if errors:
             raise field_errors("Schedule", errors)
         return self

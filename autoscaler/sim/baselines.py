@@ -67,6 +67,7 @@ class Verdict:
     desired: int
     code: str
     reason: str = ""
+    floor: int | None = None  # the floor in force (a window, its ramp, a fallback), for the plot
 
 
 class Scaler(Protocol):

@@ -5,11 +5,14 @@ returns an exit code (0: done, 2: a bad trace, policy or option) and never exits
 
     autoscaler simulate --trace CSV [--policy FILE | --baseline hpa|hpa-simple|threshold|static|oracle]
         [--target X] [--startup DURATION] [--peak-instances N] [--tick DURATION] [--out DIR] [--json]
+        [--outage START..END ...]
 
 Durations are written like the policy's (`90s`, `5m`, `7d`); a bare number is seconds.
 
 `--json` prints one JSON object (the run's numbers and settings); otherwise a short report.
-`--out DIR` writes `timeline.csv` (one row per tick) and `plot.svg`.
+`--out DIR` writes `timeline.csv` (one row per tick) and `plot.svg`. `--outage START..END` (repeatable)
+blanks the policy's metrics over that interval (`sim.outage`: ISO times or durations from the trace's
+start), to see what the policy does without them: hold, or rise to its `fallback`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from autoscaler.cliargs import DURATION_HELP, duration_arg
 from autoscaler.core.policy import Policy
 from autoscaler.policyfiles import load_paths
 from autoscaler.sim.baselines import BASELINES
+from autoscaler.sim.outage import parse_outage
 from autoscaler.sim.plot import write_svg, write_timeline_csv
 from autoscaler.sim.runner import SimResult, simulate
 from autoscaler.sim.signals import actions_per_day, run_warnings
@@ -102,6 +106,14 @@ def add_simulate_parser(subparsers: Any) -> None:
         "--gaps", choices=("carry", "zero"), default="carry", help="fill missing intervals (default: carry)"
     )
     parser.add_argument("--app", help="which app's policy, when --policy loads several")
+    parser.add_argument(
+        "--outage",
+        action="append",
+        default=[],
+        metavar="START..END",
+        help="blank the policy's metrics over this interval (ISO times, or durations from the trace's start "
+        "like 14h..15h); repeatable",
+    )
     parser.set_defaults(handler=run_simulate)
 
 
@@ -127,6 +139,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     try:
         policy = _load_policy(args.policy, args.app) if args.policy is not None else None
         trace = load_trace(args.trace, gaps=args.gaps, start=args.start, end=args.end)
+        outages = [parse_outage(text, trace_start=trace.start) for text in args.outage]
         settings: dict[str, Any] = {
             "startup": args.startup.total_seconds(),
             "peak_instances": args.peak_instances,
@@ -139,6 +152,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             baseline=args.baseline,
             target=args.target,
             keep_timeline=args.out is not None,
+            outages=outages,
             **settings,
         )
         oracle = (
@@ -187,6 +201,7 @@ def _report(result: SimResult, trace: Trace, label: str, summary: dict[str, Any]
         f"scale actions: {result.scale_actions:,} ({summary['scale_actions_per_day']:,.1f} per day)",
         f"queue view: peak backlog {result.peak_backlog:,.0f} requests, mean wait {result.mean_wait_seconds:.3g} s",
     ]
+    lines.extend(f"metrics outage: {outage} (the policy saw no metric)" for outage in result.outages)
     lines.extend(f"warning: {warning}" for warning in summary["warnings"])
     if out is not None:
         lines.append(f"wrote {out / 'timeline.csv'} and {out / 'plot.svg'}")

@@ -2,9 +2,11 @@
 
 The SVG is written by this module (no plotting library): two panels over time, demand against ready
 capacity in requests/s on top (overloaded moments marked in red underneath), requested and ready
-instances below with scale actions marked (up and down). Long runs have far more ticks than pixels,
-so each pixel column shows the worst case of its ticks: the highest demand, the lowest ready capacity,
-the highest requested and the lowest ready count.
+instances below with scale actions marked (up and down), and the floor in force (a schedule window's,
+its ramp's steps, a fallback's) as a dashed line; a simulated metrics outage is shaded grey in both
+panels. Long runs have far more ticks than pixels, so each pixel column shows the worst case of its
+ticks: the highest demand, the lowest ready capacity, the highest requested and the lowest ready
+count (and the highest floor).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ TIMELINE_COLUMNS = (
     "reason",
     "cpu",
     "backlog",
+    "floor",
+    "outage",
 )
 
 _WIDTH = 1200
@@ -45,6 +49,8 @@ _READY = "#33a02c"
 _UP = "#2ca02c"
 _DOWN = "#ff7f0e"
 _OVERLOAD = "#d62728"
+_FLOOR = "#444444"
+_OUTAGE = "#e6e6e6"
 _DENSE_MARKS = 0.25  # above this share of pixel columns with an action, actions are counted per day
 _MOST_DAY_LINES = 93  # a line per midnight up to about three months
 
@@ -68,6 +74,8 @@ def write_timeline_csv(result: SimResult, path: str | Path) -> None:
                     record.reason,
                     f"{record.cpu:.4f}",
                     f"{record.backlog:.6g}",
+                    "" if record.floor is None else record.floor,
+                    "1" if record.outage else "",
                 )
             )
 
@@ -130,6 +138,8 @@ class _Buckets:
         self.ups = [False] * self.columns
         self.downs = [False] * self.columns
         self.overload = [False] * self.columns
+        self.floor: list[float] = [math.nan] * self.columns  # NaN: no floor in force
+        self.outage = [False] * self.columns
         for index, record in enumerate(timeline):
             column = index * self.columns // count
             self.demand[column] = max(self.demand[column], record.demand_rps)
@@ -138,6 +148,9 @@ class _Buckets:
             self.ready[column] = min(self.ready[column], record.ready)
             self.ups[column] = self.ups[column] or record.action == "up"
             self.downs[column] = self.downs[column] or record.action == "down"
+            self.outage[column] = self.outage[column] or record.outage
+            if record.floor is not None and not record.floor <= self.floor[column]:
+                self.floor[column] = float(record.floor)
             if record.demand_rps > record.ready_capacity_rps * (1 + 1e-9):
                 self.overload[column] = True
 
@@ -164,6 +177,15 @@ def render_svg(result: SimResult, *, title: str = "") -> str:
 
     def x_of(column: float) -> float:
         return _LEFT + column * plot_width / columns
+
+    # a simulated metrics outage, shaded under both panels' lines
+    for column, blanked in enumerate(buckets.outage):
+        if blanked:
+            for panel_y, panel_h in (_TOP_PANEL, _BOTTOM_PANEL):
+                out.append(
+                    f'<rect class="outage" x="{x_of(column):.1f}" y="{panel_y}" '
+                    f'width="{max(1.0, x_of(1) - x_of(0)):.1f}" height="{panel_h}" fill="{_OUTAGE}"/>'
+                )
 
     # top panel: requests/s
     top_y, top_h = _TOP_PANEL
@@ -197,6 +219,12 @@ def render_svg(result: SimResult, *, title: str = "") -> str:
     _axes(out, low_y, low_h, count_top, "instances")
     out.append(_step_line([float(r) for r in buckets.requested], x_of, y_count, _REQUESTED))
     out.append(_step_line([float(r) for r in buckets.ready], x_of, y_count, _READY))
+    if any(math.isfinite(value) for value in buckets.floor):
+        out.append(
+            _step_line(buckets.floor, x_of, y_count, _FLOOR).replace(
+                "<polyline ", '<polyline class="floor" stroke-dasharray="4 3" ', 1
+            )
+        )
     start = timeline[0].time
     end = timeline[-1].time
     span = max((end - start).total_seconds(), 1.0)
@@ -314,6 +342,8 @@ def _legend(out: list[str]) -> None:
         ("rect", _OVERLOAD, "overloaded"),
         ("line", _REQUESTED, "requested instances"),
         ("line", _READY, "ready instances"),
+        ("dash", _FLOOR, "floor"),
+        ("rect", _OUTAGE, "no metrics"),
         ("up", _UP, "scale up"),
         ("down", _DOWN, "scale down"),
     )
@@ -322,8 +352,11 @@ def _legend(out: list[str]) -> None:
     for shape, colour, text in entries:
         if shape == "rect":
             out.append(f'<rect x="{x}" y="{y - 9}" width="14" height="9" fill="{colour}"/>')
-        elif shape == "line":
-            out.append(f'<line x1="{x}" y1="{y - 4}" x2="{x + 14}" y2="{y - 4}" stroke="{colour}" stroke-width="2"/>')
+        elif shape in ("line", "dash"):
+            dash = ' stroke-dasharray="4 3"' if shape == "dash" else ""
+            out.append(
+                f'<line x1="{x}" y1="{y - 4}" x2="{x + 14}" y2="{y - 4}" stroke="{colour}" stroke-width="2"{dash}/>'
+            )
         elif shape == "up":
             out.append(f'<path d="M{x + 7},{y - 10} l-4,8 h8 z" fill="{colour}"/>')
         else:

@@ -10,6 +10,10 @@ History fed back exactly as the loop does. Per tick:
    `target_per_instance` metric the queue backlog;
 3. its desired count is applied at once (no deployment is modelled).
 
+`outages` blank every metric a policy sees over their intervals (`sim.outage`): the load goes on,
+the policy holds or rises to its `fallback`. They apply to policies only (the baselines read no
+metric source).
+
 Without a policy or baseline the default policy is used: min 1, max 10 x peak_instances, one CPU
 `target_average` metric, every other setting at the engine's own defaults (read from `Policy` at run
 time). `target` overrides every metric target of a policy (per-instance targets included) and the
@@ -25,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from autoscaler.core.controller import AppController
+from autoscaler.core.decide import Decision
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import MetricSpec, Policy, Predictive
 from autoscaler.core.startup import StartupTracker
@@ -41,6 +46,7 @@ from autoscaler.sim.baselines import (
 )
 from autoscaler.sim.hpa import HpaScaler
 from autoscaler.sim.model import Accounting, FleetModel, needed_instances, to_ms
+from autoscaler.sim.outage import Outage, blank
 from autoscaler.sim.trace import Trace
 
 DEFAULT_APP = "/sim/app"
@@ -64,6 +70,8 @@ class TickRecord:
     reason: str
     cpu: float
     backlog: float
+    floor: int | None = None  # the floor in force: a window's, its ramp's or the fallback's
+    outage: bool = False  # the metrics were blanked at this tick
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,7 @@ class SimResult:
     timeline: tuple[TickRecord, ...] = ()
     # the totals over the whole trace, warm-up included (None: no warm-up, the same as the above)
     whole: Accounting | None = None
+    outages: tuple[Outage, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         """The headline numbers and settings as plain JSON-ready values."""
@@ -115,6 +124,7 @@ class SimResult:
             "end": self.end.isoformat(),
             "ticks": self.ticks,
             "filled_intervals": self.filled_intervals,
+            "outages": [str(outage) for outage in self.outages],
         }
 
 
@@ -162,13 +172,14 @@ class PolicyScaler:
     forecast of a run rests on the trace's earlier days (the warm-up).
     """
 
-    def __init__(self, policy: Policy, *, start: datetime, tick: float = 15.0) -> None:
+    def __init__(self, policy: Policy, *, start: datetime, tick: float = 15.0, outages: Sequence[Outage] = ()) -> None:
         self.name = "policy" if policy.predictive is None else "predictive"
         self._controller = AppController(policy, tick=timedelta(seconds=tick), tracker=StartupTracker())
         self.policy = policy
         self.min_instances = policy.min_instances
         self.max_instances = policy.max_instances
         self._start = start
+        self._outages = tuple(outages)
         self._last_scaled: datetime | None = None
         self._average = tuple(spec.name for spec in policy.metrics if spec.kind == "average")
         self._per_instance = tuple(spec.name for spec in policy.metrics if spec.kind == "per_instance")
@@ -184,13 +195,26 @@ class PolicyScaler:
         observations = {name: Observation(value=view.cpu, timestamp=now) for name in self._average}
         for name in self._per_instance:
             observations[name] = Observation(value=view.backlog, timestamp=now)
+        if self._outages:
+            observations = dict(blank(observations, at=now, outages=self._outages))
         decision = self._controller.step(state, observations, now)
+        floor = _floor_of(decision)
         if decision.scaled:
             self._last_scaled = now
             self._controller.wrote(decision.desired, at=now)
-            return Verdict(decision.desired, decision.code, decision.cause)
+            return Verdict(decision.desired, decision.code, decision.cause, floor=floor)
         reason = decision.clamps[-1].detail if decision.clamps else ""
-        return Verdict(decision.desired, decision.code, reason)
+        return Verdict(decision.desired, decision.code, reason, floor=floor)
+
+
+def _floor_of(decision: Decision) -> int | None:
+    """The highest floor in force for a decision: its windows', its ramp's, its fallback's."""
+    floors = [window.min_instances for window in decision.windows if window.min_instances is not None]
+    if decision.ramp is not None:
+        floors.append(decision.ramp.level)
+    if decision.fallback is not None and decision.fallback.instances is not None:
+        floors.append(decision.fallback.instances)
+    return max(floors) if floors else None
 
 
 def build_scaler(
@@ -204,6 +228,7 @@ def build_scaler(
     predictive: Predictive | None = None,
     startup: float = 60.0,
     metric_window: float = 60.0,
+    outages: Sequence[Outage] = (),
 ) -> tuple[Scaler, float | None]:
     """The scaler for a run and the target it uses (None where a target does not apply)."""
     if policy is not None and baseline is not None:
@@ -218,7 +243,8 @@ def build_scaler(
         if predictive is not None:
             chosen = with_predictive(chosen, predictive)
         targets = sorted({spec.target for spec in chosen.metrics})
-        return PolicyScaler(chosen, start=trace.start, tick=tick), targets[0] if len(targets) == 1 else None
+        scaler = PolicyScaler(chosen, start=trace.start, tick=tick, outages=outages)
+        return scaler, targets[0] if len(targets) == 1 else None
     if baseline in ("hpa", "hpa-simple"):
         used = HPA_DEFAULT_TARGET if target is None else target
         highest = DEFAULT_MAX_FACTOR * peak_instances
@@ -252,12 +278,14 @@ def simulate(
     metric_window: float = 60.0,
     keep_timeline: bool = True,
     predictive: Predictive | None = None,
+    outages: Sequence[Outage] = (),
 ) -> SimResult:
     """Run one scaler over `trace` (see the module docstring). `warmup` seconds at the start are run
     but not counted. The fleet starts with every instance ready: ceil(first demand / capacity) within
     the scaler's bounds (the static count for `static`). `predictive` adds (or replaces) the policy's
     predictive block; its history is the trace's own earlier ticks, so give it a `warmup` of at least
-    `min_samples` periods to leave the learning out of the figures."""
+    `min_samples` periods to leave the learning out of the figures. `outages` blank the policy's
+    metrics over their intervals."""
     if peak_instances < 1:
         raise ValueError(f"peak_instances must be at least 1, got {peak_instances}")
     if tick <= 0 or to_ms(tick) == 0:
@@ -266,6 +294,8 @@ def simulate(
         raise ValueError("startup and warmup must be 0 or more")
     if warmup >= trace.duration:
         raise ValueError(f"the warmup ({warmup:g} s) covers the whole trace ({trace.duration:g} s)")
+    if outages and baseline is not None:
+        raise ValueError("an outage blanks a policy's metrics: the baselines read none, give a policy")
     capacity = trace.peak_rate / peak_instances
     scaler, used_target = build_scaler(
         trace=trace,
@@ -277,6 +307,7 @@ def simulate(
         predictive=predictive,
         startup=startup,
         metric_window=metric_window,
+        outages=outages,
     )
     follows = isinstance(scaler, OracleScaler)
     initial = needed_instances(trace.rates[0], capacity)
@@ -323,6 +354,8 @@ def simulate(
                     reason=verdict.reason,
                     cpu=cpu,
                     backlog=backlog,
+                    floor=verdict.floor,
+                    outage=any(o.covers(start + timedelta(milliseconds=now_ms)) for o in outages),
                 )
             )
     model.advance(model.end_ms)
@@ -339,6 +372,7 @@ def simulate(
         ticks=ticks,
         timeline=records,
         whole=model.whole_accounting() if warmup > 0 else None,
+        outages=tuple(outages),
     )
 
 
@@ -356,6 +390,7 @@ def _result(
     ticks: int,
     timeline: Sequence[TickRecord],
     whole: Accounting | None,
+    outages: tuple[Outage, ...] = (),
 ) -> SimResult:
     return SimResult(
         scaler=scaler,
@@ -379,4 +414,5 @@ def _result(
         filled_intervals=trace.filled,
         timeline=tuple(timeline),
         whole=whole,
+        outages=outages,
     )

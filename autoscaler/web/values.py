@@ -18,7 +18,18 @@ from autoscaler.reports import AppOutcome
 
 JSON = dict[str, Any]
 
-__all__ = ["JSON", "decision_json", "forecast_json", "iso", "number", "outcome_json", "policy_json", "window_json"]
+__all__ = [
+    "JSON",
+    "decision_json",
+    "fallback_json",
+    "forecast_json",
+    "iso",
+    "number",
+    "outcome_json",
+    "policy_json",
+    "ramp_json",
+    "window_json",
+]
 
 
 def number(value: float | None) -> float | None:
@@ -43,6 +54,11 @@ def window_json(window: Window, *, now: datetime | None = None) -> JSON:
         "min_instances": window.min_instances,
         "max_instances": window.max_instances,
         "timezone": window.timezone,  # the schedule's zone (IANA name, or a one-off's UTC offset)
+        "ramp_up": format_duration(window.ramp_up),
+        "ramp_down": format_duration(window.ramp_down),
+        # when the floor starts to ramp up (applies_from without a ramp), and when the ramp down is over
+        "ramp_from": (window.applies_from - window.ramp_up).isoformat(),
+        "ramp_until": (window.end + window.ramp_down).isoformat(),
     }
     if now is not None:
         body["active"] = window.active_at(now)
@@ -96,7 +112,56 @@ def decision_json(decision: Decision) -> JSON:
         # a paused decision: the count it would set, and the pause (scope, reason, by, since, until, source)
         "would": decision.would,
         "pause": decision.pause.to_json() if decision.pause is not None else None,
+        "fallback": fallback_json(decision),
+        "ramp": ramp_json(decision),
     }
+
+
+def fallback_json(decision: Decision) -> JSON | None:
+    """The fallback of a decision whose metrics are all missing under a policy with `fallback` (None
+    otherwise): `status` waiting (missing for less than `after`), in_force, or unavailable (its source
+    has no count: `why`); `instances`: the floor in force; since when the metrics are missing
+    (`missing_since`) and since when the fallback applies (`in_force_from`)."""
+    fallback = decision.fallback
+    if fallback is None:
+        return None
+    return {
+        "status": fallback.status,
+        "source": fallback.source,
+        "instances": fallback.instances,
+        "missing_since": fallback.missing_since.isoformat(),
+        "in_force_from": fallback.in_force_from.isoformat(),
+        "why": fallback.why or None,
+        "detail": fallback.describe(),
+    }
+
+
+def ramp_json(decision: Decision) -> JSON | None:
+    """The ramps in force for a decision (None without any): the floor they make (`level`), and for
+    each its window, direction, steps taken of its steps, base, next step and plan (time, floor)."""
+    ramp = decision.ramp
+    if ramp is None:
+        return None
+    ramps = []
+    for each, base in ramp.ramps:
+        upcoming = each.next_step_at()
+        ramps.append(
+            {
+                "window": each.window.name,
+                "direction": each.direction,
+                "begins": each.begins.isoformat(),
+                "ends": each.ends.isoformat(),
+                "steps": each.steps,
+                "taken": each.taken,
+                "base": base,
+                "target": each.target,
+                "level": each.level(base),
+                "next_step_at": iso(upcoming),
+                "next_level": each.level(base, each.taken + 1) if upcoming is not None else None,
+                "plan": [{"at": at.isoformat(), "floor": floor} for at, floor in each.plan(base)],
+            }
+        )
+    return {"level": ramp.level, "descending": ramp.descending, "ramps": ramps}
 
 
 def forecast_json(decision: Decision) -> JSON | None:
@@ -175,7 +240,12 @@ def _schedule_json(schedule: Schedule) -> JSON:
         )
     else:
         body.update(type="one-off", start=iso(schedule.start), end=iso(schedule.end))
-    body.update(min_instances=schedule.min_instances, max_instances=schedule.max_instances)
+    body.update(
+        min_instances=schedule.min_instances,
+        max_instances=schedule.max_instances,
+        ramp_up=format_duration(schedule.ramp_up),
+        ramp_down=format_duration(schedule.ramp_down),
+    )
     return body
 
 
@@ -218,4 +288,9 @@ def policy_json(policy: Policy) -> JSON:
         "scale_down": rule(policy.scale_down),
         "force": policy.force,
         "predictive": _predictive_json(policy.predictive),
+        "fallback": (
+            None
+            if policy.fallback is None
+            else {"after": format_duration(policy.fallback.after), "instances": policy.fallback.instances}
+        ),
     }

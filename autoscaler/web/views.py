@@ -22,7 +22,16 @@ from autoscaler.core.startup import StartupEstimate
 from autoscaler.reports import AppOutcome
 from autoscaler.sinks.status import StatusSnapshot
 from autoscaler.sinks.status.trends import ScaleAction
-from autoscaler.web.values import JSON, forecast_json, iso, number, outcome_json, policy_json, window_json
+from autoscaler.web.values import (
+    JSON,
+    fallback_json,
+    forecast_json,
+    iso,
+    number,
+    outcome_json,
+    policy_json,
+    window_json,
+)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -99,6 +108,7 @@ def app_json(status: StatusView, app_id: str, *, now: datetime, trend: JSON | No
         "kind": kind_of(code),
         "last": outcome_json(last) if last is not None else None,
         "forecast": forecast_json(decision) if decision is not None else None,
+        "fallback": fallback_json(decision) if decision is not None else None,  # while metrics are gone
         "startup": startup_json(status, app_id),
         "schedule": {
             "active": [window_json(w, now=now) for w in active_windows(policy.schedules, now, auto_lead=lead)],

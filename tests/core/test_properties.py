@@ -26,6 +26,9 @@ step = st.one_of(st.integers(min_value=1, max_value=10), st.integers(min_value=1
 steps = st.lists(step, min_size=1, max_size=3)
 
 
+ramps = st.sampled_from(["0s", "0s", "90s", "10m", "45m"])
+
+
 @st.composite
 def schedules(draw: st.DrawFn, low: int, high: int) -> list[dict[str, Any]]:
     """Zero to two one-off windows near NOW, with floors and ceilings the policy accepts."""
@@ -41,6 +44,7 @@ def schedules(draw: st.DrawFn, low: int, high: int) -> list[dict[str, Any]]:
         kind = draw(st.sampled_from(["floor", "ceiling", "both"]))
         if kind in ("floor", "both"):
             data["min_instances"] = draw(st.integers(min_value=0, max_value=high))
+            data["ramp_up"], data["ramp_down"] = draw(ramps), draw(ramps)
         if kind in ("ceiling", "both"):
             data["max_instances"] = draw(st.integers(min_value=max(low, data.get("min_instances", 0)), max_value=high))
         out.append(data)
@@ -58,13 +62,21 @@ def policies(draw: st.DrawFn, min_metrics: int = 0, windows: bool = True) -> Pol
     if draw(st.booleans()) or (min_metrics >= 1 and not metrics):
         target = draw(st.floats(min_value=1.0, max_value=1000.0))
         metrics.append({"name": "backlog", "source": "graphite", "query": "q2", "target_per_instance": target})
+    windowed = draw(schedules(low, high)) if windows else []
+    fallback = None  # like a window, a fallback sets the count whatever the steps say
+    if windows and metrics and draw(st.booleans()):
+        floors = any("min_instances" in window for window in windowed)
+        choice = draw(st.sampled_from(["count", "schedule"] if floors else ["count"]))
+        instances = draw(st.integers(min_value=0, max_value=high)) if choice == "count" else "schedule"
+        fallback = {"after": draw(st.sampled_from(["0s", "2m", "10m"])), "instances": instances}
     return Policy.model_validate(
         {
             "app": APP,
             "min_instances": low,
             "max_instances": high,
             "metrics": metrics,
-            "schedules": draw(schedules(low, high)) if windows else [],
+            "schedules": windowed,
+            "fallback": fallback,
             "tolerance": draw(st.sampled_from([0.0, 0.05, 0.1, 0.3])),
             "max_metric_age": draw(st.sampled_from(["30s", "3m", "10m"])),
             "scale_up": {"cooldown": draw(seconds), "max_step": draw(steps), "stabilization": draw(seconds)},
@@ -124,7 +136,8 @@ def histories(draw: st.DrawFn) -> History:
     recs = tuple(
         Recommendation(NOW - timedelta(seconds=s), draw(st.integers(min_value=0, max_value=40))) for s in offsets
     )
-    return History(observing_since=since, recommendations=recs)
+    missing = draw(st.none() | st.integers(min_value=0, max_value=1800).map(lambda s: NOW - timedelta(seconds=s)))
+    return History(observing_since=since, recommendations=recs, metrics_missing_since=missing)
 
 
 def windows_at(policy: Policy) -> list[Any]:

@@ -127,10 +127,10 @@ async def build_status() -> tuple[ServiceStatus, SelfMetrics, FakeClock]:
                schedules=[{"name": "lunch-peak", "cron": "0 13 * * *", "timezone": "UTC", "duration": "2h",
                            "min_instances": 6}]),
         policy("/shop/search", min_instances=2, max_instances=12, metrics=[cpu()],
-               scale_up={"cooldown": "5m"}, schedules=[{**DOUBLE_11, "min_instances": 10}]),
+               scale_up={"cooldown": "5m"}, schedules=[{**DOUBLE_11, "min_instances": 10, "ramp_up": "30m"}]),
         policy("/push/sender", min_instances=1, max_instances=16, metrics=[{
             "name": "queue", "source": "graphite", "query": PUSH, "series": "${app_name}",
-            "target_per_instance": 2000}]),
+            "target_per_instance": 2000}], fallback={"after": "2m", "instances": 2}),
         policy("/shop/legacy-admin", min_instances=1, max_instances=2),
     ]  # fmt: skip
     target = Target(
@@ -219,6 +219,8 @@ async def test_dashboard_renders_apps_counts_reasons_and_schedules(dashboard: St
     assert "Marathon has no app with this id; nothing is created" in dom
     assert "lunch-peak · floor 6 · in force until" in dom
     assert "campaign:double-11 · floor 30 · from 15:40 UTC (in 1h 40m)" in dom  # every time shows its zone
+    assert "campaign:double-11 · floor 10 · from 15:40 UTC (in 1h 40m) · ramps up over 30m from 15:10 UTC" in dom
+    assert "fallback waiting · metrics missing since" in dom
     assert ">min 2 · max 40<" in dom
     assert ">ready<" in dom and ">single<" in dom and ">5 apps · 1 scaling · 2 need attention<" in dom
     for code in ("scaled up", "within tolerance", "cooldown", "missing metrics", "app not found"):

@@ -336,7 +336,7 @@ async def test_apps_api_shape_and_values(service: Service, server: StatusServer)
     assert [s["name"] for s in api["policy"]["schedules"]] == ["double-11", "lunch"]
     assert api["policy"]["schedules"][1] == {
         "name": "lunch", "lead": "0s", "type": "recurring", "cron": "0 11 * * *", "timezone": "UTC",
-        "duration": "2h", "min_instances": 3, "max_instances": None,
+        "duration": "2h", "min_instances": 3, "max_instances": None, "ramp_up": "0s", "ramp_down": "0s",
     }  # fmt: skip
     decision = api["last"]["decision"]
     assert decision["reasons"][0] == "metric cpu: 2 ready x 1 / 0.5 = 4.00, proposes 4"

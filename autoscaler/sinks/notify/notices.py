@@ -7,7 +7,7 @@ notices worth sending, so the rules of when to speak are tested without any rece
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from autoscaler.pauses.control import PauseEvent
@@ -194,6 +194,7 @@ class FailureTracker:
                 down.add(source)
                 first = next((r for r in reasons if r), "")
                 detail = f"all {len(reasons)} metrics from {source} are missing; first: {first}"
+                detail += fallbacks_text(report, source)
                 self._fail(("metric_source", source), "source_down", at=at, detail=detail, into=into)
             else:
                 self._ok(("metric_source", source), "up", at=at, into=into)
@@ -228,3 +229,30 @@ class FailureTracker:
         streak = self._streaks.pop(key, None)
         if streak is not None and streak.alerted is not None and streak.told:
             into.append(Notice("recovered", key[0], key[1], streak.alerted, at, detail=now_code))
+
+
+# At most this many apps are named in an outage notice's account of the fallbacks.
+_MOST_FALLBACKS_NAMED = 10
+
+
+def fallbacks_text(report: TickReport, source: str) -> str:
+    """For an outage of `source`: which of its apps fell back (or will, and when) and to what, as
+    `; fallback: /a to 10, /b to its forecast at 12:02:00 UTC, /c holds (...)`; empty without any."""
+    parts = []
+    for app_id, outcome in report.outcomes.items():
+        decision = outcome.decision
+        if decision is None or decision.fallback is None or not any(m.source == source for m in decision.metrics):
+            continue
+        fallback = decision.fallback
+        to = f"at least {fallback.source}" if isinstance(fallback.source, int) else f"its {fallback.source}"
+        if fallback.in_force:
+            parts.append(f"{app_id} to {fallback.instances}")
+        elif fallback.status == "waiting":
+            parts.append(f"{app_id} to {to} at {fallback.in_force_from.astimezone(UTC):%H:%M:%S} UTC")
+        else:
+            parts.append(f"{app_id} holds ({fallback.why})")
+    if not parts:
+        return ""
+    more = len(parts) - _MOST_FALLBACKS_NAMED
+    shown = ", ".join(parts[:_MOST_FALLBACKS_NAMED]) + (f" (+{more})" if more > 0 else "")
+    return f"; fallback: {shown}"

@@ -147,15 +147,33 @@ function scheduleBlock(app, now) {
   const box = el("div");
   box.append(el("h3", "", "Schedules & campaigns"));
   const s = app.schedule;
-  if (!s.active.length && !s.next.length) { box.append(el("div", "empty", "none planned")); return box; }
+  const d = app.last && app.last.decision;
+  const ramp = d && d.ramp, fallback = app.fallback;
+  if (!s.active.length && !s.next.length && !ramp && !fallback) {
+    box.append(el("div", "empty", "none planned")); return box;
+  }
   const wrap = el("div", "sched");
   const bounds = w => [w.min_instances !== null ? "floor " + w.min_instances : null,
     w.max_instances !== null ? "ceiling " + w.max_instances : null].filter(Boolean).join(", ");
+  const ramped = (w, key) => w[key] && w[key] !== "0s";  // fields an older server does not send
   for (const w of s.active) {
-    wrap.append(el("span", "on", w.name + " · " + bounds(w) + " · in force until " + when(w.end, now)));
+    wrap.append(el("span", "on", w.name + " · " + bounds(w) + " · in force until " + when(w.end, now) +
+      (ramped(w, "ramp_down") ? " · then ramps down over " + w.ramp_down : "")));
   }
   for (const w of s.next) {
-    wrap.append(el("span", "", w.name + " · " + bounds(w) + " · from " + when(w.applies_from, now)));
+    wrap.append(el("span", "", w.name + " · " + bounds(w) + " · from " + when(w.applies_from, now) +
+      (ramped(w, "ramp_up") ? " · ramps up over " + w.ramp_up + " from " + when(w.ramp_from, now) : "")));
+  }
+  for (const r of (ramp && ramp.ramps) || []) {
+    wrap.append(el("span", "on", r.window + " · ramp " + r.direction + " · step " + r.taken + " of " + r.steps +
+      " · floor " + r.level + (r.next_step_at ? " · " + r.next_level + " " + when(r.next_step_at, now) : "")));
+  }
+  if (fallback && fallback.status === "in_force") {
+    wrap.append(el("span", "on", "fallback · at least " + fallback.instances + " since " +
+      when(fallback.in_force_from, now) + " · metrics missing since " + when(fallback.missing_since, now)));
+  } else if (fallback) {
+    wrap.append(el("span", "", "fallback " + fallback.status.replace(/_/g, " ") + " · metrics missing since " +
+      when(fallback.missing_since, now)));
   }
   box.append(wrap);
   return box;
