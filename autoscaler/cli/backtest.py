@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
-from autoscaler.backtest import BacktestResult, render_svg, replay, write_csv
+from autoscaler.backtest import BacktestResult, Fleet, Period, render_svg, replay, write_csv
 from autoscaler.cliargs import DURATION_HELP, duration_arg
 from autoscaler.core.policy import Policy
 from autoscaler.errors import ConfigurationError, MetricSourceError
@@ -62,14 +62,11 @@ async def _backtest_async(args: argparse.Namespace, settings: Settings, policy: 
     result = replay(
         policy,
         history,
-        start=args.start,
-        end=args.end,
-        step=args.step,
-        initial_instances=args.instances,
-        historical_instances=args.historical_instances,
-        warmup=args.warmup,
+        period=Period(start=args.start, end=args.end, step=args.step, warmup=args.warmup),
+        fleet=Fleet(
+            initial_instances=args.instances, historical_instances=args.historical_instances, startup=args.startup
+        ),
         prior=prior,
-        startup=args.startup,
     )
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
