@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from autoscaler.core.policy import Policy
 from autoscaler.leader import LeaderElection
@@ -36,43 +37,32 @@ from autoscaler.wiring import Clock, build_election, build_graphite_events, buil
 OnTick = Callable[[TickReport], None]
 
 
+@dataclass(kw_only=True, eq=False)
 class Service:
     """The built service: the loop, its sinks, the status server, hot reload and the election.
 
     `run(stop=...)` runs them together until `stop` is set; `on_tick` is what every tick report goes
     to (the status, the self-metrics and, on the leader, notifications and Graphite events). The
     collaborators given to `build_service` (target, providers) belong to the caller, who closes them.
+    The status server is built from the settings over the status and the self-metrics.
     """
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        loop: ControlLoop,
-        status: ServiceStatus,
-        metrics: SelfMetrics,
-        server: StatusServer,
-        reloader: PolicyReloader | None,
-        notifier: Notifier | None,
-        graphite_events: GraphiteEvents | None,
-        election: LeaderElection | None,
-        clock: Clock,
-        logger: logging.Logger,
-        pauses: PauseControl | None = None,
-    ) -> None:
-        self.settings = settings
-        self.loop = loop
-        self.status = status
-        self.metrics = metrics
-        self.server = server
-        self.reloader = reloader
-        self.notifier = notifier
-        self.graphite_events = graphite_events
-        self.election = election
-        self.pauses = pauses
-        self._clock = clock
-        self._log = logger
-        self._server_url: str | None = None
+    settings: Settings
+    loop: ControlLoop
+    status: ServiceStatus
+    metrics: SelfMetrics
+    election: LeaderElection | None
+    clock: Clock
+    logger: logging.Logger
+    notifier: Notifier | None = None
+    graphite_events: GraphiteEvents | None = None
+    pauses: PauseControl | None = None
+    reloader: PolicyReloader | None = None
+    server: StatusServer = field(init=False)
+    _server_url: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.server = self._server_on(port=self.settings.port)
 
     def role(self) -> Role:
         if self.election is None:
@@ -116,14 +106,14 @@ class Service:
                 raise
             self.server = self._server_on(port=0)
             self._server_url = await self.server.start()
-        self._log.info(
+        self.logger.info(
             "status server on %s", self._server_url, extra={"fields": {"event": "server", "url": self._server_url}}
         )
         return self._server_url
 
     def _server_on(self, *, port: int) -> StatusServer:
         return status_server(
-            self.settings, status=self.status, metrics=self.metrics, clock=self._clock, pauses=self.pauses, port=port
+            self.settings, status=self.status, metrics=self.metrics, clock=self.clock, pauses=self.pauses, port=port
         )
 
     async def run(self, *, stop: asyncio.Event, interval: float | None = None, also: OnTick | None = None) -> None:
@@ -165,7 +155,7 @@ class Service:
             server_started.result()  # raises why the server could not start, if it could not
 
 
-def build_service(
+def build_service(  # noqa: PLR0913  the composition root: every injected collaborator and run mode by keyword
     settings: Settings,
     *,
     policies: LoadResult,
@@ -210,8 +200,6 @@ def build_service(
         loop=loop,
         status=status,
         metrics=metrics,
-        server=status_server(settings, status=status, metrics=metrics, clock=clock, pauses=pauses),
-        reloader=None,
         notifier=None if once else build_notifier(settings, clock=clock, logger=logger),
         graphite_events=None if once else build_graphite_events(settings, logger),
         election=election,

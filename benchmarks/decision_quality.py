@@ -236,7 +236,7 @@ def _neighbour(points: dict[float, Point], target: float, *, allowed: float, bas
     return text if serves(point, allowed_pct=allowed) else f"{text} (misses: {point.unserved_pct:.3f} %)"
 
 
-def render(
+def render(  # noqa: PLR0913  the figures of one results section and how they were made
     sweep: Sweep,
     bounds: dict[tuple[str, float, bool], Bounds],
     *,
