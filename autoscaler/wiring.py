@@ -44,24 +44,28 @@ def secret_value(value: object) -> str | None:
     return getter() if callable(getter) else None
 
 
+def basic_auth(user: str | None, password: object) -> tuple[str, str] | None:
+    """A user and its secret password as HTTP basic auth, when both are set."""
+    secret = secret_value(password)
+    return (user, secret) if user and secret else None
+
+
 def retry_policy(settings: Settings, interval: float) -> RetryPolicy:
-    timeout = settings.request_timeout.total_seconds()
-    # A request and its retries must fit well inside one tick.
-    return RetryPolicy(
-        attempts=settings.retry_attempts,
-        request_timeout=timeout,
-        total_timeout=max(timeout, interval * 0.6),
-        max_response_bytes=settings.max_response_bytes,
-    )
+    """For the requests of a tick: a request and its retries must fit well inside one tick."""
+    return _retry(settings, budget=interval * 0.6)
 
 
 def background_retry(settings: Settings) -> RetryPolicy:
     """Deliveries run beside the loop, not inside a tick: they may take longer than a tick's budget."""
+    return _retry(settings, budget=30.0)
+
+
+def _retry(settings: Settings, *, budget: float) -> RetryPolicy:
     timeout = settings.request_timeout.total_seconds()
     return RetryPolicy(
         attempts=settings.retry_attempts,
         request_timeout=timeout,
-        total_timeout=max(timeout, 30.0),
+        total_timeout=max(timeout, budget),
         max_response_bytes=settings.max_response_bytes,
     )
 
@@ -105,24 +109,21 @@ def build_providers(
         raise ConfigurationError(f"{names} must be set: used by the policies of {', '.join(users)}")
     providers: dict[str, MetricsProvider] = {}
     if settings.prometheus_url:
-        token = secret_value(settings.prometheus_token)
-        password = secret_value(settings.prometheus_password)
         providers["prometheus"] = build_provider(
             "prometheus",
             url=settings.prometheus_url,
             policy=retry,
-            basic_auth=(settings.prometheus_user, password) if settings.prometheus_user and password else None,
-            bearer_token=token,
+            basic_auth=basic_auth(settings.prometheus_user, settings.prometheus_password),
+            bearer_token=secret_value(settings.prometheus_token),
             verify=settings.metrics_verify(),
             max_concurrency=settings.concurrency,
         )
     if settings.graphite_url:
-        password = secret_value(settings.graphite_password)
         providers["graphite"] = build_provider(
             "graphite",
             url=settings.graphite_url,
             policy=retry,
-            basic_auth=(settings.graphite_user, password) if settings.graphite_user and password else None,
+            basic_auth=basic_auth(settings.graphite_user, settings.graphite_password),
             verify=settings.metrics_verify(),
             max_concurrency=settings.concurrency,
         )
@@ -198,9 +199,8 @@ def build_graphite_events(settings: Settings, logger: logging.Logger) -> Graphit
         raise ConfigurationError(
             "AUTOSCALER_GRAPHITE_EVENTS needs AUTOSCALER_GRAPHITE_EVENTS_URL or AUTOSCALER_GRAPHITE_URL"
         )
-    password = secret_value(settings.graphite_password)
     same_server = settings.graphite_events_url in (None, settings.graphite_url)
-    auth = (settings.graphite_user, password) if same_server and settings.graphite_user and password else None
+    auth = basic_auth(settings.graphite_user, settings.graphite_password) if same_server else None
     return GraphiteEvents(
         url=url,
         retry=background_retry(settings),
