@@ -9,7 +9,7 @@ from autoscaler.core.model import AppState, Observation
 from autoscaler.explain import explain_app
 from autoscaler.targets.marathon import MarathonClient
 from autoscaler.web.values import decision_json, policy_json, window_json
-from tests.ops.test_explain import NOW, client, marathon, policies, shop_api, sources
+from tests.explain.test_explain import NOW, client, marathon, policies, shop_api, sources
 
 __all__ = ["client", "marathon"]  # fixtures, used by name
 
