@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
+from autoscaler.testing.marathon.threaded import ThreadedMarathon
 from autoscaler.testing.prometheus import FakePrometheus
-from tests.threaded_marathon import ThreadedMarathon
 from tests.zookeeper import ZooKeeperServer
 
 pytestmark = pytest.mark.integration

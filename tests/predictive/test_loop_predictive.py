@@ -13,8 +13,10 @@ from autoscaler.core.policy import Policy
 from autoscaler.http import RetryPolicy
 from autoscaler.loop import ControlLoop
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.clock import DEFAULT_START as T0
+from autoscaler.testing.clock import FakeClock
 from autoscaler.testing.marathon import FakeMarathon
-from tests.fakes import T0, FakeClock, FakeProvider, FakeTarget
+from autoscaler.testing.memory import FakeProvider, FakeTarget
 
 APP = "/jobs/worker"
 QUERY = "queue_depth"
