@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +35,7 @@ from autoscaler.sinks.notify import (
     WebhookTarget,
     parse_targets,
 )
+from autoscaler.testing.clock import FakeClock
 
 T0 = datetime(2026, 11, 11, 0, 0, tzinfo=UTC)
 FAST = RetryPolicy(attempts=1, request_timeout=2.0, total_timeout=2.0)
@@ -139,8 +140,12 @@ def report(*outcomes: AppOutcome, at: datetime = T0, error: str | None = None) -
     return TickReport(at=at, outcomes={o.app_id: o for o in outcomes}, error=error)
 
 
-def notifier(targets: tuple[WebhookTarget, ...], **config: Any) -> Notifier:
-    return Notifier(NotifyConfig(targets=targets, **config), retry=FAST, clock=lambda: T0, logger=LOG)
+def notifier(
+    targets: tuple[WebhookTarget, ...], *, monotonic: Callable[[], float] = time.monotonic, **config: Any
+) -> Notifier:
+    return Notifier(
+        NotifyConfig(targets=targets, **config), retry=FAST, clock=lambda: T0, logger=LOG, monotonic=monotonic
+    )
 
 
 # ---------------------------------------------------------------------------------------- formats
@@ -283,14 +288,25 @@ def test_config_rejects_nonsense() -> None:
 
 
 async def test_rate_limit_holds_messages_back(receiver: Receiver) -> None:
+    clock = FakeClock()
+    looks = [0]
+
+    def monotonic() -> float:  # the rate limiter's time: it moves only when the test moves it
+        looks[0] += 1
+        return clock.seconds()
+
     target = WebhookTarget("json", receiver.url())
-    n = notifier((target,), burst=2, rate_per_minute=0.01)
+    n = notifier((target,), burst=2, rate_per_minute=600, monotonic=monotonic)  # a token per 0.1 s
     n.start()
     n.submit(report(*(scaled(f"/app/{i}", 1, 2) for i in range(5))))
     await wait_for(lambda: len(receiver.received) == 2)
-    await asyncio.sleep(0.3)
+    looked = looks[0]
+    await wait_for(lambda: looks[0] >= looked + 3)  # the limiter looked again and again, and no time passed
     assert len(receiver.received) == 2
     assert n.stats()[target.label].pending == 3
+    clock.advance(0.15)  # time for one token (and half of the next)
+    await wait_for(lambda: len(receiver.received) == 3)
+    assert n.stats()[target.label].pending == 2
     await n.aclose(grace=0.1)
 
 
@@ -386,8 +402,7 @@ async def test_persistent_failure_is_delivered_once_with_recovery(receiver: Rece
         n.submit(report(held("/shop/api", "deployment_in_progress", at=T0 + timedelta(seconds=15 * tick))))
     n.submit(report(scaled("/shop/api", 4, 5)))
     await wait_for(lambda: len(receiver.received) == 3)
-    await asyncio.sleep(0.1)
-    await n.aclose()
+    await n.aclose()  # waits until every queued notice is delivered: a fourth would be among them
     events = [(r.body["event"], r.body["code"]) for r in receiver.received]
     assert events == [
         ("failing", "deployment_in_progress"),
