@@ -3,9 +3,9 @@ ControlLoop without sockets or sleeps.
 
 `FakeTarget` is Marathon as a dict of apps: a write sets instances and `lastScalingAt` like Marathon
 does, `refuse` makes one app's write fail, `down` the whole list. `FakeProvider` answers what the
-test `set` for each query, stamped at the clock's present (or `age` before it), and `fail` makes it a source that is
-down. Both read the one fake clock, so advancing it moves the service and its world together. For
-the same over real HTTP, see `marathon` and `prometheus`.
+test `set` for each query, stamped at the clock's present (or `age` before it); `fail` makes it a
+source that is down. Both read the one fake clock, so advancing it moves the service and its world
+together. For the same over real HTTP, see `marathon` and `prometheus`.
 """
 
 from __future__ import annotations
