@@ -7,252 +7,62 @@ a `Service` that knows how to run them together. `autoscaler run` gives it the r
 the real metric providers and the wall clock (`autoscaler.service`); the demo gives it its simulated
 world and clock. Nothing here parses arguments: the command line turns flags into plain values.
 
-The builders of the real collaborators from the settings (`marathon_client`, `build_providers`,
-`retry_policy`, `load_policies`) live here too, for `run`, `explain` and `backtest` alike.
+What each part is built from in the settings (the status server, notifications, Graphite events, the
+election, and the real clients `run`, `explain` and `backtest` use) is in `autoscaler.wiring`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 
 from autoscaler.core.policy import Policy
-from autoscaler.errors import ConfigurationError
-from autoscaler.http import RetryPolicy
 from autoscaler.leader import LeaderElection
 from autoscaler.loop import ControlLoop, settle_memory
 from autoscaler.pauses.control import PauseControl
-from autoscaler.policyfiles import LoadResult, Problem, load_directory
+from autoscaler.policyfiles import LoadResult, Problem
 from autoscaler.ports import MetricsProvider, Target
-from autoscaler.providers import build_provider
 from autoscaler.reload import PolicyReloader
 from autoscaler.reports import TickReport
 from autoscaler.settings import Settings
-from autoscaler.sinks.events import GraphiteEvents, event_tags
-from autoscaler.sinks.notify import Notice, Notifier, NotifyConfig, parse_targets
+from autoscaler.sinks.events import GraphiteEvents
+from autoscaler.sinks.notify import Notice, Notifier
 from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
 from autoscaler.sinks.status import Role, ServiceStatus
-from autoscaler.targets.marathon import MarathonClient
-from autoscaler.web.server import ServerLimits, StatusServer
+from autoscaler.web.server import StatusServer
+from autoscaler.wiring import Clock, build_election, build_graphite_events, build_notifier, status_server
 
-Clock = Callable[[], datetime]
 OnTick = Callable[[TickReport], None]
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def secret_value(value: object) -> str | None:
-    getter = getattr(value, "get_secret_value", None)
-    return getter() if callable(getter) else None
-
-
-# ------------------------------------------------------------------------- collaborators from settings
-
-
-def retry_policy(settings: Settings, interval: float) -> RetryPolicy:
-    timeout = settings.request_timeout.total_seconds()
-    # A request and its retries must fit well inside one tick.
-    return RetryPolicy(
-        attempts=settings.retry_attempts,
-        request_timeout=timeout,
-        total_timeout=max(timeout, interval * 0.6),
-        max_response_bytes=settings.max_response_bytes,
-    )
-
-
-def background_retry(settings: Settings) -> RetryPolicy:
-    """Deliveries run beside the loop, not inside a tick: they may take longer than a tick's budget."""
-    timeout = settings.request_timeout.total_seconds()
-    return RetryPolicy(
-        attempts=settings.retry_attempts,
-        request_timeout=timeout,
-        total_timeout=max(timeout, 30.0),
-        max_response_bytes=settings.max_response_bytes,
-    )
-
-
-# Nothing ships in force: the service manages only the apps of the operator's own policies.
-_BRING_POLICIES = (
-    "the service starts only with your own policies: mount a directory of them there (a volume), fetch "
-    "an archive of them (a Mesos fetcher URI), or build an image with them (see deploy/README.md)"
-)
-
-
-def load_policies(settings: Settings, logger: logging.Logger) -> LoadResult:
-    """The operator's policies, or a ConfigurationError that says how to provide them."""
-    where = settings.policy_dir
-    if not where.exists():
-        raise ConfigurationError(f"AUTOSCALER_POLICY_DIR {where} does not exist; {_BRING_POLICIES}")
-    if not where.is_dir():
-        raise ConfigurationError(f"AUTOSCALER_POLICY_DIR {where} is not a directory of policy files")
-    result = load_directory(where)
-    for problem in result.problems:
-        level = logging.ERROR if problem.severity == "error" else logging.WARNING
-        logger.log(level, "policy %s", problem, extra={"fields": {"event": "policy_error", "file": problem.path}})
-    if not result.files:
-        raise ConfigurationError(f"AUTOSCALER_POLICY_DIR {where} holds no policy file (*.yaml); {_BRING_POLICIES}")
-    if not result.policies:
-        raise ConfigurationError(f"no valid policy in {where}: every policy file has errors (logged above)")
-    return result
-
-
-def build_providers(
-    settings: Settings, policies: Mapping[str, Policy], retry: RetryPolicy
-) -> dict[str, MetricsProvider]:
-    """A provider for every source that has a URL (a policy reloaded later may use one the first set
-    did not); a source that a loaded policy uses but that has no URL is a configuration error."""
-    used = {spec.source for policy in policies.values() for spec in policy.metrics}
-    urls = {"prometheus": settings.prometheus_url, "graphite": settings.graphite_url}
-    missing = sorted(source for source in used if not urls.get(source))
-    if missing:
-        names = ", ".join(f"AUTOSCALER_{source.upper()}_URL" for source in missing)
-        users = sorted(p.app for p in policies.values() if any(m.source in missing for m in p.metrics))
-        raise ConfigurationError(f"{names} must be set: used by the policies of {', '.join(users)}")
-    providers: dict[str, MetricsProvider] = {}
-    if settings.prometheus_url:
-        token = secret_value(settings.prometheus_token)
-        password = secret_value(settings.prometheus_password)
-        providers["prometheus"] = build_provider(
-            "prometheus",
-            url=settings.prometheus_url,
-            policy=retry,
-            basic_auth=(settings.prometheus_user, password) if settings.prometheus_user and password else None,
-            bearer_token=token,
-            verify=settings.metrics_verify(),
-            max_concurrency=settings.concurrency,
-        )
-    if settings.graphite_url:
-        password = secret_value(settings.graphite_password)
-        providers["graphite"] = build_provider(
-            "graphite",
-            url=settings.graphite_url,
-            policy=retry,
-            basic_auth=(settings.graphite_user, password) if settings.graphite_user and password else None,
-            verify=settings.metrics_verify(),
-            max_concurrency=settings.concurrency,
-        )
-    return providers
-
-
-def marathon_client(settings: Settings, retry: RetryPolicy) -> MarathonClient:
-    if settings.marathon_url is None:  # load_settings(require_marathon=True) guarantees it
-        raise ConfigurationError("AUTOSCALER_MARATHON_URL is required")
-    return MarathonClient(
-        base_url=settings.marathon_url,
-        policy=retry,
-        username=settings.marathon_user,
-        password=secret_value(settings.marathon_password),
-        token=secret_value(settings.marathon_token),
-        verify=settings.marathon_verify(),
-    )
-
-
-def server_limits(settings: Settings) -> ServerLimits:
-    return ServerLimits(
-        max_connections=settings.server_max_connections,
-        max_header_bytes=settings.server_max_header_bytes,
-        read_timeout=settings.server_read_timeout.total_seconds(),
-        write_timeout=settings.server_write_timeout.total_seconds(),
-    )
-
-
-def build_notifier(settings: Settings, *, clock: Clock, logger: logging.Logger) -> Notifier | None:
-    spec = secret_value(settings.notify_urls)
-    targets = parse_targets(spec, dingtalk_secret=secret_value(settings.notify_dingtalk_secret)) if spec else ()
-    if not targets:
-        return None
-    config = NotifyConfig(
-        targets=targets,
-        failure_ticks=settings.notify_failure_ticks,
-        scale_actions=settings.notify_scale_actions,
-        rate_per_minute=settings.notify_rate,
-        queue_size=settings.notify_queue,
-        title=settings.notify_title,
-    )
-    logger.info("notifications to %s", ", ".join(t.label for t in targets), extra={"fields": {"event": "notify"}})
-    return Notifier(config, retry=background_retry(settings), clock=clock, logger=logger)
-
-
-def build_graphite_events(settings: Settings, logger: logging.Logger) -> GraphiteEvents | None:
-    if not settings.graphite_events:
-        return None
-    url = settings.graphite_events_url or settings.graphite_url
-    if not url:
-        raise ConfigurationError(
-            "AUTOSCALER_GRAPHITE_EVENTS needs AUTOSCALER_GRAPHITE_EVENTS_URL or AUTOSCALER_GRAPHITE_URL"
-        )
-    password = secret_value(settings.graphite_password)
-    same_server = settings.graphite_events_url in (None, settings.graphite_url)
-    auth = (settings.graphite_user, password) if same_server and settings.graphite_user and password else None
-    return GraphiteEvents(
-        url=url,
-        retry=background_retry(settings),
-        logger=logger,
-        tags=event_tags(settings.graphite_events_tags),
-        auth=auth,
-        verify=settings.metrics_verify(),
-    )
-
-
-def build_election(settings: Settings, *, dry_run: bool, logger: logging.Logger) -> LeaderElection | None:
-    """The leader election when ZooKeeper is configured (a dry run never writes, so it never joins)."""
-    if not settings.zk_hosts or dry_run:
-        return None
-    return LeaderElection(
-        settings.zk_hosts,
-        settings.zk_path,
-        identifier=os.environ.get("MESOS_TASK_ID") or f"{socket.gethostname()}:{os.getpid()}",
-        logger=logger,
-        session_timeout=settings.zk_session_timeout.total_seconds(),
-    )
-
-
-# ----------------------------------------------------------------------------------------- the service
-
-
+@dataclass(kw_only=True, eq=False)
 class Service:
     """The built service: the loop, its sinks, the status server, hot reload and the election.
 
     `run(stop=...)` runs them together until `stop` is set; `on_tick` is what every tick report goes
     to (the status, the self-metrics and, on the leader, notifications and Graphite events). The
     collaborators given to `build_service` (target, providers) belong to the caller, who closes them.
+    The status server is built from the settings over the status and the self-metrics.
     """
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        loop: ControlLoop,
-        status: ServiceStatus,
-        metrics: SelfMetrics,
-        server: StatusServer,
-        reloader: PolicyReloader | None,
-        notifier: Notifier | None,
-        graphite_events: GraphiteEvents | None,
-        election: LeaderElection | None,
-        clock: Clock,
-        logger: logging.Logger,
-        pauses: PauseControl | None = None,
-    ) -> None:
-        self.settings = settings
-        self.loop = loop
-        self.status = status
-        self.metrics = metrics
-        self.server = server
-        self.reloader = reloader
-        self.notifier = notifier
-        self.graphite_events = graphite_events
-        self.election = election
-        self.pauses = pauses
-        self._clock = clock
-        self._log = logger
-        self._server_url: str | None = None
+    settings: Settings
+    loop: ControlLoop
+    status: ServiceStatus
+    metrics: SelfMetrics
+    election: LeaderElection | None
+    clock: Clock
+    logger: logging.Logger
+    notifier: Notifier | None = None
+    graphite_events: GraphiteEvents | None = None
+    pauses: PauseControl | None = None
+    reloader: PolicyReloader | None = None
+    server: StatusServer = field(init=False)
+    _server_url: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.server = self._server_on(port=self.settings.port)
 
     def role(self) -> Role:
         if self.election is None:
@@ -296,22 +106,14 @@ class Service:
                 raise
             self.server = self._server_on(port=0)
             self._server_url = await self.server.start()
-        self._log.info(
+        self.logger.info(
             "status server on %s", self._server_url, extra={"fields": {"event": "server", "url": self._server_url}}
         )
         return self._server_url
 
     def _server_on(self, *, port: int) -> StatusServer:
-        settings = self.settings
-        return StatusServer(
-            status=self.status,
-            metrics=self.metrics,
-            clock=self._clock,
-            host=settings.host,
-            port=port,
-            api_token=secret_value(settings.api_token),
-            limits=server_limits(settings),
-            pauses=self.pauses,
+        return status_server(
+            self.settings, status=self.status, metrics=self.metrics, clock=self.clock, pauses=self.pauses, port=port
         )
 
     async def run(self, *, stop: asyncio.Event, interval: float | None = None, also: OnTick | None = None) -> None:
@@ -353,7 +155,7 @@ class Service:
             server_started.result()  # raises why the server could not start, if it could not
 
 
-def build_service(
+def build_service(  # noqa: PLR0913  the composition root: every injected collaborator and run mode by keyword
     settings: Settings,
     *,
     policies: LoadResult,
@@ -398,17 +200,6 @@ def build_service(
         loop=loop,
         status=status,
         metrics=metrics,
-        server=StatusServer(
-            status=status,
-            metrics=metrics,
-            clock=clock,
-            host=settings.host,
-            port=settings.port,
-            api_token=secret_value(settings.api_token),
-            limits=server_limits(settings),
-            pauses=pauses,
-        ),
-        reloader=None,
         notifier=None if once else build_notifier(settings, clock=clock, logger=logger),
         graphite_events=None if once else build_graphite_events(settings, logger),
         election=election,

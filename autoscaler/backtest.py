@@ -6,15 +6,15 @@ loop: the history is what it was, only the instance count is the policy's own. A
 before switching a new policy on: how often would it have scaled, how long would it have sat at max?
 
 For `target_average` metrics the recorded value is an average over the fleet that actually ran then.
-When `historical_instances` is given, the load it represents (value x that count) is spread over the
-backtest's own instance count instead; otherwise the value is used as it was.
+When the `Fleet`'s `historical_instances` is given, the load it represents (value x that count) is
+spread over the backtest's own instance count instead; otherwise the value is used as it was.
 
 A policy with `predictive` forecasts as the live loop does, with the same `Forecaster`: its load
 history is what the source returned for the lookback before the period (`prior`, loaded like the
-service loads it at start) plus the period's earlier ticks. `warmup` replays the first part of the
-period without counting it (as `simulate` does): give it at least `min_samples` periods when the
+service loads it at start) plus the period's earlier ticks. The `Period`'s `warmup` replays its first
+part without counting it (as `simulate` does): give it at least `min_samples` periods when the
 source has no load history before the period. The replay's instances are ready at once, so there is
-no start-up time to learn: `startup` gives it (else the forecast's fallback).
+no start-up time to learn: the `Fleet`'s `startup` gives it (else the forecast's fallback).
 """
 
 from __future__ import annotations
@@ -117,25 +117,46 @@ def _latest(points: Points, times: list[datetime], at: datetime) -> tuple[float 
     return None, None
 
 
+@dataclass(frozen=True)
+class Period:
+    """What a backtest replays: every `step` of [start, end); the ticks of the first `warmup` are run
+    but not counted."""
+
+    start: datetime
+    end: datetime
+    step: timedelta
+    warmup: timedelta = timedelta(0)
+
+    def __post_init__(self) -> None:
+        if self.warmup < timedelta(0) or self.start + self.warmup >= self.end:
+            raise ValueError("the warm-up must be shorter than the period")
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The replayed fleet: the count it starts with (default: the policy's minimum), the count that ran
+    when the history was recorded (None: values taken as they were), its instances' start-up time
+    (None: the forecast's fallback)."""
+
+    initial_instances: int | None = None
+    historical_instances: int | None = None
+    startup: timedelta | None = None
+
+
 def replay(
     policy: Policy,
     history: Mapping[str, Points],
     *,
-    start: datetime,
-    end: datetime,
-    step: timedelta,
-    initial_instances: int | None = None,
-    historical_instances: int | None = None,
-    warmup: timedelta = timedelta(0),
+    period: Period,
+    fleet: Fleet | None = None,
     prior: Mapping[str, LoadHistory] | None = None,
-    startup: timedelta | None = None,
 ) -> BacktestResult:
-    """Run the engine at every tick of [start, end) on the recorded history; the ticks of the first
-    `warmup` are run but not counted. `prior`: load histories by metric name (from the source, before
-    `start`), which the forecaster starts from and keeps adding to. Pure but for `prior`, which is
-    added to."""
-    if warmup < timedelta(0) or start + warmup >= end:
-        raise ValueError("the warm-up must be shorter than the period")
+    """Run the engine at every tick of `period` on the recorded history, with `fleet` (default:
+    `Fleet()`). `prior`: load histories by metric name (from the source, before the period's start),
+    which the forecaster starts from and keeps adding to. Pure but for `prior`, which is added to."""
+    fleet = Fleet() if fleet is None else fleet
+    start, end, step, warmup = period.start, period.end, period.step, period.warmup
+    initial_instances, historical_instances = fleet.initial_instances, fleet.historical_instances
     instances = policy.min_instances if initial_instances is None else initial_instances
     window = policy.stabilization_window()
     last_scaled: datetime | None = None
@@ -145,7 +166,7 @@ def replay(
     controller = AppController(
         policy,
         tick=step,
-        startup=startup,
+        startup=fleet.startup,
         history=History(observing_since=start - window),  # as a service that has been running a while
         forecaster=forecaster,
     )

@@ -71,7 +71,7 @@ def settle_memory() -> None:
 class ControlLoop:
     """Runs ticks over a fixed set of policies against one target and some metric providers."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  the loop's collaborators and limits, each by keyword from build_service
         self,
         *,
         policies: Mapping[str, Policy],

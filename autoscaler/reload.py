@@ -141,8 +141,28 @@ def merge(previous: InForce, loaded: LoadResult) -> Merged:
     campaigns: dict[str, Campaign] = {loaded.campaign_sources[c.name]: c for c in loaded.campaigns}
     changes: list[str] = []
 
+    kept = _keep_policies(previous, policies=policies, present=present, changes=changes)
+    _keep_campaigns(previous, campaigns=campaigns, present=present, changes=changes, problems=problems)
+    for path, app in kept:
+        names = sorted(c.name for c in campaigns.values() if app in c.apps)
+        floors = f", and so the floor of campaign {', '.join(names)}," if names else ""
+        problems.append(
+            Problem(path, f"is invalid: the last valid policy for {app}{floors} stays in force", severity="warning")
+        )
+    state = InForce(policies=policies, campaigns=campaigns)
+    new = _apply(state, problems)
+    problems.extend(unmanaged_campaign_apps(sorted(campaigns.items()), managed=new.keys()))
+    changes.extend(_managed_changes(old, new, changes))
+    return Merged(state, new, problems, changes)
+
+
+def _keep_policies(
+    previous: InForce, *, policies: dict[str, Policy], present: set[str], changes: list[str]
+) -> list[tuple[str, str]]:
+    """Keep in `policies` the last valid policy of each file present but invalid now, unless its app
+    has a valid policy in another file; say in `changes` what went. Returns the (file, app) kept."""
     fresh_apps = {policy.app for policy in policies.values()}
-    kept: list[tuple[str, str]] = []  # invalid files whose last valid policy stays in force
+    kept: list[tuple[str, str]] = []
     for path, policy in sorted(previous.policies.items()):
         if path in policies:
             continue
@@ -154,6 +174,19 @@ def merge(previous: InForce, loaded: LoadResult) -> Merged:
             policies[path] = policy
             fresh_apps.add(policy.app)
             kept.append((path, policy.app))
+    return kept
+
+
+def _keep_campaigns(
+    previous: InForce,
+    *,
+    campaigns: dict[str, Campaign],
+    present: set[str],
+    changes: list[str],
+    problems: list[Problem],
+) -> None:
+    """Keep in `campaigns` the last valid version of each campaign file present but invalid now, unless
+    a valid file holds a campaign of that name; say so in `problems`, and in `changes` what went."""
     fresh_campaigns = {c.name for c in campaigns.values()}
     for path, campaign in sorted(previous.campaigns.items()):
         if path in campaigns:
@@ -171,24 +204,18 @@ def merge(previous: InForce, loaded: LoadResult) -> Merged:
                 )
             )
 
-    for path, app in kept:
-        names = sorted(c.name for c in campaigns.values() if app in c.apps)
-        floors = f", and so the floor of campaign {', '.join(names)}," if names else ""
-        problems.append(
-            Problem(path, f"is invalid: the last valid policy for {app}{floors} stays in force", severity="warning")
-        )
-    state = InForce(policies=policies, campaigns=campaigns)
-    new = _apply(state, problems)
-    problems.extend(unmanaged_campaign_apps(sorted(campaigns.items()), managed=new.keys()))
-    for app in sorted(new.keys() - old.keys()):
-        changes.append(f"{app} is now managed")
-    for app in sorted(old.keys() - new.keys()):
-        if not any(app in change for change in changes):
-            changes.append(f"{app} is no longer managed")
-    for app in sorted(old.keys() & new.keys()):
-        if old[app] != new[app]:
-            changes.append(f"{app}: policy updated")
-    return Merged(state, new, problems, changes)
+
+def _managed_changes(old: dict[str, Policy], new: dict[str, Policy], said: list[str]) -> list[str]:
+    """The apps that became managed, stopped being managed (unless `said` already names them) or
+    had their policy changed between `old` and `new`."""
+    changes = [f"{app} is now managed" for app in sorted(new.keys() - old.keys())]
+    changes += [
+        f"{app} is no longer managed"
+        for app in sorted(old.keys() - new.keys())
+        if not any(app in change for change in (*said, *changes))
+    ]
+    changes += [f"{app}: policy updated" for app in sorted(old.keys() & new.keys()) if old[app] != new[app]]
+    return changes
 
 
 def fingerprint(root: Path) -> Fingerprint:

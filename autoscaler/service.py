@@ -13,20 +13,13 @@ import logging
 import signal
 from collections.abc import Callable
 
-from autoscaler.app import (
-    Service,
-    build_providers,
-    build_service,
-    load_policies,
-    marathon_client,
-    retry_policy,
-    utc_now,
-)
+from autoscaler.app import Service, build_service
 from autoscaler.loop import settle_memory
 from autoscaler.pauses.build import open_store
 from autoscaler.pauses.control import PauseControl
 from autoscaler.reports import TickReport
 from autoscaler.settings import Settings
+from autoscaler.wiring import build_providers, load_policies, marathon_client, retry_policy, utc_now
 
 EXIT_CONFIG = 2
 EXIT_TICK_FAILED = 1
@@ -52,7 +45,7 @@ async def run_service(
     loaded = load_policies(settings, logger)
     interval = settings.interval.total_seconds()
     retry = retry_policy(settings, interval)
-    providers = build_providers(settings, loaded.policies, retry)
+    providers = build_providers(settings, policies=loaded.policies, retry=retry)
     target = marathon_client(settings, retry)
     store = await asyncio.to_thread(open_store, settings, logger)
     pauses = PauseControl(store=store, clock=utc_now, logger=logger)

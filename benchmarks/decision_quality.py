@@ -47,7 +47,7 @@ from results import regenerate, replace_section
 
 from autoscaler.core.policy import Predictive
 from autoscaler.sim.bound import startup_aware_bound
-from autoscaler.sim.runner import simulate
+from autoscaler.sim.runner import ScalerSpec, SimSetup, simulate
 from autoscaler.sim.sweep import Point, cheapest, grid, serves, to_run
 from autoscaler.sim.trace import Trace, load_trace
 
@@ -138,14 +138,13 @@ def run_job(job: Job) -> Outcome:
     started = time.process_time()
     result = simulate(
         _trace(job.trace),
-        baseline="hpa" if job.run == "hpa" else None,
-        target=job.target,
-        startup=job.startup,
-        peak_instances=PEAK_INSTANCES,
-        tick=TICK,
+        scaler=ScalerSpec(
+            baseline="hpa" if job.run == "hpa" else None,
+            target=job.target,
+            predictive=PREDICTIVE if job.run == "predictive" else None,
+        ),
+        setup=SimSetup(startup=job.startup, peak_instances=PEAK_INSTANCES, tick=TICK, warmup=RUN_WARMUP[job.run]),
         keep_timeline=False,
-        warmup=RUN_WARMUP[job.run],
-        predictive=PREDICTIVE if job.run == "predictive" else None,
     )
     counted = (result.instance_hours, result.unserved_pct, result.scale_actions)
     whole = (
@@ -169,7 +168,11 @@ class Bounds:
 def bounds_for(spec: TraceSpec) -> dict[tuple[str, float, bool], Bounds]:
     """Both bounds for every start-up, over the whole trace (False) and after the warm-up (True)."""
     trace = _trace(spec.key)
-    oracle = simulate(trace, baseline="oracle", peak_instances=PEAK_INSTANCES, tick=TICK, warmup=WARMUP)
+    oracle = simulate(
+        trace,
+        scaler=ScalerSpec(baseline="oracle"),
+        setup=SimSetup(peak_instances=PEAK_INSTANCES, tick=TICK, warmup=WARMUP),
+    )
     assert oracle.whole is not None
     capacity = trace.peak_rate / PEAK_INSTANCES
     found = {}
@@ -233,7 +236,7 @@ def _neighbour(points: dict[float, Point], target: float, *, allowed: float, bas
     return text if serves(point, allowed_pct=allowed) else f"{text} (misses: {point.unserved_pct:.3f} %)"
 
 
-def render(
+def render(  # noqa: PLR0913  the figures of one results section and how they were made
     sweep: Sweep,
     bounds: dict[tuple[str, float, bool], Bounds],
     *,

@@ -180,7 +180,7 @@ def measure(count: int, *, ticks: int, warmup: int, interval: float, dashboard: 
         world.wait(timeout=30)
 
 
-async def run_service(
+async def run_service(  # noqa: PLR0915  one benchmark scenario read top to bottom
     count: int,
     urls: dict[str, str],
     stats: Callable[[], dict[str, int]],

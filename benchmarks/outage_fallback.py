@@ -39,7 +39,7 @@ from results import regenerate, replace_section
 
 from autoscaler.core.policy import Policy
 from autoscaler.sim.outage import Outage
-from autoscaler.sim.runner import default_policy, simulate
+from autoscaler.sim.runner import ScalerSpec, SimSetup, default_policy, simulate
 from autoscaler.sim.trace import Trace, load_trace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,13 +98,14 @@ def run(full: Trace, outage: Outage, variant: str) -> Run:
     started = time.process_time()
     result = simulate(
         trace,
-        policy=policy_for(variant),
-        peak_instances=PEAK_INSTANCES,
-        startup=STARTUP,
-        tick=TICK,
-        warmup=(outage.start - trace.start).total_seconds(),
+        scaler=ScalerSpec(policy=policy_for(variant), outages=() if variant == "no outage" else (outage,)),
+        setup=SimSetup(
+            startup=STARTUP,
+            peak_instances=PEAK_INSTANCES,
+            tick=TICK,
+            warmup=(outage.start - trace.start).total_seconds(),
+        ),
         keep_timeline=False,
-        outages=[] if variant == "no outage" else [outage],
     )
     return Run(
         variant=variant,

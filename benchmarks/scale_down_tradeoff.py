@@ -30,7 +30,7 @@ from decision_quality import STARTUPS, TRACES, TUNING, _trace
 from results import regenerate, replace_section
 
 from autoscaler.core.policy import Policy
-from autoscaler.sim.runner import default_policy, simulate
+from autoscaler.sim.runner import ScalerSpec, SimSetup, default_policy, simulate
 from autoscaler.sim.sweep import coarse, grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,12 +76,12 @@ def run(job: tuple[str, str, float, float]) -> Run:
     trace, variant, startup, target = job
     result = simulate(
         _trace(trace),
-        policy=None if variant == "hpa" else policy_for(variant),
-        baseline="hpa" if variant == "hpa" else None,
-        target=target,
-        startup=startup,
-        peak_instances=50,
-        tick=15.0,
+        scaler=ScalerSpec(
+            policy=None if variant == "hpa" else policy_for(variant),
+            baseline="hpa" if variant == "hpa" else None,
+            target=target,
+        ),
+        setup=SimSetup(startup=startup, peak_instances=50, tick=15.0),
         keep_timeline=False,
     )
     return Run(trace, variant, startup, target, result.instance_hours, result.unserved_pct, result.scale_actions)
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     with multiprocessing.Pool(args.processes) as pool:
         runs = pool.map(run, jobs)
     oracle = {
-        key: simulate(_trace(key), baseline="oracle", keep_timeline=False).instance_hours
+        key: simulate(_trace(key), scaler=ScalerSpec(baseline="oracle"), keep_timeline=False).instance_hours
         for key in (TRACE.key, TUNED.key)
     }
     text = render(runs, oracle, wall=time.perf_counter() - started)

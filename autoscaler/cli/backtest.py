@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
-from autoscaler.app import build_providers, retry_policy
-from autoscaler.backtest import BacktestResult, render_svg, replay, write_csv
+from autoscaler.backtest import BacktestResult, Fleet, Period, render_svg, replay, write_csv
 from autoscaler.cliargs import DURATION_HELP, duration_arg
 from autoscaler.core.policy import Policy
 from autoscaler.errors import ConfigurationError, MetricSourceError
@@ -20,6 +19,7 @@ from autoscaler.history import RangeSource, fetch_history, load_history
 from autoscaler.policyfiles import load_paths
 from autoscaler.service import EXIT_CONFIG
 from autoscaler.settings import Settings, load_settings
+from autoscaler.wiring import build_providers, retry_policy
 
 _parse_span = duration_arg()
 _parse_step = duration_arg(minimum=timedelta(seconds=1))
@@ -37,7 +37,7 @@ def _parse_time(text: str) -> datetime:
 
 async def _backtest_async(args: argparse.Namespace, settings: Settings, policy: Policy) -> int:
     retry = retry_policy(settings, 60.0)
-    providers = build_providers(settings, {policy.app: policy}, retry)
+    providers = build_providers(settings, policies={policy.app: policy}, retry=retry)
     try:
         # Both providers answer range queries; the loop's port does not need them, so it does not name them.
         sources = {name: cast(RangeSource, provider) for name, provider in providers.items()}
@@ -62,14 +62,11 @@ async def _backtest_async(args: argparse.Namespace, settings: Settings, policy: 
     result = replay(
         policy,
         history,
-        start=args.start,
-        end=args.end,
-        step=args.step,
-        initial_instances=args.instances,
-        historical_instances=args.historical_instances,
-        warmup=args.warmup,
+        period=Period(start=args.start, end=args.end, step=args.step, warmup=args.warmup),
+        fleet=Fleet(
+            initial_instances=args.instances, historical_instances=args.historical_instances, startup=args.startup
+        ),
         prior=prior,
-        startup=args.startup,
     )
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -8,11 +8,11 @@ import logging
 import os
 import sys
 
-from autoscaler.app import retry_policy, secret_value
 from autoscaler.cli import helptext
 from autoscaler.settings import Settings
 from autoscaler.statusclient import StatusClient
 from autoscaler.targets.marathon import app_id_problem
+from autoscaler.wiring import retry_policy, secret_value
 
 
 def app_id_arg(text: str) -> str:

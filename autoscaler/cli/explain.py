@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 from autoscaler import logs
-from autoscaler.app import build_providers, load_policies, marathon_client, retry_policy, utc_now
 from autoscaler.cli.common import add_service_options, app_id_arg, status_client, status_url
 from autoscaler.cliargs import DURATION_HELP, duration_arg
 from autoscaler.core.startup import StartupEstimate
@@ -21,6 +20,7 @@ from autoscaler.preview import explanation_json, service_explanation_json, servi
 from autoscaler.service import EXIT_CONFIG, EXIT_TICK_FAILED
 from autoscaler.settings import Settings, load_settings
 from autoscaler.statusclient import StatusAPIAuthError, StatusAPIError, StatusAPINotManaged
+from autoscaler.wiring import build_providers, load_policies, marathon_client, retry_policy, utc_now
 
 _parse_span = duration_arg()
 
@@ -39,7 +39,7 @@ async def _explain_async(args: argparse.Namespace, settings: Settings, logger: l
     loaded = load_policies(settings, logger)
     retry = retry_policy(settings, settings.interval.total_seconds())
     policy = loaded.policies.get(args.app)
-    providers = build_providers(settings, {args.app: policy} if policy is not None else {}, retry)
+    providers = build_providers(settings, policies={args.app: policy} if policy is not None else {}, retry=retry)
     target = marathon_client(settings, retry)
     try:
         startup = StartupEstimate(args.app, args.startup.total_seconds(), ()) if args.startup is not None else None

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from autoscaler import logs
-from autoscaler.app import utc_now
 from autoscaler.cli import helptext
 from autoscaler.cli.common import add_service_options, status_client, status_url, warn_unknown_settings
 from autoscaler.errors import ConfigurationError
@@ -25,6 +24,7 @@ from autoscaler.preview import preview_lines
 from autoscaler.service import EXIT_CONFIG, EXIT_TICK_FAILED, run_service
 from autoscaler.settings import Settings, load_settings
 from autoscaler.statusclient import StatusAPIAuthError, StatusAPIError
+from autoscaler.wiring import utc_now
 
 
 async def _preview_service(settings: Settings, url: str) -> int:

@@ -232,7 +232,7 @@ class LoadHistory:
         """How many buckets hold a load."""
         return sum(1 for value in self._values if not math.isnan(value))
 
-    def forecast(
+    def forecast(  # noqa: PLR0913  the predictive block's settings, each by keyword with its documented default
         self,
         *,
         metric: str,
@@ -271,7 +271,7 @@ class LoadHistory:
         self._cache = (key, result)
         return result
 
-    def _compute(
+    def _compute(  # noqa: PLR0913  forecast's settings passed on as they were given
         self,
         *,
         metric: str,

@@ -43,7 +43,7 @@ class _QueryFailed(Exception):
 class GraphiteProvider:
     """Render-API queries against one graphite-web (see the module docstring for the rules)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  a client's address, credentials and limits, each by keyword
         self,
         *,
         url: str,

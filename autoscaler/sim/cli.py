@@ -30,7 +30,7 @@ from autoscaler.policyfiles import load_paths
 from autoscaler.sim.baselines import BASELINES
 from autoscaler.sim.outage import parse_outage
 from autoscaler.sim.plot import write_svg, write_timeline_csv
-from autoscaler.sim.runner import SimResult, simulate
+from autoscaler.sim.runner import ScalerSpec, SimResult, SimSetup, simulate
 from autoscaler.sim.signals import actions_per_day, run_warnings
 from autoscaler.sim.trace import Trace, TraceError, load_trace, parse_time
 
@@ -140,23 +140,18 @@ def run_simulate(args: argparse.Namespace) -> int:
         policy = _load_policy(args.policy, args.app) if args.policy is not None else None
         trace = load_trace(args.trace, gaps=args.gaps, start=args.start, end=args.end)
         outages = [parse_outage(text, trace_start=trace.start) for text in args.outage]
-        settings: dict[str, Any] = {
-            "startup": args.startup.total_seconds(),
-            "peak_instances": args.peak_instances,
-            "tick": args.tick.total_seconds(),
-            "warmup": args.warmup.total_seconds(),
-        }
-        result = simulate(
-            trace,
-            policy=policy,
-            baseline=args.baseline,
-            target=args.target,
-            keep_timeline=args.out is not None,
-            outages=outages,
-            **settings,
+        setup = SimSetup(
+            startup=args.startup.total_seconds(),
+            peak_instances=args.peak_instances,
+            tick=args.tick.total_seconds(),
+            warmup=args.warmup.total_seconds(),
         )
+        scaler = ScalerSpec(policy=policy, baseline=args.baseline, target=args.target, outages=tuple(outages))
+        result = simulate(trace, scaler=scaler, setup=setup, keep_timeline=args.out is not None)
         oracle = (
-            result if args.baseline == "oracle" else simulate(trace, baseline="oracle", keep_timeline=False, **settings)
+            result
+            if args.baseline == "oracle"
+            else simulate(trace, scaler=ScalerSpec(baseline="oracle"), setup=setup, keep_timeline=False)
         )
     except (_InputError, TraceError, ValueError) as exc:
         print(f"autoscaler simulate: {exc}", file=sys.stderr)

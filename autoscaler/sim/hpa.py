@@ -104,7 +104,7 @@ def _utilization(pairs: Sequence[tuple[int, float, float]]) -> int:
     return math.floor(used * 100.0 / requested + _EPSILON)
 
 
-def resource_replicas(
+def resource_replicas(  # noqa: PLR0912  the calculator's cases in the controller's order (docstring)
     *, current: int, target_percent: int, pods: Sequence[PodGroup], settings: CalculatorSettings | None = None
 ) -> Calculation | None:
     """The replica calculator for a CPU utilisation target (see the module docstring).

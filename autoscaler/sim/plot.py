@@ -155,7 +155,7 @@ class _Buckets:
                 self.overload[column] = True
 
 
-def render_svg(result: SimResult, *, title: str = "") -> str:
+def render_svg(result: SimResult, *, title: str = "") -> str:  # noqa: PLR0912, PLR0915  one SVG drawn top to bottom, panel after panel
     """The plot of one run as SVG text."""
     timeline = result.timeline
     plot_width = _WIDTH - _LEFT - _RIGHT

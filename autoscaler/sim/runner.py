@@ -1,8 +1,10 @@
 """Run a scaler (our engine under a policy, or a baseline) over a request trace in the fleet model.
 
-`simulate()` drives the SAME `autoscaler.core.decide` as the live loop, tick by tick, with the
-simulated time as `now` (so schedules and campaign floors apply at their simulated times) and the
-History fed back exactly as the loop does. Per tick:
+`simulate(trace, scaler=ScalerSpec(...), setup=SimSetup(...))` runs what `ScalerSpec` names (a
+policy or a baseline) in the world `SimSetup` describes (the fleet, its start-up time, the tick, the
+warm-up). Our engine (`sim.policyscaler`) drives the SAME `autoscaler.core.decide` as the live loop,
+tick by tick, with the simulated time as `now` (so schedules and campaign floors apply at their
+simulated times) and the History fed back exactly as the loop does. Per tick:
 
 1. the model runs up to the tick (instances whose startup is over become ready);
 2. the scaler sees the state (requested and ready counts, the last scale time) and the metrics:
@@ -23,16 +25,11 @@ target of the `hpa` baseline.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from autoscaler.core.controller import AppController
-from autoscaler.core.decide import Decision
-from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import MetricSpec, Policy, Predictive
-from autoscaler.core.startup import StartupTracker
 from autoscaler.sim.baselines import (
     BASELINES,
     HPA_DEFAULT_TARGET,
@@ -42,11 +39,11 @@ from autoscaler.sim.baselines import (
     StaticScaler,
     ThresholdScaler,
     TickView,
-    Verdict,
 )
 from autoscaler.sim.hpa import HpaScaler
 from autoscaler.sim.model import Accounting, FleetModel, needed_instances, to_ms
-from autoscaler.sim.outage import Outage, blank
+from autoscaler.sim.outage import Outage
+from autoscaler.sim.policyscaler import PolicyScaler
 from autoscaler.sim.trace import Trace
 
 DEFAULT_APP = "/sim/app"
@@ -164,103 +161,81 @@ def with_target(policy: Policy, target: float) -> Policy:
     return Policy.model_validate(data)
 
 
-class PolicyScaler:
-    """Our engine: `core.decide` under one policy, with its History kept as the live loop keeps it.
+@dataclass(frozen=True)
+class SimSetup:
+    """The world a run is set in: the fleet's size at the peak, its instances' start-up time, the tick,
+    the warm-up (run but not counted) and the window the metrics average over; all in seconds."""
 
-    A policy with `predictive` also learns as the live loop does: the start-up time from the fleet's
-    states (StartupTracker), and each metric's load history from the run's own observations, so the
-    forecast of a run rests on the trace's earlier days (the warm-up).
-    """
+    startup: float = 60.0
+    peak_instances: int = 50
+    tick: float = 15.0
+    warmup: float = 0.0
+    metric_window: float = 60.0
 
-    def __init__(self, policy: Policy, *, start: datetime, tick: float = 15.0, outages: Sequence[Outage] = ()) -> None:
-        self.name = "policy" if policy.predictive is None else "predictive"
-        self._controller = AppController(policy, tick=timedelta(seconds=tick), tracker=StartupTracker())
-        self.policy = policy
-        self.min_instances = policy.min_instances
-        self.max_instances = policy.max_instances
-        self._start = start
-        self._outages = tuple(outages)
-        self._last_scaled: datetime | None = None
-        self._average = tuple(spec.name for spec in policy.metrics if spec.kind == "average")
-        self._per_instance = tuple(spec.name for spec in policy.metrics if spec.kind == "per_instance")
-
-    def step(self, view: TickView) -> Verdict:
-        now = self._start + timedelta(seconds=view.seconds)
-        state = AppState(
-            app_id=self.policy.app,
-            instances=view.requested,
-            tasks_running=view.ready,
-            last_scaled_at=self._last_scaled,
-        )
-        observations = {name: Observation(value=view.cpu, timestamp=now) for name in self._average}
-        for name in self._per_instance:
-            observations[name] = Observation(value=view.backlog, timestamp=now)
-        if self._outages:
-            observations = dict(blank(observations, at=now, outages=self._outages))
-        decision = self._controller.step(state, observations, now)
-        floor = _floor_of(decision)
-        if decision.scaled:
-            self._last_scaled = now
-            self._controller.wrote(decision.desired, at=now)
-            return Verdict(decision.desired, decision.code, decision.cause, floor=floor)
-        reason = decision.clamps[-1].detail if decision.clamps else ""
-        return Verdict(decision.desired, decision.code, reason, floor=floor)
+    def __post_init__(self) -> None:
+        if self.peak_instances < 1:
+            raise ValueError(f"peak_instances must be at least 1, got {self.peak_instances}")
+        if self.tick <= 0 or to_ms(self.tick) == 0:
+            raise ValueError(f"the tick must be positive, got {self.tick}")
+        if self.startup < 0 or self.warmup < 0:
+            raise ValueError("startup and warmup must be 0 or more")
 
 
-def _floor_of(decision: Decision) -> int | None:
-    """The highest floor in force for a decision: its windows', its ramp's, its fallback's."""
-    floors = [window.min_instances for window in decision.windows if window.min_instances is not None]
-    if decision.ramp is not None:
-        floors.append(decision.ramp.level)
-    if decision.fallback is not None and decision.fallback.instances is not None:
-        floors.append(decision.fallback.instances)
-    return max(floors) if floors else None
+@dataclass(frozen=True)
+class ScalerSpec:
+    """What scales in a run: a policy (the default one when neither it nor a baseline is given) or a
+    baseline; `target` overrides the metric targets (see the module docstring); `predictive` adds or
+    replaces the policy's predictive block; `outages` blank the policy's metrics over their intervals."""
+
+    policy: Policy | None = None
+    baseline: str | None = None
+    target: float | None = None
+    predictive: Predictive | None = None
+    outages: tuple[Outage, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.policy is not None and self.baseline is not None:
+            raise ValueError("give a policy or a baseline, not both")
+        if self.target is not None and not (self.target > 0 and math.isfinite(self.target)):
+            raise ValueError(f"the target must be a positive number, got {self.target}")
+        if self.baseline is None:
+            return
+        if self.baseline not in BASELINES:
+            raise ValueError(f"unknown baseline {self.baseline!r}; choose one of {', '.join(BASELINES)}")
+        if self.target is not None and self.baseline not in ("hpa", "hpa-simple"):
+            raise ValueError(f"the {self.baseline} baseline takes no target (only policies, hpa and hpa-simple do)")
+        if self.outages:
+            raise ValueError("an outage blanks a policy's metrics: the baselines read none, give a policy")
 
 
-def build_scaler(
-    *,
-    trace: Trace,
-    policy: Policy | None,
-    baseline: str | None,
-    target: float | None,
-    peak_instances: int,
-    tick: float = 15.0,
-    predictive: Predictive | None = None,
-    startup: float = 60.0,
-    metric_window: float = 60.0,
-    outages: Sequence[Outage] = (),
-) -> tuple[Scaler, float | None]:
+def build_scaler(spec: ScalerSpec, *, trace: Trace, setup: SimSetup) -> tuple[Scaler, float | None]:
     """The scaler for a run and the target it uses (None where a target does not apply)."""
-    if policy is not None and baseline is not None:
-        raise ValueError("give a policy or a baseline, not both")
-    if target is not None and not (target > 0 and math.isfinite(target)):
-        raise ValueError(f"the target must be a positive number, got {target}")
-    if baseline is None:
-        if policy is None:
+    target, peak_instances, highest = spec.target, setup.peak_instances, DEFAULT_MAX_FACTOR * setup.peak_instances
+    if spec.baseline is None:
+        if spec.policy is None:
             chosen = default_policy(peak_instances=peak_instances, target=target)
         else:
-            chosen = policy if target is None else with_target(policy, target)
-        if predictive is not None:
-            chosen = with_predictive(chosen, predictive)
-        targets = sorted({spec.target for spec in chosen.metrics})
-        scaler = PolicyScaler(chosen, start=trace.start, tick=tick, outages=outages)
+            chosen = spec.policy if target is None else with_target(spec.policy, target)
+        if spec.predictive is not None:
+            chosen = with_predictive(chosen, spec.predictive)
+        targets = sorted({metric.target for metric in chosen.metrics})
+        scaler = PolicyScaler(chosen, start=trace.start, tick=setup.tick, outages=spec.outages)
         return scaler, targets[0] if len(targets) == 1 else None
-    if baseline in ("hpa", "hpa-simple"):
+    if spec.baseline in ("hpa", "hpa-simple"):
         used = HPA_DEFAULT_TARGET if target is None else target
-        highest = DEFAULT_MAX_FACTOR * peak_instances
-        if baseline == "hpa-simple":
+        if spec.baseline == "hpa-simple":
             return HpaSimpleScaler(target=used, min_instances=1, max_instances=highest), used
         hpa = HpaScaler(
-            target=used, min_instances=1, max_instances=highest, startup=startup, metric_window=metric_window
+            target=used,
+            min_instances=1,
+            max_instances=highest,
+            startup=setup.startup,
+            metric_window=setup.metric_window,
         )
         return hpa, used
-    if baseline not in BASELINES:
-        raise ValueError(f"unknown baseline {baseline!r}; choose one of {', '.join(BASELINES)}")
-    if target is not None:
-        raise ValueError(f"the {baseline} baseline takes no target (only policies, hpa and hpa-simple do)")
-    if baseline == "threshold":
-        return ThresholdScaler(min_instances=1, max_instances=DEFAULT_MAX_FACTOR * peak_instances), None
-    if baseline == "static":
+    if spec.baseline == "threshold":
+        return ThresholdScaler(min_instances=1, max_instances=highest), None
+    if spec.baseline == "static":
         return StaticScaler(instances=peak_instances), None
     return OracleScaler(), None
 
@@ -268,65 +243,81 @@ def build_scaler(
 def simulate(
     trace: Trace,
     *,
-    policy: Policy | None = None,
-    baseline: str | None = None,
-    target: float | None = None,
-    startup: float = 60.0,
-    peak_instances: int = 50,
-    tick: float = 15.0,
-    warmup: float = 0.0,
-    metric_window: float = 60.0,
+    scaler: ScalerSpec | None = None,
+    setup: SimSetup | None = None,
     keep_timeline: bool = True,
-    predictive: Predictive | None = None,
-    outages: Sequence[Outage] = (),
 ) -> SimResult:
-    """Run one scaler over `trace` (see the module docstring). `warmup` seconds at the start are run
-    but not counted. The fleet starts with every instance ready: ceil(first demand / capacity) within
-    the scaler's bounds (the static count for `static`). `predictive` adds (or replaces) the policy's
-    predictive block; its history is the trace's own earlier ticks, so give it a `warmup` of at least
-    `min_samples` periods to leave the learning out of the figures. `outages` blank the policy's
-    metrics over their intervals."""
-    if peak_instances < 1:
-        raise ValueError(f"peak_instances must be at least 1, got {peak_instances}")
-    if tick <= 0 or to_ms(tick) == 0:
-        raise ValueError(f"the tick must be positive, got {tick}")
-    if startup < 0 or warmup < 0:
-        raise ValueError("startup and warmup must be 0 or more")
-    if warmup >= trace.duration:
-        raise ValueError(f"the warmup ({warmup:g} s) covers the whole trace ({trace.duration:g} s)")
-    if outages and baseline is not None:
-        raise ValueError("an outage blanks a policy's metrics: the baselines read none, give a policy")
-    capacity = trace.peak_rate / peak_instances
-    scaler, used_target = build_scaler(
-        trace=trace,
-        policy=policy,
-        baseline=baseline,
-        target=target,
-        peak_instances=peak_instances,
-        tick=tick,
-        predictive=predictive,
-        startup=startup,
-        metric_window=metric_window,
-        outages=outages,
-    )
-    follows = isinstance(scaler, OracleScaler)
+    """Run one scaler (default: the default policy) over `trace` in the world of `setup` (default:
+    `SimSetup()`); see the module docstring. The warm-up's seconds at the start are run but not
+    counted. The fleet starts with every instance ready: ceil(first demand / capacity) within the
+    scaler's bounds (the static count for `static`). A predictive policy's history is the trace's own
+    earlier ticks, so give it a warm-up of at least `min_samples` periods to leave the learning out of
+    the figures."""
+    spec = ScalerSpec() if scaler is None else scaler
+    setup = SimSetup() if setup is None else setup
+    if setup.warmup >= trace.duration:
+        raise ValueError(f"the warmup ({setup.warmup:g} s) covers the whole trace ({trace.duration:g} s)")
+    capacity = trace.peak_rate / setup.peak_instances
+    chosen, used_target = build_scaler(spec, trace=trace, setup=setup)
+    follows = isinstance(chosen, OracleScaler)
     initial = needed_instances(trace.rates[0], capacity)
     if not follows:
-        initial = min(max(initial, scaler.min_instances), scaler.max_instances)
+        initial = min(max(initial, chosen.min_instances), chosen.max_instances)
     model = FleetModel(
         trace,
         capacity=capacity,
         initial=initial,
-        startup=0.0 if follows else startup,
-        metric_window=metric_window,
-        warmup=warmup,
+        startup=0.0 if follows else setup.startup,
+        metric_window=setup.metric_window,
+        warmup=setup.warmup,
         follow_demand=follows,
     )
-    tick_ms = to_ms(tick)
-    ticks = -(-model.end_ms // tick_ms)
+    ticks = -(-model.end_ms // to_ms(setup.tick))
+    records = _run(
+        model, scaler=chosen, start=trace.start, tick=setup.tick, outages=spec.outages, keep_timeline=keep_timeline
+    )
+    totals = model.accounting()
+    return SimResult(
+        scaler=chosen.name,
+        target=used_target,
+        startup=setup.startup,
+        peak_instances=setup.peak_instances,
+        tick=setup.tick,
+        capacity_rps=capacity,
+        start=trace.start,
+        end=trace.end,
+        warmup=setup.warmup,
+        instance_hours=totals.instance_hours,
+        unserved_pct=totals.unserved_pct,
+        overload_minutes=totals.overload_minutes,
+        scale_actions=totals.scale_actions,
+        total_requests=totals.total_requests,
+        unserved_requests=totals.unserved_requests,
+        peak_backlog=totals.peak_backlog,
+        mean_wait_seconds=totals.mean_wait_seconds,
+        ticks=ticks,
+        filled_intervals=trace.filled,
+        timeline=tuple(records),
+        whole=model.whole_accounting() if setup.warmup > 0 else None,
+        outages=spec.outages,
+    )
+
+
+def _run(
+    model: FleetModel,
+    *,
+    scaler: Scaler,
+    start: datetime,
+    tick: float,
+    outages: tuple[Outage, ...],
+    keep_timeline: bool,
+) -> list[TickRecord]:
+    """Every tick of the run: the model advanced to it, the scaler's verdict applied; the model is
+    left at the trace's end. Returns the timeline (empty without `keep_timeline`)."""
+    follows = isinstance(scaler, OracleScaler)
+    capacity, tick_ms = model.capacity, to_ms(tick)
     records: list[TickRecord] = []
-    start = trace.start
-    for index in range(ticks):
+    for index in range(-(-model.end_ms // tick_ms)):
         now_ms = index * tick_ms
         model.advance(now_ms)
         if follows:
@@ -340,10 +331,11 @@ def simulate(
         )
         model.scale_to(verdict.desired)
         if keep_timeline:
+            at = start + timedelta(milliseconds=now_ms)
             action = "up" if verdict.desired > requested else "down" if verdict.desired < requested else "none"
             records.append(
                 TickRecord(
-                    time=start + timedelta(milliseconds=now_ms),
+                    time=at,
                     demand_rps=model.rate_at(now_ms),
                     ready_capacity_rps=ready * capacity,
                     ready=ready,
@@ -355,64 +347,8 @@ def simulate(
                     cpu=cpu,
                     backlog=backlog,
                     floor=verdict.floor,
-                    outage=any(o.covers(start + timedelta(milliseconds=now_ms)) for o in outages),
+                    outage=any(outage.covers(at) for outage in outages),
                 )
             )
     model.advance(model.end_ms)
-    return _result(
-        model.accounting(),
-        scaler=scaler.name,
-        target=used_target,
-        startup=startup,
-        peak_instances=peak_instances,
-        tick=tick,
-        capacity=capacity,
-        trace=trace,
-        warmup=warmup,
-        ticks=ticks,
-        timeline=records,
-        whole=model.whole_accounting() if warmup > 0 else None,
-        outages=tuple(outages),
-    )
-
-
-def _result(
-    totals: Accounting,
-    *,
-    scaler: str,
-    target: float | None,
-    startup: float,
-    peak_instances: int,
-    tick: float,
-    capacity: float,
-    trace: Trace,
-    warmup: float,
-    ticks: int,
-    timeline: Sequence[TickRecord],
-    whole: Accounting | None,
-    outages: tuple[Outage, ...] = (),
-) -> SimResult:
-    return SimResult(
-        scaler=scaler,
-        target=target,
-        startup=startup,
-        peak_instances=peak_instances,
-        tick=tick,
-        capacity_rps=capacity,
-        start=trace.start,
-        end=trace.end,
-        warmup=warmup,
-        instance_hours=totals.instance_hours,
-        unserved_pct=totals.unserved_pct,
-        overload_minutes=totals.overload_minutes,
-        scale_actions=totals.scale_actions,
-        total_requests=totals.total_requests,
-        unserved_requests=totals.unserved_requests,
-        peak_backlog=totals.peak_backlog,
-        mean_wait_seconds=totals.mean_wait_seconds,
-        ticks=ticks,
-        filled_intervals=trace.filled,
-        timeline=tuple(timeline),
-        whole=whole,
-        outages=outages,
-    )
+    return records

@@ -132,7 +132,7 @@ def load_trace(
     return trace
 
 
-def parse_trace(text: str, *, name: str = "trace", gaps: GapFill = "carry") -> Trace:
+def parse_trace(text: str, *, name: str = "trace", gaps: GapFill = "carry") -> Trace:  # noqa: PLR0912, PLR0915  the format's checks in reading order, each with its message
     """Parse the CSV text of a trace (see the module docstring for the format and the gap rule)."""
     if gaps not in ("carry", "zero"):
         raise TraceError(f"{name}: gaps must be 'carry' or 'zero', got {gaps!r}")

@@ -88,7 +88,7 @@ class GraphiteEvents:
     event loop, `submit(report)` after every tick, `aclose()` on shutdown.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  the endpoint, its credentials and the delivery limits, each by keyword
         self,
         *,
         url: str,

@@ -265,7 +265,7 @@ class MarathonClient:
 
     # --- scaling ---------------------------------------------------------------------------------
 
-    async def scale(self, app_id: str, instances: int, *, force: bool = False) -> ScaleResult:
+    async def scale(self, app_id: str, instances: int, *, force: bool = False) -> ScaleResult:  # noqa: PLR0911, PLR0912  one outcome per kind of answer Marathon gives
         """`PATCH /v2/apps<app_id>` with `{"instances": N}`; never creates an app."""
 
         def result(outcome: ScaleOutcome, detail: str, *, deployment_id: str | None = None) -> ScaleResult:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from autoscaler import cli
-from autoscaler.backtest import render_svg, replay
+from autoscaler.backtest import Fleet, Period, render_svg, replay
 from autoscaler.cli.backtest import print_backtest
 from autoscaler.core.policy import Policy
 
@@ -31,7 +31,12 @@ def saw(minutes: int) -> list[tuple[datetime, float | None]]:
 
 def test_the_summary_comes_first_and_the_actions_only_on_request(capsys: pytest.CaptureFixture[str]) -> None:
     rules = policy(scale_down={"stabilization": "0s", "cooldown": "0s"}, scale_up={"cooldown": "0s"})
-    result = replay(rules, {"cpu": saw(60)}, start=T0, end=T0 + 60 * MINUTE, step=MINUTE, initial_instances=2)
+    result = replay(
+        rules,
+        {"cpu": saw(60)},
+        period=Period(start=T0, end=T0 + 60 * MINUTE, step=MINUTE),
+        fleet=Fleet(initial_instances=2),
+    )
     assert result.actions >= 3
 
     print_backtest(result, rules, actions=False)
@@ -67,7 +72,12 @@ def test_schedule_windows_are_marked_where_they_were_in_force() -> None:
             }
         ]
     )
-    result = replay(rules, {"cpu": saw(60)}, start=T0, end=T0 + 60 * MINUTE, step=MINUTE, initial_instances=2)
+    result = replay(
+        rules,
+        {"cpu": saw(60)},
+        period=Period(start=T0, end=T0 + 60 * MINUTE, step=MINUTE),
+        fleet=Fleet(initial_instances=2),
+    )
     svg = render_svg(result, rules)
 
     marks = re.findall(r'<rect class="window" x="([\d.]+)" y="\d+" width="([\d.]+)"[^>]*><title>([^<]*)</title>', svg)

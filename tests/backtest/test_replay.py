@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from autoscaler.backtest import render_svg, replay
+from autoscaler.backtest import Fleet, Period, render_svg, replay
 from autoscaler.core.policy import Policy
 
 T0 = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
@@ -26,7 +26,10 @@ def flat_then_high(minutes: int, low: float, high: float) -> list[tuple[datetime
 def test_one_scale_up_when_the_load_doubles_with_the_fleet_rescaled() -> None:
     history = {"cpu": flat_then_high(60, 0.3, 0.9)}
     result = replay(
-        POLICY, history, start=T0, end=T0 + 60 * MINUTE, step=MINUTE, initial_instances=2, historical_instances=2
+        POLICY,
+        history,
+        period=Period(start=T0, end=T0 + 60 * MINUTE, step=MINUTE),
+        fleet=Fleet(initial_instances=2, historical_instances=2),
     )
     # first half: 2 x 0.3 / 0.5 = 1.2 -> 2 (no change). Second half: 2 x 0.9 / 0.5 = 3.6 -> 4; afterwards the
     # recorded 0.9 over the historical 2 is 0.45 on our 4: within tolerance of 0.5, so nothing more.
@@ -39,7 +42,9 @@ def test_one_scale_up_when_the_load_doubles_with_the_fleet_rescaled() -> None:
 
 def test_without_the_historical_count_values_are_taken_as_they_were() -> None:
     history = {"cpu": flat_then_high(60, 0.3, 0.9)}
-    result = replay(POLICY, history, start=T0, end=T0 + 60 * MINUTE, step=MINUTE, initial_instances=2)
+    result = replay(
+        POLICY, history, period=Period(start=T0, end=T0 + 60 * MINUTE, step=MINUTE), fleet=Fleet(initial_instances=2)
+    )
     # 0.9 stays 0.9 whatever we run: 2 -> 4 (step limit +4 would allow more, max is 4), then it stays at max.
     assert [t.desired for t in result.ticks if t.desired != t.current] == [4]
     assert {t.desired for t in result.ticks[31:]} == {4}
@@ -48,14 +53,18 @@ def test_without_the_historical_count_values_are_taken_as_they_were() -> None:
 
 def test_a_gap_in_history_never_scales_down() -> None:
     history = {"cpu": [(T0, 0.1)]}  # one old sample, then nothing: stale after max_metric_age (3m)
-    result = replay(POLICY, history, start=T0, end=T0 + 30 * MINUTE, step=MINUTE, initial_instances=4)
+    result = replay(
+        POLICY, history, period=Period(start=T0, end=T0 + 30 * MINUTE, step=MINUTE), fleet=Fleet(initial_instances=4)
+    )
     stale = [t for t in result.ticks if t.at - T0 > 3 * MINUTE]
     assert stale and all(t.desired >= t.current for t in stale)
     assert {t.code for t in stale} == {"missing_metrics"}
 
 
 def test_metrics_without_any_history_are_named_and_the_plot_renders() -> None:
-    result = replay(POLICY, {"cpu": []}, start=T0, end=T0 + 5 * MINUTE, step=MINUTE, initial_instances=2)
+    result = replay(
+        POLICY, {"cpu": []}, period=Period(start=T0, end=T0 + 5 * MINUTE, step=MINUTE), fleet=Fleet(initial_instances=2)
+    )
     assert result.missing_history == ("cpu",)
     svg = render_svg(result, POLICY)
     assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.backtest import replay, write_csv
+from autoscaler.backtest import Fleet, Period, replay, write_csv
 from autoscaler.core.forecast import LoadHistory
 from autoscaler.core.policy import Policy
 
@@ -47,7 +47,12 @@ def first_at_five(ticks: list[tuple[datetime, int]], count: int = 5) -> datetime
 def test_the_warm_up_teaches_the_forecast_and_is_not_counted() -> None:
     end = DAY0 + 3 * DAY + timedelta(hours=13)
     history = {"depth": daily(DAY0, end)}
-    on = replay(policy("on"), history, start=DAY0, end=end, step=MINUTE, initial_instances=1, warmup=3 * DAY)
+    on = replay(
+        policy("on"),
+        history,
+        period=Period(start=DAY0, end=end, step=MINUTE, warmup=3 * DAY),
+        fleet=Fleet(initial_instances=1),
+    )
     assert on.start == DAY0 + 3 * DAY and on.ticks[0].at == DAY0 + 3 * DAY and on.warmup == 3 * DAY
     # the 4th day: up to 5 (400 + 10 % over 100 per instance) before 12:00, on the forecast
     # (2m fallback start-up + one 1m tick), while the metric still says 1
@@ -60,13 +65,21 @@ def test_the_warm_up_teaches_the_forecast_and_is_not_counted() -> None:
     assert summary["ticks_with_forecast"] == len(on.ticks) and summary["ticks_won_by_forecast"] >= 1
 
     # without prediction the same day scales (to 400 / 100 = 4) at 12:00, when the metric shows the load
-    off = replay(policy(None), history, start=DAY0, end=end, step=MINUTE, initial_instances=1, warmup=3 * DAY)
+    off = replay(
+        policy(None),
+        history,
+        period=Period(start=DAY0, end=end, step=MINUTE, warmup=3 * DAY),
+        fleet=Fleet(initial_instances=1),
+    )
     assert first_at_five([(t.at, t.desired) for t in off.ticks], 4) == DAY0 + 3 * DAY + timedelta(hours=12)
     assert "predictive_mode" not in off.summary()
 
     # forecast_only: every count as without prediction, the forecast still recorded per tick
     only = replay(
-        policy("forecast_only"), history, start=DAY0, end=end, step=MINUTE, initial_instances=1, warmup=3 * DAY
+        policy("forecast_only"),
+        history,
+        period=Period(start=DAY0, end=end, step=MINUTE, warmup=3 * DAY),
+        fleet=Fleet(initial_instances=1),
     )
     assert [t.desired for t in only.ticks] == [t.desired for t in off.ticks]
     assert {t.forecast for t in only.ticks if t.at.hour == 11 and t.at.minute >= 58} == {5}
@@ -81,12 +94,9 @@ def test_history_from_the_source_before_the_period_and_a_given_start_up(tmp_path
     result = replay(
         policy("on"),
         {"depth": daily(start, end)},
-        start=start,
-        end=end,
-        step=MINUTE,
-        initial_instances=1,
+        period=Period(start=start, end=end, step=MINUTE),
+        fleet=Fleet(initial_instances=1, startup=timedelta(minutes=10)),
         prior={"depth": before},
-        startup=timedelta(minutes=10),
     )
     # horizon 10 min + one tick: 5 instances from 11:49
     assert first_at_five([(t.at, t.desired) for t in result.ticks]) == start + timedelta(hours=11, minutes=49)
@@ -97,4 +107,4 @@ def test_history_from_the_source_before_the_period_and_a_given_start_up(tmp_path
 
 def test_a_warm_up_as_long_as_the_period_is_refused() -> None:
     with pytest.raises(ValueError, match="warm-up"):
-        replay(policy("on"), {"depth": []}, start=DAY0, end=DAY0 + DAY, step=MINUTE, warmup=DAY)
+        replay(policy("on"), {"depth": []}, period=Period(start=DAY0, end=DAY0 + DAY, step=MINUTE, warmup=DAY))

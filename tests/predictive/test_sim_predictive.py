@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from autoscaler.core.policy import Predictive
-from autoscaler.sim.runner import SimResult, simulate
+from autoscaler.sim.runner import ScalerSpec, SimResult, SimSetup, simulate
 from autoscaler.sim.trace import Trace
 
 MIDNIGHT = datetime(2024, 3, 4, tzinfo=UTC)
@@ -20,7 +20,10 @@ def daily_step_trace() -> Trace:
 
 def run(predictive: Predictive | None) -> SimResult:
     return simulate(
-        daily_step_trace(), target=0.6, startup=60.0, warmup=3 * 86400.0, predictive=predictive, keep_timeline=True
+        daily_step_trace(),
+        scaler=ScalerSpec(target=0.6, predictive=predictive),
+        setup=SimSetup(startup=60.0, warmup=3 * 86400.0),
+        keep_timeline=True,
     )
 
 

@@ -30,7 +30,7 @@ from autoscaler.sim.hpa import (
     scale_up_limit,
     within_rules,
 )
-from autoscaler.sim.runner import simulate
+from autoscaler.sim.runner import ScalerSpec, SimSetup, simulate
 
 from .helpers import minutes
 
@@ -345,6 +345,10 @@ def test_faithful_hpa_overshoots_less_than_the_simple_rule_after_a_step() -> Non
     # a step from 10 % to 100 % of the peak: the simple rule multiplies a window that still holds
     # saturated samples by the new, larger ready count; the faithful one waits for full windows
     trace = minutes(*([60] * 30 + [600] * 60))
-    faithful = simulate(trace, baseline="hpa", target=0.5, peak_instances=20, startup=60.0)
-    simple = simulate(trace, baseline="hpa-simple", target=0.5, peak_instances=20, startup=60.0)
+    faithful = simulate(
+        trace, scaler=ScalerSpec(baseline="hpa", target=0.5), setup=SimSetup(startup=60.0, peak_instances=20)
+    )
+    simple = simulate(
+        trace, scaler=ScalerSpec(baseline="hpa-simple", target=0.5), setup=SimSetup(startup=60.0, peak_instances=20)
+    )
     assert faithful.instance_hours < simple.instance_hours

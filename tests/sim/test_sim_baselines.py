@@ -8,7 +8,7 @@ import math
 import pytest
 
 from autoscaler.sim.baselines import HpaSimpleScaler, ThresholdScaler, TickView
-from autoscaler.sim.runner import simulate
+from autoscaler.sim.runner import ScalerSpec, SimSetup, simulate
 
 from .helpers import minutes
 
@@ -107,7 +107,7 @@ def test_threshold_stays_within_bounds() -> None:
 
 def test_static_always_runs_the_peak_count() -> None:
     # peak 6 req/s over 3 instances: capacity 2 req/s; 3 instances for 4 minutes = 0.2 h
-    result = simulate(minutes(60, 360, 120, 60), baseline="static", peak_instances=3)
+    result = simulate(minutes(60, 360, 120, 60), scaler=ScalerSpec(baseline="static"), setup=SimSetup(peak_instances=3))
     assert result.capacity_rps == pytest.approx(2.0)
     assert result.instance_hours == pytest.approx(3 * 240 / 3600)
     assert result.unserved_pct == 0
@@ -117,18 +117,19 @@ def test_static_always_runs_the_peak_count() -> None:
 def test_oracle_serves_everything_at_the_least_cost() -> None:
     # peak 12 req/s over 4 instances: capacity 3 req/s. Rates 1, 12, 4, 0 req/s need 1, 4, 2, 0.
     trace = minutes(60, 720, 240, 0)
-    result = simulate(trace, baseline="oracle", peak_instances=4, tick=45)  # ticks off the minute grid
+    off_the_minute_grid = SimSetup(peak_instances=4, tick=45)
+    result = simulate(trace, scaler=ScalerSpec(baseline="oracle"), setup=off_the_minute_grid)
     assert result.unserved_pct == 0
     assert result.overload_minutes == 0
     assert result.instance_hours == pytest.approx((1 + 4 + 2 + 0) * 60 / 3600)
     assert result.scale_actions == 3
-    hpa_run = simulate(trace, baseline="hpa", peak_instances=4)
+    hpa_run = simulate(trace, scaler=ScalerSpec(baseline="hpa"), setup=SimSetup(peak_instances=4))
     assert hpa_run.unserved_pct > 0  # the step to 12 req/s arrives before any new instance is ready
 
 
 def test_target_applies_to_hpa_only() -> None:
     trace = minutes(60, 120)
-    assert simulate(trace, baseline="hpa", target=0.3).target == 0.3
+    assert simulate(trace, scaler=ScalerSpec(baseline="hpa", target=0.3)).target == 0.3
     for name in ("threshold", "static", "oracle"):
         with pytest.raises(ValueError, match="takes no target"):
-            simulate(trace, baseline=name, target=0.3)
+            simulate(trace, scaler=ScalerSpec(baseline=name, target=0.3))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autoscaler.sim.bound import startup_aware_bound
-from autoscaler.sim.runner import simulate
+from autoscaler.sim.runner import ScalerSpec, SimSetup, simulate
 
 from .helpers import minutes
 
@@ -14,7 +14,7 @@ def test_without_startup_the_bound_is_the_tick_by_tick_oracle() -> None:
     # capacity 1 req/s; rates 1, 3, 2 req/s need 1, 3, 2 for 60 s each; ticks at the minutes
     trace = minutes(60, 180, 120)
     assert startup_aware_bound(trace=trace, capacity=1.0, startup=0.0, tick=60.0) == pytest.approx(6 * 60 / 3600)
-    oracle = simulate(trace, baseline="oracle", peak_instances=3, tick=60.0)
+    oracle = simulate(trace, scaler=ScalerSpec(baseline="oracle"), setup=SimSetup(peak_instances=3, tick=60.0))
     assert oracle.instance_hours == pytest.approx(6 * 60 / 3600)
 
 
@@ -44,8 +44,8 @@ def test_no_scaler_beats_the_bound_while_serving_everything() -> None:
     trace = minutes(*([60] * 10 + [600] * 10 + [60] * 10))
     capacity = 600 / 60 / 10  # 10 instances at the peak
     bound = startup_aware_bound(trace=trace, capacity=capacity, startup=60.0, tick=15.0)
-    static = simulate(trace, baseline="static", peak_instances=10, startup=60.0)
+    static = simulate(trace, scaler=ScalerSpec(baseline="static"), setup=SimSetup(startup=60.0, peak_instances=10))
     assert static.unserved_pct == 0
     assert bound <= static.instance_hours
-    oracle = simulate(trace, baseline="oracle", peak_instances=10)
+    oracle = simulate(trace, scaler=ScalerSpec(baseline="oracle"), setup=SimSetup(peak_instances=10))
     assert oracle.instance_hours < bound

@@ -16,7 +16,7 @@ from autoscaler.core.policy import Policy
 from autoscaler.sim.cli import add_simulate_parser
 from autoscaler.sim.outage import REASON, Outage, blank, parse_outage
 from autoscaler.sim.plot import render_svg, write_timeline_csv
-from autoscaler.sim.runner import simulate
+from autoscaler.sim.runner import ScalerSpec, SimSetup, simulate
 from autoscaler.sim.trace import parse_trace
 
 TRACE_START = datetime(1995, 7, 1, tzinfo=UTC)
@@ -87,9 +87,9 @@ def test_a_fallback_serves_the_load_that_rises_while_the_metrics_are_gone(tmp_pa
     outage = parse_outage("50m..110m", trace_start=trace.start)
     plain = Policy.model_validate(yaml.safe_load(FALLBACK_POLICY))
     fallback = Policy.model_validate({**yaml.safe_load(FALLBACK_POLICY), "fallback": {"after": "2m", "instances": 40}})
-    held = simulate(trace, policy=plain, peak_instances=20, outages=[outage])
-    raised = simulate(trace, policy=fallback, peak_instances=20, outages=[outage])
-    unblanked = simulate(trace, policy=plain, peak_instances=20)
+    held = simulate(trace, scaler=ScalerSpec(policy=plain, outages=(outage,)), setup=SimSetup(peak_instances=20))
+    raised = simulate(trace, scaler=ScalerSpec(policy=fallback, outages=(outage,)), setup=SimSetup(peak_instances=20))
+    unblanked = simulate(trace, scaler=ScalerSpec(policy=plain), setup=SimSetup(peak_instances=20))
 
     assert held.unserved_pct > raised.unserved_pct
     assert held.unserved_pct > unblanked.unserved_pct  # holding through a rise drops requests

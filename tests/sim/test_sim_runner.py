@@ -11,7 +11,7 @@ import pytest
 from autoscaler.core import controller
 from autoscaler.core import decide as engine
 from autoscaler.core.policy import MetricSpec, Policy, Schedule
-from autoscaler.sim.runner import DEFAULT_TARGET, default_policy, simulate, with_target
+from autoscaler.sim.runner import DEFAULT_TARGET, ScalerSpec, SimSetup, default_policy, simulate, with_target
 
 from .helpers import T0, minutes
 
@@ -42,7 +42,7 @@ def test_target_overrides_every_metric_target() -> None:
     changed = with_target(policy, 0.4)
     assert [m.target for m in changed.metrics] == [0.4, 0.4]
     assert [m.kind for m in changed.metrics] == ["average", "per_instance"]
-    assert simulate(minutes(60, 60), policy=policy, target=0.4).target == 0.4
+    assert simulate(minutes(60, 60), scaler=ScalerSpec(policy=policy, target=0.4)).target == 0.4
 
 
 def test_every_tick_is_decided_by_the_engine_at_the_simulated_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,7 +54,7 @@ def test_every_tick_is_decided_by_the_engine_at_the_simulated_time(monkeypatch: 
 
     # the runner drives the engine through the one per-app step, core.controller
     monkeypatch.setattr(controller, "decide", spy)
-    result = simulate(minutes(60, 60, 60), tick=15)
+    result = simulate(minutes(60, 60, 60), setup=SimSetup(tick=15))
     assert seen == [T0 + timedelta(seconds=15 * k) for k in range(12)]
     assert [record.time for record in result.timeline] == seen
 
@@ -68,7 +68,7 @@ def test_a_short_run_worked_out_by_hand() -> None:
     #   metric window takes it over those 2: 2 x 1.0 / 0.5 = 4: holds (not 4 x 1.0 / 0.5 = 8)
     # t=75..105: the average falls (0.875 at 75 s: 2 x 0.875 / 0.5 = 3.5 -> 4): holds
     # t=120..165: 4 ready at 0.5 for the whole window: on target
-    result = simulate(minutes(120, 120, 120), target=0.5, peak_instances=2)
+    result = simulate(minutes(120, 120, 120), scaler=ScalerSpec(target=0.5), setup=SimSetup(peak_instances=2))
     actions = [(r.time - T0, r.requested, r.desired) for r in result.timeline if r.action != "none"]
     assert actions == [(timedelta(0), 2, 4)]
     assert result.scale_actions == 1
@@ -92,7 +92,7 @@ def test_per_instance_metrics_see_the_backlog() -> None:
         max_instances=20,
         metrics=(MetricSpec(name="backlog", source="graphite", query="g", target_per_instance=30),),
     )
-    result = simulate(minutes(60, 240, 240), policy=policy, peak_instances=4)
+    result = simulate(minutes(60, 240, 240), scaler=ScalerSpec(policy=policy), setup=SimSetup(peak_instances=4))
     first_up = next(r for r in result.timeline if r.action == "up")
     assert first_up.time - T0 == timedelta(seconds=75)
     assert first_up.backlog == pytest.approx(45)
@@ -117,7 +117,7 @@ def test_schedule_floors_apply_at_their_simulated_time() -> None:
         }
     )
     # 1 req/s, then 5 req/s in the last minute: capacity 1 req/s; the policy runs 2 before the floor
-    result = simulate(minutes(*[60] * 13, 300), policy=floored, peak_instances=5)
+    result = simulate(minutes(*[60] * 13, 300), scaler=ScalerSpec(policy=floored), setup=SimSetup(peak_instances=5))
     raised = next(r for r in result.timeline if r.desired >= 12)
     assert raised.time == T0 + timedelta(minutes=8)
     assert raised.code == "scaled_up"
@@ -127,6 +127,6 @@ def test_schedule_floors_apply_at_their_simulated_time() -> None:
 
 def test_policy_and_baseline_are_exclusive() -> None:
     with pytest.raises(ValueError, match="not both"):
-        simulate(minutes(60, 60), policy=default_policy(), baseline="hpa")
+        simulate(minutes(60, 60), scaler=ScalerSpec(policy=default_policy(), baseline="hpa"))
     with pytest.raises(ValueError, match="unknown baseline"):
-        simulate(minutes(60, 60), baseline="magic")
+        simulate(minutes(60, 60), scaler=ScalerSpec(baseline="magic"))

@@ -18,7 +18,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from autoscaler.app import load_policies
 from autoscaler.core.model import AppState
 from autoscaler.http import RetryPolicy
 from autoscaler.loop import ControlLoop
@@ -33,6 +32,7 @@ from autoscaler.testing.marathon import FakeMarathon
 from autoscaler.testing.memory import FakeProvider, FakeTarget
 from autoscaler.web.server import DEFAULT_HOST, DEFAULT_PORT, StatusServer
 from autoscaler.web.values import decision_json
+from autoscaler.wiring import load_policies
 from tests.policies import GROUPED, cpu_policy
 
 T0 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
