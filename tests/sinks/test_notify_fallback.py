@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from autoscaler.core import render
+from autoscaler.core.codes import CODES, Outcome
 from autoscaler.core.decide import History, decide
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import Policy
 from autoscaler.ports import ScaleResult
 from autoscaler.reports import AppOutcome
-from autoscaler.sinks.notify import FailureTracker, Notice, build_body
+from autoscaler.sinks.notify import DEFAULT_FAILURE_CODES, FailureTracker, Notice, build_body
 from tests.sinks.test_notify import T0, held, report
 
 CPU = {"name": "cpu", "source": "prometheus", "query": "q", "target_average": 0.5}
@@ -70,3 +71,14 @@ def test_a_scale_notice_speaks_the_renderers_words() -> None:
     body = build_body("json", [notice], title="prod")
     assert (body["text"], body["reasons"]) == (render.summary(decision), render.reasons(decision))
     assert f"[prod] {render.summary(decision)}" in build_body("wecom", [notice], title="prod")["markdown"]["content"]
+
+
+def test_every_problem_code_and_a_stuck_deployment_are_failures_worth_a_notice() -> None:
+    """The failures told by default follow the engine's table of codes: a new problem code is one too."""
+    problems = {code for code, info in CODES.items() if info.kind == "problem"}
+    assert problems and problems <= DEFAULT_FAILURE_CODES
+    assert DEFAULT_FAILURE_CODES - problems == {Outcome.DEPLOYMENT_IN_PROGRESS}
+    tracker = FailureTracker(failure_ticks=1)
+    for code in sorted(problems - {Outcome.MISSING_METRICS}):  # missing metrics: see the source's notice
+        (notice,) = tracker.observe(report(held("/a", code)))
+        assert (notice.event, notice.code) == ("failing", code)
