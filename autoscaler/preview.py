@@ -18,7 +18,7 @@ from typing import Any
 
 from autoscaler.core.codes import Outcome
 from autoscaler.core.decide import Clamp, Decision
-from autoscaler.core.render import clamp_lines, metric_text, summary, why
+from autoscaler.core.render import clamp_lines, metric_text, proposal_text, summary, why
 from autoscaler.core.rules import MetricEvaluation
 from autoscaler.core.units import format_duration
 from autoscaler.explain import Explanation
@@ -164,7 +164,7 @@ def service_text(view: AppView, *, url: str, now: datetime) -> str:
             lines.append("  none: only schedules and bounds apply")
         lines.extend(f"  {metric_text(m)}" for m in decision.metrics)
         if decision.proposed is not None:
-            lines.append(f"  metrics recommend {decision.proposed}")
+            lines.append(f"  {proposal_text(decision)}")
         lines.extend(f"  {note}" for note in decision.notes)
         lines += clamp_lines(decision)
         forecast = last.decision.forecast if last is not None and last.decision is not None else None
