@@ -8,6 +8,7 @@ notification) writes it with these functions, so a reason reads the same whereve
 - `reasons`: every reason in order (metrics, notes, clamps), for logs and the status API;
 - `metric_text`, `clamp_text`, `clamp_lines`: one metric, one clamp, the numbered clamps;
 - `why`: one sentence answering "why did it (not) scale?";
+- `outcome_text`: the outcome in a clause, `scaled_up, desired 8 (cause: metrics)`, for explain;
 - `account`: the whole decision, readable (`Decision.explain()`; the README's worked example);
 - `fallback_brief`: where an app's fallback stands in a few words, for the notice of a source outage;
 - `fallbacks_brief`: the fallbacks of several apps in one clause, bounded.
@@ -36,6 +37,7 @@ __all__ = [
     "fallback_brief",
     "fallbacks_brief",
     "metric_text",
+    "outcome_text",
     "proposal_text",
     "reasons",
     "summary",
@@ -70,6 +72,15 @@ def fallbacks_brief(decisions: Iterable[Decision], *, most: int = 10) -> str:
     parts = [f"{d.app_id} {fallback_brief(d.fallback)}" for d in decisions if d.fallback is not None]
     more = len(parts) - most
     return ", ".join(parts[:most]) + (f" (+{more})" if more > 0 else "")
+
+
+def outcome_text(decision: Decision, *, code: str | None = None) -> str:
+    """`scaled_up, desired 8 (cause: metrics)` or `cooldown, stays at 4`; `code`: the outcome's own
+    when it is not the decision's (a dry run, a follower, a refused write)."""
+    shown = decision.code if code is None else code
+    if decision.scaled:
+        return f"{shown}, desired {decision.desired} (cause: {decision.cause})"
+    return f"{shown}, stays at {decision.current}"
 
 
 def proposal_text(decision: Decision) -> str:

@@ -18,7 +18,7 @@ from autoscaler.core.forecast import Outlook
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import Policy, ScaleRule, substitute
 from autoscaler.core.predict import FALLBACK_STARTUP, horizon_of
-from autoscaler.core.render import clamp_lines, metric_text, proposal_text, summary, why
+from autoscaler.core.render import clamp_lines, metric_text, outcome_text, proposal_text, summary, why
 from autoscaler.core.schedule import Window, active_windows, next_windows
 from autoscaler.core.startup import StartupEstimate
 from autoscaler.core.units import format_duration
@@ -245,13 +245,13 @@ def decision_lines(
         if not upcoming:
             lines.append("  no upcoming window")
 
+    outcome = f"Outcome: {outcome_text(decision)}."
     if decision.scaled:
-        lines.append(
-            f"Outcome: {decision.code}, desired {decision.desired} (cause: {decision.cause}). A running service "
-            f'would send PATCH /v2/apps{decision.app_id} {{"instances": {decision.desired}}}; explain sent nothing.'
+        outcome += (
+            f' A running service would send PATCH /v2/apps{decision.app_id} {{"instances": {decision.desired}}}; '
+            "explain sent nothing."
         )
-    else:
-        lines.append(f"Outcome: {decision.code}, stays at {decision.current}.")
+    lines.append(outcome)
     lines.append("Offline, this process cannot know what the running service remembers:")
     lines.extend(f"  {item}" for item in unknown)
     lines.append(f"Why: {why(decision)}")

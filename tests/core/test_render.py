@@ -69,3 +69,15 @@ def test_a_fallback_in_a_few_words_names_its_count_or_when_it_applies() -> None:
     assert render.fallbacks_brief([plain]) == ""
     many = [_outage(f"/n{i}", {"instances": 2}, missing_for=timedelta(minutes=3)) for i in range(5)]
     assert render.fallbacks_brief(many, most=3) == ", ".join(f"/n{i} to 2" for i in range(3)) + " (+2)"
+
+
+def test_the_outcome_in_a_clause_names_the_count_it_leads_to() -> None:
+    policy = make_policy(max_instances=6)
+    state = AppState("/shop/api", 4, tasks_running=4, last_scaled_at=NOW - timedelta(minutes=5))
+    up = decide(policy, state, {"cpu": Observation(5.0, NOW)}, History(observing_since=NOW), NOW)
+    assert up.scaled
+    assert render.outcome_text(up) == f"{up.code}, desired {up.desired} (cause: {up.cause})"
+    assert render.outcome_text(up, code="dry_run") == f"dry_run, desired {up.desired} (cause: {up.cause})"
+    hold = decide(policy, state, {"cpu": Observation(0.5, NOW)}, History(observing_since=NOW - timedelta(hours=1)), NOW)
+    assert not hold.scaled
+    assert render.outcome_text(hold) == f"{hold.code}, stays at {hold.current}"
