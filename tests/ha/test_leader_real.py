@@ -25,9 +25,9 @@ from kazoo.client import KazooClient, KazooState
 
 from autoscaler.core.codes import Outcome
 from autoscaler.leader import LeaderElection
+from autoscaler.testing.marathon.threaded import ThreadedMarathon
 from tests import zookeeper
 from tests.ha import runner
-from tests.threaded_marathon import ThreadedMarathon
 
 pytestmark = pytest.mark.integration
 
