@@ -3,6 +3,7 @@
 Every source's batch is bounded by its own deadline (`source_timeout`); a source that is slow, down
 or broken fails only its own queries, each with a reason the decisions can name, and its outage is
 logged once when it starts and once when it ends (`autoscaler.ticklog.Outages`), never per tick.
+The loop and `autoscaler explain` (which asks once, so follows no outages) gather with it alike.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class MetricGatherer:
         providers: Mapping[str, MetricsProvider],
         source_timeout: float,
         logger: logging.Logger,
-        outages: Outages,
+        outages: Outages | None = None,  # None: a single ask, with no outage to follow across ticks
     ) -> None:
         self._providers = dict(providers)
         self._source_timeout = source_timeout
@@ -84,6 +85,8 @@ class MetricGatherer:
         for source, part in zip(wanted, parts, strict=True):
             results.update(part)
             errors[source] = sum(1 for result in part.values() if result.error is not None)
+            if self._outages is None:
+                continue
             self._outages.source(
                 source,
                 now=now,
@@ -111,7 +114,7 @@ class MetricGatherer:
         except AutoscalerError as exc:
             return {(source, q): QueryResult(query=q, error=f"{source} failed: {exc}") for q in queries}
         except Exception as exc:  # a provider's bug fails its own queries, not the tick
-            if not self._outages.is_down(f"source:{source}"):  # once per outage
+            if self._outages is None or not self._outages.is_down(f"source:{source}"):  # once per outage
                 fields = {"event": "metric_source_error"}
                 self._log.error("metric source %s failed: %s", source, scrub_exception(exc), extra={"fields": fields})
             error = f"{source} failed: internal error: {type(exc).__name__}"

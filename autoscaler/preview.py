@@ -18,7 +18,7 @@ from typing import Any
 
 from autoscaler.core.codes import Outcome
 from autoscaler.core.decide import Clamp, Decision
-from autoscaler.core.render import clamp_lines, metric_text, summary, why
+from autoscaler.core.render import clamp_lines, metric_text, outcome_text, proposal_text, summary, why
 from autoscaler.core.rules import MetricEvaluation
 from autoscaler.core.units import format_duration
 from autoscaler.explain import Explanation
@@ -164,7 +164,7 @@ def service_text(view: AppView, *, url: str, now: datetime) -> str:
             lines.append("  none: only schedules and bounds apply")
         lines.extend(f"  {metric_text(m)}" for m in decision.metrics)
         if decision.proposed is not None:
-            lines.append(f"  metrics recommend {decision.proposed}")
+            lines.append(f"  {proposal_text(decision)}")
         lines.extend(f"  {note}" for note in decision.notes)
         lines += clamp_lines(decision)
         forecast = last.decision.forecast if last is not None and last.decision is not None else None
@@ -184,15 +184,10 @@ def service_text(view: AppView, *, url: str, now: datetime) -> str:
         lines.append("  none in force now")
     lines.extend(f"  next: {_window_line(w)}" for w in view.schedule.next)
     if last is not None:
-        outcome = f"Outcome: {last.code}"
         if decision is not None:
-            outcome += (
-                f", desired {decision.desired} (cause: {decision.cause})."
-                if decision.scaled
-                else f", stays at {decision.current}."
-            )
+            outcome = f"Outcome: {outcome_text(decision, code=last.code)}."
         else:
-            outcome += f" ({last.detail})."
+            outcome = f"Outcome: {last.code} ({last.detail})."
         if last.write is not None:
             detail = f" ({last.write.detail})" if last.write.detail else ""
             outcome += f" Write: {last.write.outcome}{detail}."

@@ -51,6 +51,8 @@ async def _explain_async(args: argparse.Namespace, settings: Settings, logger: l
             now=utc_now(),
             interval=settings.interval,
             startup=startup,
+            source_timeout=settings.source_deadline(),
+            logger=logger,
         )
         print(json.dumps(explanation_json(found, app_id=args.app), indent=2) if args.json else found.text)
         return 0

@@ -13,7 +13,7 @@ dashboard (`CODES`) instead of the dashboard keeping its own list.
 - `Rule`: the stage that recorded a clamp (`Clamp.rule`).
 
 A code missing from the tables (a newer service, an older dashboard) is still valid: readers show it
-as `unknown`.
+as `unknown`. An app no tick has decided yet has no code: `describe(None)` says what that means.
 """
 
 from __future__ import annotations
@@ -21,11 +21,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Final, Literal
 
 Kind = Literal["action", "hold", "problem"]
+Direction = Literal["up", "down"]
 
-__all__ = ["CODES", "PROBLEM_CODES", "Cause", "CodeInfo", "Hold", "Kind", "Outcome", "Rule", "kind_of"]
+__all__ = [
+    "CODES",
+    "PENDING",
+    "PROBLEM_CODES",
+    "Cause",
+    "CodeInfo",
+    "Direction",
+    "Hold",
+    "Kind",
+    "Outcome",
+    "Rule",
+    "describe",
+    "kind_of",
+]
 
 
 class Outcome(StrEnum):
@@ -132,11 +146,12 @@ class Rule(StrEnum):
 class CodeInfo:
     kind: Kind
     description: str
+    direction: Direction | None = None  # Marathon accepted a change of the count this way
 
 
 CODES: Mapping[str, CodeInfo] = {
-    Outcome.SCALED_UP: CodeInfo("action", "Marathon accepted a scale-up"),
-    Outcome.SCALED_DOWN: CodeInfo("action", "Marathon accepted a scale-down"),
+    Outcome.SCALED_UP: CodeInfo("action", "Marathon accepted a scale-up", "up"),
+    Outcome.SCALED_DOWN: CodeInfo("action", "Marathon accepted a scale-down", "down"),
     Outcome.DRY_RUN: CodeInfo("action", "a change was decided but not sent (dry run)"),
     Outcome.NOT_LEADER: CodeInfo("hold", "a change was decided; this instance is a follower, the leader writes"),
     Outcome.WITHIN_TOLERANCE: CodeInfo("hold", "every metric is within the tolerance band of its target"),
@@ -197,10 +212,22 @@ _RULES: Mapping[Rule, str] = {
 
 PROBLEM_CODES = frozenset(code for code, info in CODES.items() if info.kind == "problem")
 
+# What an app without a code (no tick has decided it yet) is shown as, and what that means.
+PENDING: Final = "pending"
+_PENDING_DESCRIPTION = "no tick has decided this app yet"
+
 
 def kind_of(code: str | None) -> Kind | Literal["unknown", "pending"]:
     """The kind of a code; `pending` before the first tick, `unknown` for a code not in the table."""
     if code is None:
-        return "pending"
+        return PENDING
     info = CODES.get(code)
     return info.kind if info is not None else "unknown"
+
+
+def describe(code: str | None) -> str | None:
+    """A code's description; for None (no tick yet) what pending means; None for a code not in the table."""
+    if code is None:
+        return _PENDING_DESCRIPTION
+    info = CODES.get(code)
+    return info.description if info is not None else None

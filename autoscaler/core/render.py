@@ -8,13 +8,18 @@ notification) writes it with these functions, so a reason reads the same whereve
 - `reasons`: every reason in order (metrics, notes, clamps), for logs and the status API;
 - `metric_text`, `clamp_text`, `clamp_lines`: one metric, one clamp, the numbered clamps;
 - `why`: one sentence answering "why did it (not) scale?";
-- `account`: the whole decision, readable (`Decision.explain()`; the README's worked example).
+- `outcome_text`: the outcome in a clause, `scaled_up, desired 8 (cause: metrics)`, for explain;
+- `account`: the whole decision, readable (`Decision.explain()`; the README's worked example);
+- `fallback_brief`: where an app's fallback stands in a few words, for the notice of a source outage;
+- `fallbacks_brief`: the fallbacks of several apps in one clause, bounded.
 
 Pure text from values: nothing here reads a clock or does I/O.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 from autoscaler.core.codes import Cause, Hold, Rule
@@ -22,9 +27,22 @@ from autoscaler.core.units import format_duration
 
 if TYPE_CHECKING:  # the values import this module to render themselves
     from autoscaler.core.decision import Clamp, Decision
+    from autoscaler.core.fallback import FallbackState
     from autoscaler.core.rules import MetricEvaluation
 
-__all__ = ["account", "clamp_lines", "clamp_text", "metric_text", "proposal_text", "reasons", "summary", "why"]
+__all__ = [
+    "account",
+    "clamp_lines",
+    "clamp_text",
+    "fallback_brief",
+    "fallbacks_brief",
+    "metric_text",
+    "outcome_text",
+    "proposal_text",
+    "reasons",
+    "summary",
+    "why",
+]
 
 
 def summary(decision: Decision) -> str:
@@ -34,6 +52,35 @@ def summary(decision: Decision) -> str:
     if decision.pause is not None and decision.would != decision.current:
         return f"{decision.app_id}: stays at {decision.current} ({decision.code}; would go to {decision.would})"
     return f"{decision.app_id}: stays at {decision.current} ({decision.code})"
+
+
+def fallback_brief(fallback: FallbackState) -> str:
+    """`to 8` (in force), `to at least 6 at 00:01:30 UTC` / `to its forecast at ...` (waiting), or
+    `holds (the forecast has no agreed count)` (due, but its source has no count to give)."""
+    if fallback.in_force:
+        return f"to {fallback.instances}"
+    if fallback.status == "waiting":
+        source = fallback.source
+        to = f"at least {source}" if isinstance(source, int) else f"its {source}"
+        return f"to {to} at {fallback.in_force_from.astimezone(UTC):%H:%M:%S} UTC"
+    return f"holds ({fallback.why})"
+
+
+def fallbacks_brief(decisions: Iterable[Decision], *, most: int = 10) -> str:
+    """`/a to 10, /b to its forecast at 12:02:00 UTC, /c holds (...)`: the fallback of each decision
+    that has one, at most `most` named (`(+4)` for the rest); empty when none has a fallback."""
+    parts = [f"{d.app_id} {fallback_brief(d.fallback)}" for d in decisions if d.fallback is not None]
+    more = len(parts) - most
+    return ", ".join(parts[:most]) + (f" (+{more})" if more > 0 else "")
+
+
+def outcome_text(decision: Decision, *, code: str | None = None) -> str:
+    """`scaled_up, desired 8 (cause: metrics)` or `cooldown, stays at 4`; `code`: the outcome's own
+    when it is not the decision's (a dry run, a follower, a refused write)."""
+    shown = decision.code if code is None else code
+    if decision.scaled:
+        return f"{shown}, desired {decision.desired} (cause: {decision.cause})"
+    return f"{shown}, stays at {decision.current}"
 
 
 def proposal_text(decision: Decision) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from autoscaler.core.codes import CODES, PROBLEM_CODES, kind_of
+from autoscaler.core.codes import CODES, PENDING, PROBLEM_CODES, describe, kind_of
 from autoscaler.core.policy import Policy
 from autoscaler.core.schedule import active_windows, next_windows
 from autoscaler.core.startup import StartupEstimate
@@ -106,6 +106,7 @@ def app_json(status: StatusView, app_id: str, *, now: datetime, trend: JSON | No
         "desired": decision.desired if decision is not None else None,
         "code": code,
         "kind": kind_of(code),
+        "description": describe(code),  # core.codes' words; null for a code this service does not know
         "last": outcome_json(last) if last is not None else None,
         "forecast": forecast_json(decision) if decision is not None else None,
         "fallback": fallback_json(decision) if decision is not None else None,  # while metrics are gone
@@ -159,7 +160,7 @@ class AppIndex:
     def of(snapshot: StatusSnapshot) -> AppIndex:
         ids = tuple(sorted(snapshot.policies))
         codes = tuple(o.code if (o := snapshot.outcomes.get(app_id)) is not None else None for app_id in ids)
-        keys = tuple(f"{app_id} {code or 'pending'}".lower() for app_id, code in zip(ids, codes, strict=True))
+        keys = tuple(f"{app_id} {code or PENDING}".lower() for app_id, code in zip(ids, codes, strict=True))
         return AppIndex(ids=ids, codes=codes, keys=keys)
 
     def select(self, *, query: str, problems_only: bool, offset: int, limit: int) -> tuple[int, list[str]]:
@@ -207,19 +208,25 @@ def page_json(
 
 
 def codes_json() -> JSON:
-    return {code: {"kind": info.kind, "description": info.description} for code, info in CODES.items()}
+    """Every code's kind, description and (for a change Marathon accepted) direction, from core.codes:
+    the dashboard keeps no list of its own."""
+    return {
+        code: {"kind": info.kind, "description": info.description, "direction": info.direction}
+        for code, info in CODES.items()
+    }
 
 
 def summary_json(snapshot: StatusSnapshot, index: AppIndex, *, now: datetime, actions: Sequence[ScaleAction]) -> JSON:
     """Counts per code, problems, recent scale actions, the tick's facts and the codes' descriptions."""
-    counts = Counter(code or "pending" for code in index.codes)
+    counts = Counter(code or PENDING for code in index.codes)
     problems = sum(n for code, n in counts.items() if code in PROBLEM_CODES)
+    scaling = sum(n for code, n in counts.items() if (info := CODES.get(code)) is not None and info.direction)
     body = service_json(snapshot, now=now)
     body.update(
         apps=len(index.ids),
         counts=dict(sorted(counts.items())),
         problems=problems,
-        scaling=counts.get("scaled_up", 0) + counts.get("scaled_down", 0),
+        scaling=scaling,
         recent_actions=[
             {
                 "at": action.at.isoformat(),

@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autoscaler.core.codes import CODES, PROBLEM_CODES, Cause, Hold, Outcome, Rule, kind_of
+from autoscaler.core.codes import CODES, PENDING, PROBLEM_CODES, Cause, Hold, Outcome, Rule, describe, kind_of
 from autoscaler.core.decide import decide
 from tests.core.test_properties import FAST, NOW, histories, observations, policies, states
 
@@ -60,3 +60,15 @@ def test_decide_speaks_only_the_vocabulary(data: st.DataObject) -> None:
         assert decision.code in set(Hold)
         assert decision.cause == Cause.NONE
     assert all(clamp.rule in set(Rule) for clamp in decision.clamps)
+
+
+def test_describe_gives_each_codes_words_and_what_no_code_yet_means() -> None:
+    for code in Outcome:
+        assert describe(code) == CODES[code].description == code.description
+    assert describe(None) and kind_of(None) == PENDING
+    assert describe("a_newer_code") is None and kind_of("a_newer_code") == "unknown"
+    # only a change Marathon accepted has a direction: the dashboard draws it as up or down
+    assert {code: CODES[code].direction for code in Outcome if CODES[code].direction} == {
+        Outcome.SCALED_UP: "up",
+        Outcome.SCALED_DOWN: "down",
+    }

@@ -3,15 +3,16 @@ decision is in the text, the last sentence answers why, and nothing but GETs rea
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from autoscaler.core import render
 from autoscaler.core.decide import History, ReadyCount, decide
-from autoscaler.core.model import AppState, Observation
+from autoscaler.core.model import AppState, Observation, QueryResult
 from autoscaler.core.policy import Policy
 from autoscaler.core.render import why
 from autoscaler.errors import TargetUnavailable
@@ -312,3 +313,27 @@ async def test_explain_writes_the_decision_in_the_renderers_words(
     start = lines.index(section[0])
     assert lines[start : start + len(section)] == section
     assert lines[-1] == f"Why: {render.why(decision)}"
+
+
+class HangingSource(FakeProvider):
+    """A source that never answers."""
+
+    async def query(self, queries: Sequence[str], *, now: datetime) -> Mapping[str, QueryResult]:
+        self.calls.append(list(queries))
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_source_that_does_not_answer_is_cut_at_the_source_timeout_as_in_a_tick(
+    marathon: FakeMarathon, client: MarathonClient
+) -> None:
+    """explain gathers as the loop does: a hanging source fails only its own metrics, named with its deadline."""
+    _, graphite, providers = sources(cpu=0.9, backlog=6000)
+    hanging = HangingSource("prometheus", FakeClock(NOW))
+    providers["prometheus"] = hanging
+    text = await explain_app(
+        "/shop/api", policies=policies(shop_api()), target=client, providers=providers, now=NOW, source_timeout=0.05
+    )
+    assert "missing: prometheus did not answer within 0.05s (AUTOSCALER_SOURCE_TIMEOUT)" in text
+    assert "orders_backlog (graphite): value 6000" in text and graphite.calls == [[BACKLOG]]
+    assert hanging.calls == [[CPU.replace("${app}", "/shop/api")]]

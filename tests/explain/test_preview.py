@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from autoscaler.cli import build_parser
+from autoscaler.core import render
 from autoscaler.core.model import AppState
 from autoscaler.loop import ControlLoop
 from autoscaler.preview import JSON_FIELDS, service_explanation_json, service_text
@@ -128,6 +129,7 @@ async def test_explain_shows_the_running_services_stabilisation(service: Service
     assert "Outcome: stabilizing, stays at 10." in out
     assert lines[-1].startswith("Why: It stays at 10 (the metrics recommend 2) because of the stabilization rule")
     assert "Offline" not in out
+    assert f"  {render.proposal_text(decision)}" in lines  # the proposal in the renderer's words, as offline
 
 
 async def test_the_setting_names_the_service_and_json_has_the_documented_fields(

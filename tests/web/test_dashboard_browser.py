@@ -20,14 +20,19 @@ from pathlib import Path
 
 import pytest
 
+from autoscaler.core.codes import Outcome, describe
+from autoscaler.core.decide import Decision
 from autoscaler.core.model import AppState
 from autoscaler.core.policy import Policy
 from autoscaler.loop import ControlLoop
+from autoscaler.ports import ScaleResult
+from autoscaler.reports import AppOutcome, TickReport
 from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
 from autoscaler.sinks.status import ServiceStatus
 from autoscaler.testing.clock import FakeClock
 from autoscaler.testing.memory import FakeProvider, FakeTarget
 from autoscaler.web.server import StatusServer
+from tests.policies import cpu_policy
 
 NOW = datetime(2026, 11, 10, 14, 0, tzinfo=UTC)
 CPU = "avg by (marathon_app) (rate(container_cpu_usage_seconds_total[1m])) / 0.5"
@@ -182,7 +187,38 @@ async def test_dashboard_renders_apps_counts_reasons_and_schedules(dashboard: St
     assert ">ready<" in dom and ">single<" in dom and ">5 apps · 1 scaling · 2 need attention<" in dom
     for code in ("scaled up", "within tolerance", "cooldown", "missing metrics", "app not found"):
         assert f">{code}<" in dom, code
+    # each badge's look and words come from the server's table of codes (core.codes)
+    for code, look in ((Outcome.SCALED_UP, "b-up"), (Outcome.COOLDOWN, "b-hold"), (Outcome.APP_NOT_FOUND, "b-err")):
+        assert f'class="badge {look}" title="{code.description}">{code.replace("_", " ")}<' in dom, code
     assert '<div id="auth" hidden="">' in dom  # the token form stays hidden
+
+
+async def test_dashboard_shows_an_undecided_app_and_a_code_it_does_not_know(tmp_path: Path) -> None:
+    status = ServiceStatus(interval=timedelta(seconds=15), started_at=NOW - timedelta(minutes=10))
+    status.set_policies({app: cpu_policy(app) for app in ("/new/app", "/odd/app", "/down/app")}, [])
+    down = Decision("/down/app", NOW, 6, 4, Outcome.SCALED_DOWN, cause="metrics")
+    status.record(
+        TickReport(
+            at=NOW,
+            outcomes={
+                "/odd/app": AppOutcome("/odd/app", "a_newer_code", "decided by a newer engine"),
+                "/down/app": AppOutcome(
+                    "/down/app", down.code, down.summary(), down, ScaleResult("/down/app", 4, "scaled")
+                ),
+            },
+        )
+    )
+    clock = FakeClock(NOW)
+    async with StatusServer(status=status, metrics=SelfMetrics(), clock=clock, host="127.0.0.1", port=0) as server:
+        dom = await run_chromium(server.url + "/", tmp_path / "profile", "--dump-dom")
+    assert all(f'data-app="{app}"' in dom for app in ("/new/app", "/odd/app", "/down/app"))
+    pending = describe(None)
+    assert pending is not None and f'class="badge b-hold" title="{pending}">pending<' in dom
+    assert f'<div class="empty">{pending}</div>' in dom  # its last decision: none yet, in the same words
+    assert (
+        'class="badge b-unknown" title="a code the service gave no description for (unknown code)">a newer code<' in dom
+    )
+    assert f'class="badge b-down" title="{Outcome.SCALED_DOWN.description}">scaled down<' in dom
 
 
 async def test_dashboard_screenshot(dashboard: StatusServer, tmp_path: Path) -> None:

@@ -8,12 +8,16 @@ so hundreds of apps cost nothing to set up; the server runs on a real loopback p
 from __future__ import annotations
 
 import gzip
+import re
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 
+from autoscaler.core.codes import CODES as CODES_TABLE
+from autoscaler.core.codes import PENDING, Cause, Hold, Outcome, describe, kind_of
 from autoscaler.core.decide import Decision
 from autoscaler.core.rules import MetricEvaluation
 from autoscaler.policyfiles import Problem
@@ -211,3 +215,46 @@ async def test_readyz_without_the_token_says_only_how_many_problems() -> None:
     assert "not ready: the last tick could not read Marathon" in open_.text
     for hidden in (secret_line, "policies/bad.yaml", "c2VjcmV0"):
         assert hidden not in open_.text and hidden in guarded.text
+
+
+# --- the codes' words: the engine's, sent by the server; the dashboard keeps none --------------
+
+DASHBOARD_JS = Path(__file__).resolve().parents[2] / "autoscaler" / "web" / "static" / "dashboard.js"
+
+
+async def test_every_codes_description_is_the_engines(fleet: tuple[Fleet, StatusServer]) -> None:
+    fleet_, server = fleet
+    body = (await get(server, "/api/v1/summary")).json()
+    assert set(body["codes"]) == set(Outcome)
+    for code in Outcome:
+        info = CODES_TABLE[code]
+        assert body["codes"][code] == {"kind": info.kind, "description": info.description, "direction": info.direction}
+    assert [c for c in Outcome if body["codes"][c]["direction"]] == [Outcome.SCALED_UP, Outcome.SCALED_DOWN]
+    page = (await get(server, "/api/v1/apps?limit=30")).json()
+    assert {app["code"] for app in page["apps"]} >= {"scaled_up", "app_not_found", "cooldown"}
+    for app in page["apps"]:
+        assert (app["kind"], app["description"]) == (CODES_TABLE[app["code"]].kind, describe(app["code"]))
+        assert app["description"] == CODES_TABLE[app["code"]].description
+
+    # an app no tick has decided yet, and a code this service does not know (a newer engine's)
+    fleet_.status.set_policies({**fleet_.status.policies, "/fleet/new": cpu_policy("/fleet/new")}, [])
+    fleet_.status.record(TickReport(at=fleet_.clock.now, outcomes={"/fleet/odd": AppOutcome("/fleet/odd", "odd")}))
+    new = (await get(server, "/api/v1/apps/fleet/new")).json()
+    assert (new["code"], new["kind"], new["description"]) == (None, "pending", describe(None))
+    assert describe(None) and describe("odd") is None and kind_of("odd") == "unknown"
+
+
+def test_the_dashboard_script_names_no_code_and_none_of_their_words() -> None:
+    """What a code means reaches the dashboard from the server: no outcome code is a string in its
+    script, no code or cause keys a table of its own, and no description is copied into it."""
+    script = DASHBOARD_JS.read_text()
+    for code in sorted({*map(str, Outcome), *map(str, Hold), PENDING}):
+        quoted = re.search(rf"""["'`]{re.escape(code)}["'`]""", script)
+        assert quoted is None, f"dashboard.js names the code {code!r}: {quoted.group(0)!r}"
+    # a key of an object literal: `{cooldown: ...}` or `, "ramp": ...`
+    for code in sorted({*map(str, Outcome), *(str(c) for c in Cause if str(c))}):
+        key = re.search(rf"""[{{,]\s*["'`]?{re.escape(code)}["'`]?\s*:""", script)
+        assert key is None, f"dashboard.js keys a table by {code!r}: {script[key.start() - 20 : key.end() + 20]!r}"
+    for description in (*(info.description for info in CODES_TABLE.values()), *(c.description for c in Cause)):
+        assert description not in script, description
+    assert describe(None) not in script

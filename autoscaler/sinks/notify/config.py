@@ -10,6 +10,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Literal
 
+from autoscaler.core.codes import PROBLEM_CODES, Outcome
 from autoscaler.delivery import redact_url
 from autoscaler.errors import ConfigurationError
 
@@ -17,19 +18,9 @@ Format = Literal["slack", "dingtalk", "wecom", "json"]
 FORMATS: tuple[Format, ...] = ("slack", "dingtalk", "wecom", "json")
 
 # Outcome codes that mean "something outside the engine keeps this app from being managed" when
-# they persist. Holds such as cooldown or within_tolerance are the engine working as intended.
-DEFAULT_FAILURE_CODES = frozenset(
-    {
-        "missing_metrics",
-        "deployment_in_progress",
-        "deployment_cap",
-        "app_not_found",
-        "invalid_app_state",
-        "write_failed",
-        "write_rejected",
-        "internal_error",
-    }
-)
+# they persist: the engine's problem codes, and a deployment that does not end. Holds such as
+# cooldown or within_tolerance are the engine working as intended.
+DEFAULT_FAILURE_CODES: frozenset[str] = PROBLEM_CODES | {Outcome.DEPLOYMENT_IN_PROGRESS}
 
 
 @dataclass(frozen=True)

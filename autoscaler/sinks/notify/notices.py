@@ -1,17 +1,22 @@
 """Notices from tick reports: every scale action, and failures that persist, told once, then their recovery.
 
 `FailureTracker` is pure state (no I/O, no clock): it folds the sequence of TickReports into the
-notices worth sending, so the rules of when to speak are tested without any receiver.
+notices worth sending, so the rules of when to speak are tested without any receiver. What a notice
+says of a decision (the scale action's line, its reasons, where the fallbacks stand) is
+`autoscaler.core.render`'s, so a chat message reads like the log line and the status API.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
+from autoscaler.core import render
+from autoscaler.core.codes import Outcome
+from autoscaler.core.decide import Decision
 from autoscaler.pauses.control import PauseEvent
-from autoscaler.reports import TickReport
+from autoscaler.reports import AppOutcome, TickReport
 from autoscaler.sinks.notify.config import DEFAULT_FAILURE_CODES
 
 _MAX_REASONS = 8
@@ -34,17 +39,34 @@ class Notice:
     reasons: tuple[str, ...] = ()
     ticks: int = 0
     detail: str = ""
+    summary: str = ""  # a scale action's line, as core.render writes it
 
     @property
     def headline(self) -> str:
         if self.subject == "pause":
             return self.detail
         if self.event == "scaled":
-            return f"{self.name}: {self.before} -> {self.after} ({self.code}: {self.detail})"
+            return self.summary
         what = {"app": self.name, "marathon": "Marathon", "metric_source": f"metric source {self.name}"}[self.subject]
         if self.event == "failing":
             return f"{what}: {self.code} for {self.ticks} ticks"
         return f"{what}: recovered from {self.code}" + (f" (now {self.detail})" if self.detail else "")
+
+    @staticmethod
+    def of_scale(outcome: AppOutcome, decision: Decision, *, at: datetime) -> Notice:
+        """A scale action Marathon accepted: the decision's line and reasons, in the renderer's words."""
+        return Notice(
+            "scaled",
+            "app",
+            outcome.app_id,
+            outcome.code,
+            at,
+            before=decision.current,
+            after=decision.desired,
+            reasons=tuple(render.reasons(decision)),
+            detail=decision.cause,
+            summary=render.summary(decision),
+        )
 
     @staticmethod
     def of_pause(event: PauseEvent) -> Notice:
@@ -144,24 +166,12 @@ class FailureTracker:
         for app_id, outcome in report.outcomes.items():
             decision = outcome.decision
             if outcome.scaled and decision is not None and self._scale_actions:
-                notices.append(
-                    Notice(
-                        "scaled",
-                        "app",
-                        app_id,
-                        outcome.code,
-                        at,
-                        before=decision.current,
-                        after=decision.desired,
-                        reasons=tuple(decision.reasons()),
-                        detail=decision.cause,
-                    )
-                )
+                notices.append(Notice.of_scale(outcome, decision, at=at))
             if outcome.code in self._codes:
-                reasons = tuple(decision.reasons()) if decision is not None else ()
+                reasons = tuple(render.reasons(decision)) if decision is not None else ()
                 # Metrics missing only because their source is down: the source's notice says it.
                 quiet = (
-                    outcome.code == "missing_metrics"
+                    outcome.code == Outcome.MISSING_METRICS
                     and decision is not None
                     and bool(decision.metrics)
                     and all(m.missing and m.source in down for m in decision.metrics)
@@ -238,21 +248,10 @@ _MOST_FALLBACKS_NAMED = 10
 def fallbacks_text(report: TickReport, source: str) -> str:
     """For an outage of `source`: which of its apps fell back (or will, and when) and to what, as
     `; fallback: /a to 10, /b to its forecast at 12:02:00 UTC, /c holds (...)`; empty without any."""
-    parts = []
-    for app_id, outcome in report.outcomes.items():
-        decision = outcome.decision
-        if decision is None or decision.fallback is None or not any(m.source == source for m in decision.metrics):
-            continue
-        fallback = decision.fallback
-        to = f"at least {fallback.source}" if isinstance(fallback.source, int) else f"its {fallback.source}"
-        if fallback.in_force:
-            parts.append(f"{app_id} to {fallback.instances}")
-        elif fallback.status == "waiting":
-            parts.append(f"{app_id} to {to} at {fallback.in_force_from.astimezone(UTC):%H:%M:%S} UTC")
-        else:
-            parts.append(f"{app_id} holds ({fallback.why})")
-    if not parts:
-        return ""
-    more = len(parts) - _MOST_FALLBACKS_NAMED
-    shown = ", ".join(parts[:_MOST_FALLBACKS_NAMED]) + (f" (+{more})" if more > 0 else "")
-    return f"; fallback: {shown}"
+    readers = (
+        outcome.decision
+        for outcome in report.outcomes.values()
+        if outcome.decision is not None and any(m.source == source for m in outcome.decision.metrics)
+    )
+    shown = render.fallbacks_brief(readers, most=_MOST_FALLBACKS_NAMED)
+    return f"; fallback: {shown}" if shown else ""

@@ -1,7 +1,9 @@
 "use strict";
 // The dashboard: the summary (counts, problems, recent scale actions, the codes' descriptions) and
 // one page of apps (search, problems only, paging), refreshed every few seconds. Every time is
-// shown in UTC. Codes the server does not describe are shown as they are, marked unknown.
+// shown in UTC. What a code means (its kind, description and direction) is the server's, from the
+// engine's table of codes: this file names no code. A code the server does not describe is shown
+// as it is, marked unknown.
 const REFRESH_MS = 5000, PAGE = 24, SVG = "http://www.w3.org/2000/svg";
 let token = null, codes = {}, offset = 0, query = "", problemsOnly = false, matched = 0, timer = null;
 (function takeToken() {
@@ -48,19 +50,20 @@ function when(iso, now) {
   if (Math.abs(diff) < 1) return shown + " (just now)";
   return shown + (diff > 0 ? " (in " + span(diff) + ")" : " (" + span(diff) + " ago)");
 }
-function kindOf(code) { return code === "pending" ? "pending" : (codes[code] ? codes[code].kind : "unknown"); }
-function badgeClass(code) {
-  if (code === "scaled_up") return "b-up";
-  if (code === "scaled_down") return "b-down";
-  const kind = kindOf(code);
+function codeInfo(code) {  // the server's word on a code, or null for none (or one it does not describe)
+  return code !== null && code !== undefined && Object.prototype.hasOwnProperty.call(codes, code) ? codes[code] : null;
+}
+function badgeClass(app) {
+  const info = codeInfo(app.code), kind = app.kind || (info ? info.kind : "unknown");
+  if (info && info.direction) return info.direction === "up" ? "b-up" : "b-down";
   if (kind === "action") return "b-dry";
   if (kind === "problem") return "b-err";
   if (kind === "unknown") return "b-unknown";
   return "b-hold";
 }
-function describe(code) {
-  if (code === "pending") return "no tick has decided this app yet";
-  return codes[code] ? codes[code].description : "a code this dashboard has no description for";
+function describe(app) {
+  const info = codeInfo(app.code);
+  return app.description || (info ? info.description : "a code the service gave no description for");
 }
 function pct(part, whole) { return Math.max(0, Math.min(100, whole > 0 ? 100 * part / whole : 0)) + "%"; }
 
@@ -131,7 +134,7 @@ function whyBlock(app) {
   const box = el("div");
   box.append(el("h3", "", "Last decision"));
   const last = app.last;
-  if (!last) { box.append(el("div", "empty", "no tick has decided this app yet")); return box; }
+  if (!last) { box.append(el("div", "empty", describe(app))); return box; }
   const d = last.decision;
   box.append(el("p", "summary", d ? d.summary : last.app + ": " + last.code));
   const list = el("ul", "why");
@@ -262,9 +265,9 @@ function card(app, now) {
   c.dataset.app = app.app;
   const head = el("div", "card-head");
   head.append(el("span", "app", app.app));
-  const code = app.code || "pending";
-  const badge = el("span", "badge " + badgeClass(code), code.replace(/_/g, " "));
-  badge.title = describe(code) + (kindOf(code) === "unknown" ? " (unknown code)" : "");
+  const code = app.code || app.kind;  // no code before the first tick: its kind says so
+  const badge = el("span", "badge " + badgeClass(app), String(code).replace(/_/g, " "));
+  badge.title = describe(app) + (app.kind === "unknown" ? " (unknown code)" : "");
   head.append(badge);
   c.append(head, instancesBlock(app));
   const tr = trendBlock(app, now);
