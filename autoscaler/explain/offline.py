@@ -76,7 +76,7 @@ def offline_unknowns(policy: Policy, *, startup: StartupEstimate | None) -> tupl
     return tuple(unknown)
 
 
-async def explain_app(
+async def explain_app(  # noqa: PLR0913  keyword-only: the service's collaborators and the tick's settings
     app_id: str,
     *,
     policies: Mapping[str, Policy],
@@ -109,7 +109,7 @@ async def explain_app(
     return found.text
 
 
-async def explain_offline(
+async def explain_offline(  # noqa: PLR0913  keyword-only: the service's collaborators and the tick's settings
     app_id: str,
     *,
     policies: Mapping[str, Policy],
