@@ -285,25 +285,20 @@ def stabilize(draft: Draft) -> None:
 
 
 def limit_step(draft: Draft) -> None:
-    desired, current, policy = draft.desired, draft.current, draft.policy
-    if desired > current:
-        step = policy.scale_up.step_size(current)
-        if desired - current > step:
-            limits = policy.scale_up.max_step
-            draft.clamp(
-                Rule.MAX_STEP,
-                current + step,
-                lambda: f"scale_up max_step {', '.join(map(str, limits))} allows +{step} from {current}",
-            )
-    elif desired < current:
-        step = policy.scale_down.step_size(current)
-        if current - desired > step:
-            limits = policy.scale_down.max_step
-            draft.clamp(
-                Rule.MAX_STEP,
-                current - step,
-                lambda: f"scale_down max_step {', '.join(map(str, limits))} allows -{step} from {current}",
-            )
+    desired, current = draft.desired, draft.current
+    if desired == current:
+        return
+    up = desired > current
+    rule = draft.policy.scale_up if up else draft.policy.scale_down
+    step = rule.step_size(current)
+    if abs(desired - current) <= step:
+        return
+    limits, name, sign = rule.max_step, "scale_up" if up else "scale_down", "+" if up else "-"
+    draft.clamp(
+        Rule.MAX_STEP,
+        current + step if up else current - step,
+        lambda: f"{name} max_step {', '.join(map(str, limits))} allows {sign}{step} from {current}",
+    )
 
 
 def skip_small_scale_down(draft: Draft) -> None:
