@@ -109,16 +109,12 @@ def observe(
         return Observation.missing(f"query {query!r} returned no series for {app_id} (empty result)")
     if len(samples) > 1:
         return Observation.missing(f"query {query!r}: {len(samples)} series match {app_id}; the selector must pick one")
-    return _from_sample(samples[0], query=query)
+    return observe_series(samples[0], query=query)
 
 
 def observe_series(sample: Sample, *, query: str) -> Observation:
     """The observation of the one series of `query` that the caller already picked for this app
     (what `observe` gives for a result of exactly that series, without building the result)."""
-    return _from_sample(sample, query=query)
-
-
-def _from_sample(sample: Sample, *, query: str) -> Observation:
     value = sample.value
     if value is None or not math.isfinite(value):  # what Sample.clean turns into None
         return Observation(
