@@ -23,8 +23,8 @@ from autoscaler.http import RetryPolicy
 from autoscaler.providers.graphite import GraphiteProvider
 from autoscaler.providers.prometheus import PrometheusProvider
 from autoscaler.targets.marathon import MarathonClient
-from tests.faults.hostile_server import Answer, HostileServer, nested
-from tests.faults.proxy import HttpRequest
+from autoscaler.testing.hostile import Answer, HostileServer, nested
+from autoscaler.testing.proxy import HttpRequest
 
 NOW = datetime.now(UTC)
 DEADLINE = 0.6

@@ -25,8 +25,8 @@ from autoscaler.http import RetryPolicy
 from autoscaler.providers.graphite import GraphiteProvider
 from autoscaler.providers.prometheus import PrometheusProvider
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.hostile import Answer, HostileServer, nested
 from autoscaler.wire import decode_json, nesting_exceeds
-from tests.faults.hostile_server import Answer, HostileServer, nested
 
 NOW = datetime.now(UTC)
 TS = int(NOW.timestamp())

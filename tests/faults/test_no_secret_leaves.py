@@ -33,9 +33,9 @@ from autoscaler.settings import load_settings
 from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
 from autoscaler.sinks.status import ServiceStatus
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.hostile import Answer, HostileServer
+from autoscaler.testing.proxy import HttpRequest
 from autoscaler.web.server import StatusServer
-from tests.faults.hostile_server import Answer, HostileServer
-from tests.faults.proxy import HttpRequest
 
 USER = "ops"
 PASSWORD = "s3cr3t-PLANTED-marathon"

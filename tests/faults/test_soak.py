@@ -42,7 +42,7 @@ from autoscaler.testing.clock import FakeClock
 from autoscaler.testing.graphite import FakeGraphite
 from autoscaler.testing.marathon import FakeMarathon
 from autoscaler.testing.prometheus import FakePrometheus
-from tests.faults.proxy import FaultProxy
+from autoscaler.testing.proxy import FaultProxy
 
 SEED = 20261126
 TICKS = 320

@@ -23,8 +23,10 @@ from autoscaler.ports import AppsSnapshot, ScaleResult
 from autoscaler.reports import TickReport
 from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
 from autoscaler.targets.marathon import MarathonClient
-from tests.fakes import GROUPED, FakeClock, FakeProvider, FakeTarget, cpu_policy
-from tests.faults.hostile_server import Answer, HostileServer, nested
+from autoscaler.testing.clock import FakeClock
+from autoscaler.testing.hostile import Answer, HostileServer, nested
+from autoscaler.testing.memory import FakeProvider, FakeTarget
+from tests.policies import GROUPED, cpu_policy
 
 LOG = logging.getLogger("test.deadlines")
 

@@ -14,8 +14,8 @@ from typing import TypeVar
 
 import pytest
 
+from autoscaler.testing.marathon.threaded import ThreadedMarathon
 from tests import zookeeper
-from tests.threaded_marathon import ThreadedMarathon
 
 _T = TypeVar("_T")
 

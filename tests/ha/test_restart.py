@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 import yaml
 
+from autoscaler.testing.marathon.threaded import ThreadedMarathon
 from autoscaler.testing.prometheus import FakePrometheus
-from tests.faults.proxy import HOLD, PASS, FaultProxy, HttpRequest
-from tests.threaded_marathon import ThreadedMarathon
+from autoscaler.testing.proxy import HOLD, PASS, FaultProxy, HttpRequest
 
 pytestmark = pytest.mark.integration
 

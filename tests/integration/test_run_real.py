@@ -20,8 +20,8 @@ import httpx
 import pytest
 import yaml
 
+from autoscaler.testing.marathon.threaded import ThreadedMarathon
 from tests import servers
-from tests.threaded_marathon import ThreadedMarathon
 
 pytestmark = pytest.mark.integration
 _T = TypeVar("_T")

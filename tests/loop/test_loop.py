@@ -12,7 +12,11 @@ import pytest
 from autoscaler.core.model import AppState
 from autoscaler.core.policy import Policy
 from autoscaler.loop import ControlLoop
-from tests.fakes import GROUPED, T0, FakeClock, FakeProvider, FakeTarget, cpu_policy
+from autoscaler.testing.clock import DEFAULT_START, FakeClock
+from autoscaler.testing.memory import FakeProvider, FakeTarget
+from tests.policies import GROUPED, cpu_policy
+
+T0 = DEFAULT_START
 
 
 def app(app_id: str, instances: int, **kw: object) -> AppState:

@@ -17,8 +17,10 @@ from autoscaler.core.model import AppState
 from autoscaler.http import RetryPolicy
 from autoscaler.loop import ControlLoop
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.clock import FakeClock
+from autoscaler.testing.memory import FakeProvider, FakeTarget
 from autoscaler.ticklog import TickDigest
-from tests.fakes import GROUPED, FakeClock, FakeProvider, FakeTarget, cpu_policy
+from tests.policies import GROUPED, cpu_policy
 
 BASE = "http://marathon.test:8080"
 RETRY = RetryPolicy(attempts=1, initial_backoff=0.001, max_backoff=0.002, total_timeout=5.0, request_timeout=1.0)

@@ -21,8 +21,11 @@ from autoscaler.core.decide import Decision
 from autoscaler.core.model import AppState
 from autoscaler.loop import ControlLoop
 from autoscaler.reports import AppOutcome
-from tests.fakes import GROUPED, T0, FakeClock, FakeProvider, FakeTarget, cpu_policy
+from autoscaler.testing.clock import DEFAULT_START, FakeClock
+from autoscaler.testing.memory import FakeProvider, FakeTarget
+from tests.policies import GROUPED, cpu_policy
 
+T0 = DEFAULT_START
 APPS = [f"/shop/app{i}" for i in range(6)]
 POLICIES = [
     cpu_policy(

@@ -14,13 +14,15 @@ from autoscaler.core.startup import StartupEstimate
 from autoscaler.explain import explain_app
 from autoscaler.sinks.selfmetrics import SelfMetrics
 from autoscaler.sinks.status import ServiceStatus
+from autoscaler.testing.clock import DEFAULT_START, FakeClock
+from autoscaler.testing.memory import FakeTarget
 from autoscaler.web.server import StatusServer
 from autoscaler.web.values import outcome_json
 from autoscaler.web.views import app_json
-from tests.fakes import T0, FakeClock, FakeTarget
 from tests.predictive.test_loop_predictive import APP, QUERY, HistoryProvider, policy, run_until, setup
 from tests.web.test_dashboard_browser import run_chromium
 
+T0 = DEFAULT_START
 LEARNED = StartupEstimate(APP, 45.0, (40.0, 45.0, 50.0))
 
 

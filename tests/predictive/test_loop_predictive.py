@@ -13,9 +13,11 @@ from autoscaler.core.policy import Policy
 from autoscaler.http import RetryPolicy
 from autoscaler.loop import ControlLoop
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.clock import DEFAULT_START, FakeClock
 from autoscaler.testing.marathon import FakeMarathon
-from tests.fakes import T0, FakeClock, FakeProvider, FakeTarget
+from autoscaler.testing.memory import FakeProvider, FakeTarget
 
+T0 = DEFAULT_START
 APP = "/jobs/worker"
 QUERY = "queue_depth"
 LOG = logging.getLogger("test.predictive")

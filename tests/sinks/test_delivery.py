@@ -38,8 +38,10 @@ def test_token_bucket() -> None:
 async def test_full_queue_drops_the_oldest_and_counts() -> None:
     delivered: list[int] = []
     gate = asyncio.Event()
+    in_flight = asyncio.Event()
 
     async def deliver(batch: list[int]) -> bool:
+        in_flight.set()
         await gate.wait()
         delivered.extend(batch)
         return True
@@ -47,7 +49,7 @@ async def test_full_queue_drops_the_oldest_and_counts() -> None:
     outbox: Outbox[int] = Outbox(name="t", deliver=deliver, logger=LOG, capacity=3, rate_per_minute=6000, burst=100)
     outbox.start()
     outbox.put(0)
-    await asyncio.sleep(0.05)  # 0 is now in flight, held at the gate
+    await asyncio.wait_for(in_flight.wait(), 5)  # 0 is now in flight, held at the gate
     for item in range(1, 7):
         outbox.put(item)
     assert outbox.stats.dropped == 3

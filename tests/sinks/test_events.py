@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -19,48 +16,17 @@ from autoscaler.http import RetryPolicy
 from autoscaler.ports import ScaleResult
 from autoscaler.reports import AppOutcome, TickReport
 from autoscaler.sinks.events import GraphiteEvents, ScaleEvent, clean_tag, event_tags, scale_events
+from autoscaler.testing.webhook import WebhookReceiver
 
 T0 = datetime(2026, 11, 11, 0, 0, tzinfo=UTC)
 FAST = RetryPolicy(attempts=1, request_timeout=2.0, total_timeout=2.0)
 LOG = logging.getLogger("test.events")
 
 
-class Receiver:
-    """Records every POST on 127.0.0.1 (path, body, Authorization header)."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.status = status
-        self.received: list[tuple[str, Any, str | None]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                receiver.received.append((self.path, json.loads(raw), self.headers.get("Authorization")))
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.stop()
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    async with WebhookReceiver() as server:
+        yield server
 
 
 async def wait_for(predicate: Any, limit: float = 5.0) -> None:
@@ -106,31 +72,32 @@ def test_tags_cannot_split_or_overflow() -> None:
     assert event_tags(None) == ("autoscaler",)
 
 
-async def test_events_are_posted_in_the_background(receiver: Receiver) -> None:
-    events = GraphiteEvents(url=receiver.url + "/", retry=FAST, logger=LOG, auth=("graphite", "pw"))
+async def test_events_are_posted_in_the_background(receiver: WebhookReceiver) -> None:
+    events = GraphiteEvents(url=receiver.url("/"), retry=FAST, logger=LOG, auth=("graphite", "pw"))
     events.start()
     events.submit(report(outcome("/shop/api", 4, 8), outcome("/shop/web", 6, 5)))
     await wait_for(lambda: len(receiver.received) == 2)
     await events.aclose()
-    paths = {path for path, _, _ in receiver.received}
+    paths = {r.path for r in receiver.received}
     assert paths == {"/events/"}
-    bodies = sorted((body for _, body, _ in receiver.received), key=lambda b: b["what"])
+    bodies = sorted((r.body for r in receiver.received), key=lambda b: b["what"])
     assert bodies[0]["tags"] == ["autoscaler", "scale_up", "cause:schedule", "/shop/api"]
     assert bodies[1]["tags"][1] == "scale_down"
-    assert all(auth is not None and auth.startswith("Basic ") for _, _, auth in receiver.received)
+    assert all(r.headers.get("authorization", "").startswith("Basic ") for r in receiver.received)
     assert events.stats.delivered == 2
 
 
 async def test_refused_events_are_counted_not_raised() -> None:
-    refusing = Receiver(status=400)
+    refusing = WebhookReceiver(status=400)
+    await refusing.start()
     try:
-        events = GraphiteEvents(url=refusing.url, retry=FAST, logger=LOG)
+        events = GraphiteEvents(url=refusing.url(), retry=FAST, logger=LOG)
         events.start()
         events.submit(report(outcome("/a", 1, 2)))
         await wait_for(lambda: events.stats.failed == 1)
         await events.aclose()
     finally:
-        refusing.stop()
+        await refusing.stop()
 
 
 async def test_queue_is_bounded_and_submit_does_not_wait() -> None:

@@ -10,8 +10,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from autoscaler.core.startup import StartupEstimate
 from autoscaler.sinks.selfmetrics import SelfMetrics, observe_status, observe_tick
 from autoscaler.sinks.status import ServiceStatus
-from tests.fakes import T0
+from autoscaler.testing.clock import DEFAULT_START
 from tests.predictive.test_loop_predictive import APP, run_until, setup
+
+T0 = DEFAULT_START
 
 
 def samples(metrics: SelfMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

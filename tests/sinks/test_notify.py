@@ -7,15 +7,10 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import logging
-import threading
 import time
-import urllib.parse
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -35,6 +30,8 @@ from autoscaler.sinks.notify import (
     WebhookTarget,
     parse_targets,
 )
+from autoscaler.testing.clock import FakeClock
+from autoscaler.testing.webhook import WebhookReceiver
 
 T0 = datetime(2026, 11, 11, 0, 0, tzinfo=UTC)
 FAST = RetryPolicy(attempts=1, request_timeout=2.0, total_timeout=2.0)
@@ -44,65 +41,13 @@ LOG = logging.getLogger("test.notify")
 # ------------------------------------------------------------------------------------ receiver
 
 
-@dataclass
-class Received:
-    path: str
-    query: dict[str, str]
-    body: Any
-
-
-@dataclass
-class Receiver:
-    """A webhook endpoint on 127.0.0.1 that records every POST; `hang` holds answers back."""
-
-    answer: dict[str, Any] = field(default_factory=lambda: {"errcode": 0, "errmsg": "ok"})
-    hang: threading.Event | None = None
-    received: list[Received] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                raw = self.rfile.read(length)
-                parts = urllib.parse.urlsplit(self.path)
-                receiver.received.append(
-                    Received(parts.path, dict(urllib.parse.parse_qsl(parts.query)), json.loads(raw))
-                )
-                if receiver.hang is not None:
-                    receiver.hang.wait(10)
-                body = json.dumps(receiver.answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def stop(self) -> None:
-        if self.hang is not None:
-            self.hang.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+OK = {"errcode": 0, "errmsg": "ok"}  # what DingTalk and WeCom answer a message they took
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.stop()
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    async with WebhookReceiver(answer=OK) as server:
+        yield server
 
 
 async def wait_for(predicate: Any, limit: float = 5.0) -> None:
@@ -139,14 +84,18 @@ def report(*outcomes: AppOutcome, at: datetime = T0, error: str | None = None) -
     return TickReport(at=at, outcomes={o.app_id: o for o in outcomes}, error=error)
 
 
-def notifier(targets: tuple[WebhookTarget, ...], **config: Any) -> Notifier:
-    return Notifier(NotifyConfig(targets=targets, **config), retry=FAST, clock=lambda: T0, logger=LOG)
+def notifier(
+    targets: tuple[WebhookTarget, ...], *, monotonic: Callable[[], float] = time.monotonic, **config: Any
+) -> Notifier:
+    return Notifier(
+        NotifyConfig(targets=targets, **config), retry=FAST, clock=lambda: T0, logger=LOG, monotonic=monotonic
+    )
 
 
 # ---------------------------------------------------------------------------------------- formats
 
 
-async def test_slack_format(receiver: Receiver) -> None:
+async def test_slack_format(receiver: WebhookReceiver) -> None:
     n = notifier((WebhookTarget("slack", receiver.url("/services/T0/B0/secret")),), title="prod")
     n.start()
     n.submit(report(scaled("/shop/api", 4, 8)))
@@ -158,7 +107,7 @@ async def test_slack_format(receiver: Receiver) -> None:
     assert "- metric cpu: 4 ready x 0.9 / 0.6 = 6.00, proposes 6" in body["text"]
 
 
-async def test_dingtalk_format_and_signature(receiver: Receiver) -> None:
+async def test_dingtalk_format_and_signature(receiver: WebhookReceiver) -> None:
     secret = "SECtest0123456789"
     url = receiver.url("/robot/send") + "?access_token=tok123"
     n = notifier((WebhookTarget("dingtalk", url, secret),))
@@ -180,7 +129,7 @@ async def test_dingtalk_format_and_signature(receiver: Receiver) -> None:
     assert got.query["sign"] == expected  # parse_qsl decoded the URL encoding once, as DingTalk does
 
 
-async def test_wecom_format(receiver: Receiver) -> None:
+async def test_wecom_format(receiver: WebhookReceiver) -> None:
     n = notifier((WebhookTarget("wecom", receiver.url("/cgi-bin/webhook/send") + "?key=k"),))
     n.start()
     n.submit(report(scaled("/shop/api", 8, 6)))
@@ -192,8 +141,8 @@ async def test_wecom_format(receiver: Receiver) -> None:
     assert "/shop/api: 8 -> 6 (scaled_down: metrics)" in body["markdown"]["content"]
 
 
-async def test_generic_json_format(receiver: Receiver) -> None:
-    n = notifier((WebhookTarget("json", receiver.url()),))
+async def test_generic_json_format(receiver: WebhookReceiver) -> None:
+    n = notifier((WebhookTarget("json", receiver.url("/hook")),))
     n.start()
     n.submit(report(scaled("/shop/api", 4, 8)))
     await wait_for(lambda: len(receiver.received) == 1)
@@ -214,8 +163,8 @@ async def test_generic_json_format(receiver: Receiver) -> None:
     }
 
 
-async def test_chat_targets_batch_a_burst_into_few_messages(receiver: Receiver) -> None:
-    n = notifier((WebhookTarget("slack", receiver.url()),), burst=1, rate_per_minute=600)
+async def test_chat_targets_batch_a_burst_into_few_messages(receiver: WebhookReceiver) -> None:
+    n = notifier((WebhookTarget("slack", receiver.url("/hook")),), burst=1, rate_per_minute=600)
     n.start()
     n.submit(report(*(scaled(f"/app/{i}", 1, 2) for i in range(12))))
     await wait_for(lambda: sum(r.body["text"].count("-&gt;") for r in receiver.received) == 12)
@@ -223,9 +172,9 @@ async def test_chat_targets_batch_a_burst_into_few_messages(receiver: Receiver) 
     assert len(receiver.received) <= 3  # first alone (token), the rest in batches of up to 10
 
 
-async def test_dingtalk_errcode_counts_as_failure(receiver: Receiver) -> None:
+async def test_dingtalk_errcode_counts_as_failure(receiver: WebhookReceiver) -> None:
     receiver.answer = {"errcode": 310000, "errmsg": "sign not match"}
-    target = WebhookTarget("dingtalk", receiver.url() + "?access_token=secret-token", "SECx")
+    target = WebhookTarget("dingtalk", receiver.url("/hook") + "?access_token=secret-token", "SECx")
     n = notifier((target,))
     n.start()
     n.submit(report(scaled("/a", 1, 2)))
@@ -282,22 +231,34 @@ def test_config_rejects_nonsense() -> None:
 # --------------------------------------------------------------------- rate limiting and queues
 
 
-async def test_rate_limit_holds_messages_back(receiver: Receiver) -> None:
-    target = WebhookTarget("json", receiver.url())
-    n = notifier((target,), burst=2, rate_per_minute=0.01)
+async def test_rate_limit_holds_messages_back(receiver: WebhookReceiver) -> None:
+    clock = FakeClock()
+    looks = [0]
+
+    def monotonic() -> float:  # the rate limiter's time: it moves only when the test moves it
+        looks[0] += 1
+        return clock.seconds()
+
+    target = WebhookTarget("json", receiver.url("/hook"))
+    n = notifier((target,), burst=2, rate_per_minute=600, monotonic=monotonic)  # a token per 0.1 s
     n.start()
     n.submit(report(*(scaled(f"/app/{i}", 1, 2) for i in range(5))))
     await wait_for(lambda: len(receiver.received) == 2)
-    await asyncio.sleep(0.3)
+    looked = looks[0]
+    await wait_for(lambda: looks[0] >= looked + 3)  # the limiter looked again and again, and no time passed
     assert len(receiver.received) == 2
     assert n.stats()[target.label].pending == 3
+    clock.advance(0.15)  # time for one token (and half of the next)
+    await wait_for(lambda: len(receiver.received) == 3)
+    assert n.stats()[target.label].pending == 2
     await n.aclose(grace=0.1)
 
 
 async def test_submit_never_waits_for_a_hanging_receiver() -> None:
-    hanging = Receiver(hang=threading.Event())
+    hanging = WebhookReceiver(answer=OK, hang=asyncio.Event())
+    await hanging.start()
     try:
-        n = notifier((WebhookTarget("json", hanging.url()),), queue_size=5, burst=100, rate_per_minute=6000)
+        n = notifier((WebhookTarget("json", hanging.url("/hook")),), queue_size=5, burst=100, rate_per_minute=6000)
         n.start()
         n.submit(report(scaled("/first", 1, 2)))
         await wait_for(lambda: len(hanging.received) == 1)  # the worker is now stuck in that request
@@ -309,7 +270,7 @@ async def test_submit_never_waits_for_a_hanging_receiver() -> None:
         assert stats.dropped == 195
         await n.aclose(grace=0.1)
     finally:
-        hanging.stop()
+        await hanging.stop()
 
 
 # ------------------------------------------------------------------- persistent failures, dedupe
@@ -379,15 +340,14 @@ def test_scale_actions_can_be_turned_off() -> None:
     assert tracker.observe(report(scaled("/a", 1, 2))) == []
 
 
-async def test_persistent_failure_is_delivered_once_with_recovery(receiver: Receiver) -> None:
-    n = notifier((WebhookTarget("json", receiver.url()),), failure_ticks=3)
+async def test_persistent_failure_is_delivered_once_with_recovery(receiver: WebhookReceiver) -> None:
+    n = notifier((WebhookTarget("json", receiver.url("/hook")),), failure_ticks=3)
     n.start()
     for tick in range(10):
         n.submit(report(held("/shop/api", "deployment_in_progress", at=T0 + timedelta(seconds=15 * tick))))
     n.submit(report(scaled("/shop/api", 4, 5)))
     await wait_for(lambda: len(receiver.received) == 3)
-    await asyncio.sleep(0.1)
-    await n.aclose()
+    await n.aclose()  # waits until every queued notice is delivered: a fourth would be among them
     events = [(r.body["event"], r.body["code"]) for r in receiver.received]
     assert events == [
         ("failing", "deployment_in_progress"),

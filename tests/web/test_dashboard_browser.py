@@ -14,20 +14,19 @@ import logging
 import os
 import shutil
 import signal
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from autoscaler.core.model import AppState, QueryResult, Sample
+from autoscaler.core.model import AppState
 from autoscaler.core.policy import Policy
 from autoscaler.loop import ControlLoop
-from autoscaler.ports import AppsSnapshot, ScaleResult
 from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
 from autoscaler.sinks.status import ServiceStatus
 from autoscaler.testing.clock import FakeClock
+from autoscaler.testing.memory import FakeProvider, FakeTarget
 from autoscaler.web.server import StatusServer
 
 NOW = datetime(2026, 11, 10, 14, 0, tzinfo=UTC)
@@ -49,46 +48,6 @@ def chromium() -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{message} (a skip counts as a failure in CI)")
     pytest.skip(message)
-
-
-class Target:
-    def __init__(self, clock: FakeClock, apps: Sequence[AppState]) -> None:
-        self.clock = clock
-        self.apps = {a.app_id: a for a in apps}
-
-    async def list_apps(self) -> AppsSnapshot:
-        return AppsSnapshot(apps=dict(self.apps))
-
-    async def scale(self, app_id: str, instances: int, *, force: bool = False) -> ScaleResult:
-        app = self.apps[app_id]
-        self.apps[app_id] = replace(app, instances=instances, tasks_running=instances, last_scaled_at=self.clock.now)
-        return ScaleResult(app_id, instances, "scaled", deployment_id="d1")
-
-    async def aclose(self) -> None:
-        return None
-
-
-class Source:
-    def __init__(
-        self, name: str, clock: FakeClock, answers: Mapping[str, Sequence[tuple[dict[str, str], float]]]
-    ) -> None:
-        self.name = name
-        self.clock = clock
-        self.answers = answers
-
-    async def query(self, queries: Sequence[str], *, now: datetime) -> Mapping[str, QueryResult]:
-        return {
-            q: QueryResult(
-                query=q,
-                samples=tuple(
-                    Sample(labels=lb, value=v, timestamp=self.clock.now) for lb, v in self.answers.get(q, ())
-                ),
-            )
-            for q in queries
-        }
-
-    async def aclose(self) -> None:
-        return None
 
 
 def policy(app_id: str, **fields: object) -> Policy:
@@ -133,7 +92,7 @@ async def build_status() -> tuple[ServiceStatus, SelfMetrics, FakeClock]:
             "target_per_instance": 2000}], fallback={"after": "2m", "instances": 2}),
         policy("/shop/legacy-admin", min_instances=1, max_instances=2),
     ]  # fmt: skip
-    target = Target(
+    target = FakeTarget(
         clock,
         [
             state("/shop/api", 4),
@@ -142,13 +101,11 @@ async def build_status() -> tuple[ServiceStatus, SelfMetrics, FakeClock]:
             state("/push/sender", 3, health=False),
         ],
     )
-    prometheus = Source(
-        "prometheus",
-        clock,
-        {CPU: [({"marathon_app": "/shop/api"}, 0.9), ({"marathon_app": "/shop/checkout"}, 0.52),
-               ({"marathon_app": "/shop/search"}, 0.95)]},
-    )  # fmt: skip
-    graphite = Source("graphite", clock, {BACKLOG: [({"name": BACKLOG}, 6000.0)]})  # no push series: missing
+    prometheus = FakeProvider("prometheus", clock)
+    prometheus.set(CPU, ({"marathon_app": "/shop/api"}, 0.9), ({"marathon_app": "/shop/checkout"}, 0.52),
+                   ({"marathon_app": "/shop/search"}, 0.95))  # fmt: skip
+    graphite = FakeProvider("graphite", clock)
+    graphite.set(BACKLOG, ({"name": BACKLOG}, 6000.0))  # no push series: missing
     loop = ControlLoop(
         policies={p.app: p for p in policies},
         target=target,

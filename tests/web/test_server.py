@@ -28,10 +28,12 @@ from autoscaler.settings import Settings
 from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
 from autoscaler.sinks.status import ServiceStatus
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.clock import FakeClock
 from autoscaler.testing.marathon import FakeMarathon
+from autoscaler.testing.memory import FakeProvider, FakeTarget
 from autoscaler.web.server import DEFAULT_HOST, DEFAULT_PORT, StatusServer
 from autoscaler.web.values import decision_json
-from tests.fakes import GROUPED, FakeClock, FakeProvider, FakeTarget, cpu_policy
+from tests.policies import GROUPED, cpu_policy
 
 T0 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
 INTERVAL = timedelta(seconds=15)

@@ -21,9 +21,11 @@ from autoscaler.ports import ScaleResult
 from autoscaler.reports import AppOutcome, TickReport
 from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
 from autoscaler.sinks.status import ServiceStatus
+from autoscaler.testing.clock import DEFAULT_START, FakeClock
 from autoscaler.web.server import StatusServer
-from tests.fakes import T0, FakeClock, cpu_policy
+from tests.policies import cpu_policy
 
+T0 = DEFAULT_START
 INTERVAL = timedelta(seconds=15)
 # what each app ends its tick with, by position: a problem every 7th app, the rest normal holds
 CODES = ("within_tolerance", "cooldown", "stabilizing", "scaled_up", "at_min", "deployment_in_progress")

@@ -4,55 +4,29 @@ decision is in the text, the last sentence answers why, and nothing but GETs rea
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from autoscaler.core import render
 from autoscaler.core.decide import History, ReadyCount, decide
-from autoscaler.core.model import AppState, Observation, QueryResult, Sample
+from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import Policy
 from autoscaler.core.render import why
-from autoscaler.errors import MetricSourceError, TargetUnavailable
+from autoscaler.errors import TargetUnavailable
 from autoscaler.explain import ExplainError, explain_app, explain_offline
 from autoscaler.http import RetryPolicy
 from autoscaler.ports import MetricsProvider
 from autoscaler.preview import JSON_FIELDS, explanation_json
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.testing.clock import FakeClock
 from autoscaler.testing.marathon import FakeMarathon
+from autoscaler.testing.memory import FakeProvider
 
 NOW = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)
 CPU = 'avg(rate(container_cpu_usage_seconds_total{marathon_app="${app}"}[1m])) / 0.5'
 BACKLOG = "sumSeries(stats.gauges.rabbitmq.orders.messages)"
-
-
-class FakeSource:
-    """A metric source answering fixed values, stamped `age` before the query time."""
-
-    def __init__(self, name: str, values: Mapping[str, float], *, age: timedelta = timedelta(seconds=10)) -> None:
-        self.name = name
-        self.values = dict(values)
-        self.age = age
-        self.calls: list[list[str]] = []
-        self.down = False
-
-    async def query(self, queries: Sequence[str], *, now: datetime) -> Mapping[str, QueryResult]:
-        self.calls.append(list(queries))
-        if self.down:
-            raise MetricSourceError(f"{self.name} at http://metrics.test is down")
-        return {
-            q: QueryResult(
-                query=q,
-                samples=(Sample(labels={}, value=self.values[q], timestamp=now - self.age),)
-                if q in self.values
-                else (),
-            )
-            for q in queries
-        }
-
-    async def aclose(self) -> None:
-        return None
 
 
 def shop_api(**overrides: object) -> Policy:
@@ -98,9 +72,15 @@ async def client(marathon: FakeMarathon) -> AsyncIterator[MarathonClient]:
     await target.aclose()
 
 
-def sources(cpu: float, backlog: float) -> tuple[FakeSource, FakeSource, dict[str, MetricsProvider]]:
-    prometheus = FakeSource("prometheus", {CPU.replace("${app}", "/shop/api"): cpu})
-    graphite = FakeSource("graphite", {BACKLOG: backlog})
+def sources(
+    cpu: float, backlog: float, *, at: datetime = NOW
+) -> tuple[FakeProvider, FakeProvider, dict[str, MetricsProvider]]:
+    """The two sources, their samples 10 s old at `at` (the time explain is asked)."""
+    clock = FakeClock(at)
+    prometheus = FakeProvider("prometheus", clock, age=timedelta(seconds=10))
+    prometheus.set(CPU.replace("${app}", "/shop/api"), ({}, cpu))
+    graphite = FakeProvider("graphite", clock, age=timedelta(seconds=10))
+    graphite.set(BACKLOG, ({}, backlog))
     return prometheus, graphite, {"prometheus": prometheus, "graphite": graphite}
 
 
@@ -173,9 +153,9 @@ async def test_a_hold_says_why(marathon: FakeMarathon, client: MarathonClient) -
 
 
 async def test_an_active_schedule_floor_and_a_missing_metric(marathon: FakeMarathon, client: MarathonClient) -> None:
-    _, graphite, providers = sources(cpu=0.6, backlog=0)
-    graphite.down = True
     during = datetime(2026, 11, 10, 15, 50, tzinfo=UTC)  # double-11's lead has begun (floor 30)
+    _, graphite, providers = sources(cpu=0.6, backlog=0, at=during)
+    graphite.fail = True
 
     text = await explain_app("/shop/api", policies=policies(shop_api()), target=client, providers=providers, now=during)
 
@@ -193,7 +173,7 @@ async def test_an_active_schedule_floor_and_a_missing_metric(marathon: FakeMarat
 async def test_every_metric_missing_holds(marathon: FakeMarathon, client: MarathonClient) -> None:
     prometheus, graphite, providers = sources(cpu=0.1, backlog=0)
     prometheus.values.clear()
-    graphite.down = True
+    graphite.fail = True
 
     text = await explain_app("/shop/api", policies=policies(shop_api()), target=client, providers=providers, now=NOW)
 

@@ -237,7 +237,7 @@ class FaultProxy:
             body = await response.read()
             return _Upstream(status=response.status, headers=CIMultiDict(response.headers), body=body)
 
-    async def _answer(
+    async def _answer(  # noqa: PLR0911 - one answer per kind of fault
         self, kind: str, *, request: HttpRequest, raw: web.Request, rng: random.Random
     ) -> web.StreamResponse:
         if kind == "hang":

@@ -144,7 +144,7 @@ def run_service(env_updates: dict[str, str], marathon_url: str) -> subprocess.Co
 def test_the_service_refuses_to_start_without_the_operators_policies(tmp_path: Path) -> None:
     """`autoscaler run` as the image starts it (its ENV, nothing mounted), then with an empty directory:
     a clear message and the configuration exit code, before anything is asked of Marathon."""
-    from tests.threaded_marathon import ThreadedMarathon
+    from autoscaler.testing.marathon.threaded import ThreadedMarathon
 
     as_built = image_env()
     assert as_built["AUTOSCALER_POLICY_DIR"] == "/etc/autoscaler/policies"

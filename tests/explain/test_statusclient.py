@@ -18,8 +18,8 @@ from autoscaler.statusclient import (
     StatusAPINotManaged,
     StatusClient,
 )
-from tests.faults.hostile_server import Answer, HostileServer
-from tests.faults.proxy import HttpRequest
+from autoscaler.testing.hostile import Answer, HostileServer
+from autoscaler.testing.proxy import HttpRequest
 
 POLICY = RetryPolicy(attempts=3, initial_backoff=0.01, max_backoff=0.02, total_timeout=5, request_timeout=0.5)
 Respond = Callable[[HttpRequest], Answer]

@@ -24,10 +24,12 @@ from autoscaler.preview import JSON_FIELDS, service_explanation_json, service_te
 from autoscaler.sinks.selfmetrics import SelfMetrics
 from autoscaler.sinks.status import ServiceStatus
 from autoscaler.statusclient import AppView
+from autoscaler.testing.clock import FakeClock
+from autoscaler.testing.marathon.threaded import ThreadedMarathon
+from autoscaler.testing.memory import FakeProvider, FakeTarget
 from autoscaler.web.server import StatusServer
 from autoscaler.web.views import app_json
-from tests.fakes import GROUPED, FakeClock, FakeProvider, FakeTarget, cpu_policy
-from tests.threaded_marathon import ThreadedMarathon
+from tests.policies import GROUPED, cpu_policy
 
 T0 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
 INTERVAL = timedelta(seconds=15)

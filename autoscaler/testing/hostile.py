@@ -23,8 +23,8 @@ from http import HTTPStatus
 
 from aiohttp import web
 
+from autoscaler.testing.proxy import HttpRequest, hang_up, received
 from autoscaler.testing.serving import LoopbackSite
-from tests.faults.proxy import HttpRequest, hang_up, received
 
 
 @dataclass(frozen=True)

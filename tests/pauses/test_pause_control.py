@@ -12,7 +12,7 @@ from autoscaler.core.pause import DEFAULT_PAUSE, Pause
 from autoscaler.pauses import MemoryStore, PauseStoreError
 from autoscaler.pauses.control import PauseControl
 from autoscaler.pauses.store import Change
-from tests.fakes import FakeClock
+from autoscaler.testing.clock import FakeClock
 
 
 class FlakyStore(MemoryStore):

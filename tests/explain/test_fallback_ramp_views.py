@@ -9,7 +9,7 @@ from autoscaler.core.model import AppState, Observation
 from autoscaler.explain import explain_app
 from autoscaler.targets.marathon import MarathonClient
 from autoscaler.web.values import decision_json, policy_json, window_json
-from tests.ops.test_explain import NOW, client, marathon, policies, shop_api, sources
+from tests.explain.test_explain import NOW, client, marathon, policies, shop_api, sources
 
 __all__ = ["client", "marathon"]  # fixtures, used by name
 
@@ -97,7 +97,7 @@ async def test_explain_shows_the_ramp_in_force_and_the_window_it_leads_to(client
 
 async def test_explain_shows_the_fallback_of_the_policy_and_where_it_stands(client: MarathonClient) -> None:
     prometheus, graphite, providers = sources(cpu=0.6, backlog=1000)
-    prometheus.down = graphite.down = True
+    prometheus.fail = graphite.fail = True
     policy = shop_api(schedules=[], fallback={"after": "2m", "instances": 10})
 
     text = await explain_app("/shop/api", policies=policies(policy), target=client, providers=providers, now=NOW)

@@ -16,7 +16,9 @@ from autoscaler.reports import TickReport
 from autoscaler.sinks.notify import Notice
 from autoscaler.sinks.notify.formats import build_body
 from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
-from tests.fakes import GROUPED, FakeClock, FakeProvider, FakeTarget, cpu_policy
+from autoscaler.testing.clock import FakeClock
+from autoscaler.testing.memory import FakeProvider, FakeTarget
+from tests.policies import GROUPED, cpu_policy
 
 
 def test_each_pause_event_is_a_notice_with_its_scope() -> None:

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
+from autoscaler.testing.marathon.threaded import ThreadedMarathon
 from autoscaler.testing.prometheus import FakePrometheus
-from tests.threaded_marathon import ThreadedMarathon
 from tests.zookeeper import ZooKeeperServer
 
 pytestmark = pytest.mark.integration
@@ -93,6 +93,11 @@ def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> Non
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(0.05)
+
+
+def held(service: Service) -> int:
+    """How many of the service's ticks logged the app as paused (one line per tick)."""
+    return sum(e.get("code") == "paused" for e in service.lines)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -196,8 +201,8 @@ def test_resume_ends_the_pause_at_once(world: tuple[ThreadedMarathon, FakePromet
         url = service.url
         pause(url, 600)
         marathon.call(prometheus.set_vector, QUERY, [({}, "400", None)])  # wants 4 from now on
-        wait_for(lambda: any(e.get("code") == "paused" for e in service.lines), timeout=10, what="a paused decision")
-        time.sleep(2)
+        wait_for(lambda: held(service) >= 1, timeout=10, what="a paused decision")
+        wait_for(lambda: held(service) >= 3, timeout=10, what="two more ticks held")
         assert marathon.patches() == []
         resumed_at = time.time()
         done = cli("resume", APP, "--url", url)
@@ -231,8 +236,8 @@ def test_a_pause_on_zookeeper_holds_across_a_leader_change(
     try:
         until = pause(second.url, 15)  # made through the follower
         marathon.call(prometheus.set_vector, QUERY, [({}, "400", None)])  # wants 4 from now on
-        wait_for(lambda: any(e.get("code") == "paused" for e in first.lines), timeout=10, what="the leader to hold")
-        time.sleep(2)
+        wait_for(lambda: held(first) >= 1, timeout=10, what="the leader to hold")
+        wait_for(lambda: held(first) >= 3, timeout=10, what="the leader to hold two more ticks")
         first.stop()  # the leader leaves: the second instance leads, and must hold too
         wait_for(lambda: any(e.get("event") == "leadership" and e.get("role") == "leader" for e in second.lines),
                  timeout=15, what="the second instance to lead")  # fmt: skip

@@ -1,22 +1,25 @@
-"""In-memory fakes of the loop's ports (Marathon, a metric source), shared by the tests that drive
-a real ControlLoop without sockets or sleeps; they read the one fake clock of autoscaler.testing."""
+"""In-memory fakes of the loop's ports (`Target`, `MetricsProvider`), for tests that drive a real
+ControlLoop without sockets or sleeps.
+
+`FakeTarget` is Marathon as a dict of apps: a write sets instances and `lastScalingAt` like Marathon
+does, `refuse` makes one app's write fail, `down` the whole list. `FakeProvider` answers what the
+test `set` for each query, stamped at the clock's present (or `age` before it); `fail` makes it a
+source that is down. Both read the one fake clock, so advancing it moves the service and its world
+together. For the same over real HTTP, see `marathon` and `prometheus`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from autoscaler.core.model import AppState, QueryResult, Sample
-from autoscaler.core.policy import Policy
 from autoscaler.errors import MetricSourceError, TargetUnavailable
 from autoscaler.ports import AppsSnapshot, ScaleOutcome, ScaleResult
-from autoscaler.testing.clock import DEFAULT_START, FakeClock
+from autoscaler.testing.clock import FakeClock
 
-__all__ = ["GROUPED", "T0", "FakeClock", "FakeProvider", "FakeTarget", "cpu_policy"]
-
-T0 = DEFAULT_START
-GROUPED = "avg by (marathon_app) (cpu)"
+__all__ = ["FakeProvider", "FakeTarget"]
 
 
 class FakeTarget:
@@ -50,9 +53,12 @@ class FakeTarget:
 
 
 class FakeProvider:
-    def __init__(self, name: str, clock: FakeClock) -> None:
+    """A metric source in memory: per query, the (labels, value) series the test set."""
+
+    def __init__(self, name: str, clock: FakeClock, *, age: timedelta = timedelta(0)) -> None:
         self.name = name
         self.clock = clock
+        self.age = age  # how old every sample is when asked for
         self.values: dict[str, list[tuple[dict[str, str], float | None]]] = {}
         self.calls: list[list[str]] = []
         self.fail = False
@@ -68,7 +74,8 @@ class FakeProvider:
             q: QueryResult(
                 query=q,
                 samples=tuple(
-                    Sample(labels=labels, value=v, timestamp=self.clock.now) for labels, v in self.values.get(q, [])
+                    Sample(labels=labels, value=v, timestamp=self.clock.now - self.age)
+                    for labels, v in self.values.get(q, [])
                 ),
             )
             for q in queries
@@ -76,22 +83,3 @@ class FakeProvider:
 
     async def aclose(self) -> None:
         return None
-
-
-def cpu_policy(app: str, **overrides: object) -> Policy:
-    data: dict[str, object] = {
-        "app": app,
-        "min_instances": 1,
-        "max_instances": 20,
-        "metrics": [
-            {
-                "name": "cpu",
-                "source": "prometheus",
-                "query": GROUPED,
-                "series": {"marathon_app": "${app}"},
-                "target_average": 0.5,
-            }
-        ],
-    }
-    data.update(overrides)
-    return Policy.model_validate(data)

@@ -14,8 +14,9 @@ from autoscaler.pauses import MemoryStore
 from autoscaler.pauses.control import PauseControl
 from autoscaler.sinks.selfmetrics import SelfMetrics
 from autoscaler.sinks.status import ServiceStatus
+from autoscaler.testing.clock import FakeClock
 from autoscaler.web.server import StatusServer
-from tests.fakes import FakeClock, cpu_policy
+from tests.policies import cpu_policy
 
 T0 = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
 TOKEN = "cli-pause-token"

@@ -15,7 +15,9 @@ from autoscaler.loop import ControlLoop
 from autoscaler.pauses import MemoryStore
 from autoscaler.pauses.control import PauseControl
 from autoscaler.pauses.store import Change
-from tests.fakes import GROUPED, FakeClock, FakeProvider, FakeTarget, cpu_policy
+from autoscaler.testing.clock import FakeClock
+from autoscaler.testing.memory import FakeProvider, FakeTarget
+from tests.policies import GROUPED, cpu_policy
 
 APPS = ("/shop/api", "/shop/web", "/billing")
 
