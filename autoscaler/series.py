@@ -10,13 +10,16 @@ stays linear in the number of apps.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from autoscaler.core.model import Observation, QueryResult, Sample
 from autoscaler.core.policy import MetricSpec, Policy, substitute
 from autoscaler.core.rules import observe, observe_series
 
 __all__ = ["MetricPlan", "SeriesIndex", "plan_metrics", "queries_by_source"]
+
+
+Lookup = tuple[str, str, tuple[str, ...]]  # source, query, selector label names
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,10 @@ class MetricPlan:
     query: str
     keys: tuple[str, ...]  # label names that select the app's series; () when the query is the app's alone
     wanted: tuple[str | None, ...]  # their values for this app
+    lookup: Lookup = field(init=False, repr=False, compare=False)  # where a tick's SeriesIndex keeps its index
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lookup", (self.spec.source, self.query, self.keys))
 
     @staticmethod
     def of(spec: MetricSpec, app_id: str) -> MetricPlan:
@@ -64,28 +71,35 @@ class SeriesIndex:
 
     def __init__(self, results: Mapping[tuple[str, str], QueryResult]) -> None:
         self._results = results
-        self._indexes: dict[tuple[str, str, tuple[str, ...]], dict[tuple[str | None, ...], list[Sample]]] = {}
+        # per (source, query, selector labels): the result, and its series by their selector values
+        # (None when the result is not indexed: not answered, failed, or a query of the app alone)
+        self._indexes: dict[Lookup, tuple[QueryResult | None, dict[tuple[str | None, ...], list[Sample]] | None]] = {}
 
     def observe(self, plan: MetricPlan, app_id: str) -> Observation:
         """The app's observation of one metric: `observe` over the app's series of the query's result."""
-        source = plan.spec.source
-        result = self._results.get((source, plan.query))
-        if result is None or not plan.keys or result.error is not None:
+        found = self._indexes.get(plan.lookup)
+        if found is None:
+            found = self._indexes[plan.lookup] = self._index(plan)
+        result, index = found
+        if result is None or index is None:
             return observe(result, spec=plan.spec, app_id=app_id, selected=bool(plan.keys))
-        keys = plan.keys
-        index = self._indexes.get((source, plan.query, keys))
-        if index is None:
-            index = {}
-            if len(keys) == 1:  # the usual selector: one label
-                key = keys[0]
-                for sample in result.samples:
-                    index.setdefault((sample.labels.get(key),), []).append(sample)
-            else:
-                for sample in result.samples:
-                    index.setdefault(tuple(sample.labels.get(key) for key in keys), []).append(sample)
-            self._indexes[(source, plan.query, keys)] = index
         samples = index.get(plan.wanted)
         if samples is not None and len(samples) == 1:  # the usual case: no result to build for one series
             return observe_series(samples[0], query=result.query)
         selected = QueryResult(query=result.query, samples=tuple(samples or ()), error=None)
         return observe(selected, spec=plan.spec, app_id=app_id, selected=True)
+
+    def _index(self, plan: MetricPlan) -> tuple[QueryResult | None, dict[tuple[str | None, ...], list[Sample]] | None]:
+        result = self._results.get((plan.spec.source, plan.query))
+        if result is None or not plan.keys or result.error is not None:
+            return result, None
+        keys = plan.keys
+        index: dict[tuple[str | None, ...], list[Sample]] = {}
+        if len(keys) == 1:  # the usual selector: one label
+            key = keys[0]
+            for sample in result.samples:
+                index.setdefault((sample.labels.get(key),), []).append(sample)
+        else:
+            for sample in result.samples:
+                index.setdefault(tuple(sample.labels.get(key) for key in keys), []).append(sample)
+        return result, index

@@ -4,8 +4,11 @@ For each N (default 1,000, 5,000, 10,000) and each of "no dashboard" / "dashboar
 runs the service's ControlLoop.run on a fixed interval with the real Marathon client and Prometheus
 provider over HTTP on loopback, against a Marathon-compatible server and a Prometheus-API endpoint in
 another process (benchmarks/scale_world.py): two grouped metrics per app, about 1 % of the apps
-scaling per tick. The service's status server runs in the same process, fed by every report as the
-service feeds it. With "dashboard", a client in a third process polls `/api/v1/summary`,
+scaling per tick. Those servers answer about as fast as the real ones: the fake Marathon keeps each
+app's JSON encoded until the app changes, as a real Marathon answers its list from memory, and the
+fake Prometheus encodes with orjson; what the service does with the answers is unchanged. The
+service's status server runs in the same process, fed by every report as the service feeds it.
+With "dashboard", a client in a third process polls `/api/v1/summary`,
 `/api/v1/apps?limit=50&offset=0` and `/metrics` once a second, tolerating errors and slow answers,
 and reports what it got.
 
@@ -337,9 +340,11 @@ def table(rows: list[dict[str, Any]], command: str, seconds: float, conditions: 
         "## Loop scale: the real loop for N apps, with and without the dashboard",
         "",
         f"`ControlLoop.run` every {interval:g} s (Marathon client and Prometheus provider over HTTP on loopback) "
-        "against a Marathon-compatible server and a Prometheus-API endpoint in another process; two grouped "
-        "metrics per app; about 1 % of the apps scale per tick; the status server in the same process, fed by "
-        'every report. "dashboard": a client in another process polls `/api/v1/summary`, '
+        "against a Marathon-compatible server and a Prometheus-API endpoint in another process (answering "
+        "from what they keep encoded, as the real servers answer from memory: an app's JSON is encoded "
+        "again only when it changed); two grouped metrics per app; about 1 % of the apps scale per tick; "
+        'the status server in the same process, fed by every report. "dashboard": a client in another '
+        "process polls `/api/v1/summary`, "
         "`/api/v1/apps?limit=50&offset=0` and `/metrics` once a second. CPU is this process (all threads): "
         "during the tick, and everything the process did per tick (status server and report handling "
         "included). Lateness: how much later than one interval after the previous start a tick started. "

@@ -21,11 +21,11 @@ handed in, nothing here reads a clock or does I/O; its only effect is on its own
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from autoscaler.core.decide import Decision, History, decide
 from autoscaler.core.forecast import Outlook
+from autoscaler.core.frozen import replaced
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.pause import Pause
 from autoscaler.core.policy import Policy
@@ -135,7 +135,7 @@ class AppController:
             inputs = inputs_of(self.policy, state, observations, history, now)
             if inputs is not None and self._held is not None and self._held[0] == inputs:
                 # the same answer, stamped with this tick's time: the status and the API show when it held
-                decision = replace(self._held[1], at=now)
+                decision = replaced(self._held[1], at=now)
                 self._held = (inputs, decision)
                 self.reused = True
                 self.history = history.record(decision, keep=self.keep, at=now)

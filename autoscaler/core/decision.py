@@ -11,7 +11,7 @@ decisions of a live loop over thousands of apps are holds that nobody reads.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -19,6 +19,7 @@ from autoscaler.core import render
 from autoscaler.core.codes import Outcome, Rule
 from autoscaler.core.fallback import FallbackState
 from autoscaler.core.forecast import LoadForecast
+from autoscaler.core.frozen import assemble
 from autoscaler.core.lazytext import LazyDetail
 from autoscaler.core.pause import Pause
 from autoscaler.core.ramp import RampFloor, RampKey
@@ -97,26 +98,35 @@ class History:
         if decision.ready is not None:
             ready = _appended(ready, ReadyCount(at, decision.ready), cutoff)
         missing = None
-        if decision.metrics and all(metric.missing for metric in decision.metrics):
-            missing = self.metrics_missing_since or at
+        if decision.metrics:
+            for metric in decision.metrics:
+                if metric.proposal is not None:
+                    break
+            else:  # every metric missing
+                missing = self.metrics_missing_since or at
         if decision.ramp is not None:
             bases = decision.ramp.bases
         else:  # a hold for a running deployment evaluates no ramp: its bases stay for the next tick
             bases = self.ramp_bases if decision.code == Outcome.DEPLOYMENT_IN_PROGRESS else ()
         if bases == self.ramp_bases:
             bases = self.ramp_bases
+        recommendations = self.recommendations
         unchanged = missing is self.metrics_missing_since and bases is self.ramp_bases
         if decision.recommendation is None:
             if since is self.observing_since and ready is self.ready and unchanged:
                 return self
-            return replace(self, observing_since=since, ready=ready, metrics_missing_since=missing, ramp_bases=bases)
-        recommendations = _appended(self.recommendations, Recommendation(at, decision.recommendation), cutoff)
-        return History(
-            observing_since=since,
-            recommendations=recommendations,
-            ready=ready,
-            metrics_missing_since=missing,
-            ramp_bases=bases,
+        else:
+            recommendations = _appended(recommendations, Recommendation(at, decision.recommendation), cutoff)
+        # made without the dataclass's __init__ (core.frozen): one History per app per tick
+        return assemble(
+            History,
+            {
+                "observing_since": since,
+                "recommendations": recommendations,
+                "ready": ready,
+                "metrics_missing_since": missing,
+                "ramp_bases": bases,
+            },
         )
 
     def ready_range(self, since: datetime, ready: int) -> tuple[int, int]:

@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
+from autoscaler.core.frozen import assemble
 from autoscaler.core.lazytext import LazyDetail
 from autoscaler.core.model import AppState, Observation, QueryResult, Sample
 from autoscaler.core.policy import MetricSpec, Policy, substitute
@@ -108,18 +109,14 @@ def observe(
         return Observation.missing(f"query {query!r} returned no series for {app_id} (empty result)")
     if len(samples) > 1:
         return Observation.missing(f"query {query!r}: {len(samples)} series match {app_id}; the selector must pick one")
-    return _from_sample(samples[0], query=query)
+    return observe_series(samples[0], query=query)
 
 
 def observe_series(sample: Sample, *, query: str) -> Observation:
     """The observation of the one series of `query` that the caller already picked for this app
     (what `observe` gives for a result of exactly that series, without building the result)."""
-    return _from_sample(sample, query=query)
-
-
-def _from_sample(sample: Sample, *, query: str) -> Observation:
-    value = Sample.clean(sample.value)
-    if value is None:
+    value = sample.value
+    if value is None or not math.isfinite(value):  # what Sample.clean turns into None
         return Observation(
             value=None,
             timestamp=sample.timestamp,
@@ -133,7 +130,9 @@ def _from_sample(sample: Sample, *, query: str) -> Observation:
             reason=f"query {query!r}: implausible value {value!r}",
             series=sample.labels,
         )
-    return Observation(value=value, timestamp=sample.timestamp, series=sample.labels)
+    # the usual case, once per metric per app per tick: made without the dataclass's __init__
+    fields = {"value": value, "timestamp": sample.timestamp, "reason": None, "series": sample.labels}
+    return assemble(Observation, fields)
 
 
 def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can be unusable, in the order explain reads them

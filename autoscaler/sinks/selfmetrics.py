@@ -13,23 +13,28 @@ The two feeds run on different threads (the loop's, the status server's): both h
 `generation` counts the ticks folded in, so the server renders (outside the lock) once per change.
 
 Per-app series disappear when an app leaves the policy set, so label sets do not grow with uptime.
+The two per-app gauges every app has (instances, desired) are not set app by app each tick, which at
+10,000 apps was 20,000 calls a tick for a scrape that may never come: `AppCounts` is a collector that
+reads them from the last tick's outcomes when the registry is rendered.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter as Tally
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 
 from autoscaler.core.decide import Decision
 from autoscaler.core.startup import StartupEstimate
 from autoscaler.policyfiles import Problem
-from autoscaler.reports import TickReport
+from autoscaler.reports import AppOutcome, TickReport
 
 __all__ = ["CONTENT_TYPE", "SelfMetrics", "marathon_error_status", "observe_status", "observe_tick"]
 
@@ -50,6 +55,42 @@ _WRITE_STATUS = {
 }
 
 
+class AppCounts(Collector):
+    """`autoscaler_app_instances` and `autoscaler_app_desired_instances` of every app shown, read
+    from the outcomes of the last tick that reached Marathon when the registry is rendered.
+
+    `show` replaces what is shown (the loop's thread); `collect` reads it (the server's thread) from
+    the references it finds at its start, none of which is changed afterwards: a tick's outcomes are
+    never changed, and the set of apps shown is replaced, or loses an app that is gone either way.
+    """
+
+    _INSTANCES = ("autoscaler_app_instances", "Instances Marathon reported for the app at the last tick")
+    _DESIRED = ("autoscaler_app_desired_instances", "Instances the last decision asked for")
+
+    def __init__(self) -> None:
+        self._outcomes: Mapping[str, AppOutcome] = {}
+        self.apps: set[str] = set()  # the apps shown: those with a decision, still managed
+
+    def show(self, outcomes: Mapping[str, AppOutcome], apps: set[str]) -> None:
+        self._outcomes, self.apps = outcomes, apps
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(*self._INSTANCES, labels=["app"])
+        yield GaugeMetricFamily(*self._DESIRED, labels=["app"])
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        outcomes, apps = self._outcomes, self.apps
+        instances = GaugeMetricFamily(*self._INSTANCES, labels=["app"])
+        desired = GaugeMetricFamily(*self._DESIRED, labels=["app"])
+        for app_id, outcome in outcomes.items():
+            decision = outcome.decision
+            if decision is not None and app_id in apps:
+                instances.add_metric([app_id], float(decision.current))
+                desired.add_metric([app_id], float(decision.desired))
+        yield instances
+        yield desired
+
+
 class SelfMetrics:
     """Metric definitions of the service, registered in a private registry."""
 
@@ -58,12 +99,8 @@ class SelfMetrics:
         self.lock = threading.Lock()
         self.generation = 0  # ticks folded in
         r = self.registry
-        self.instances = Gauge(
-            "autoscaler_app_instances", "Instances Marathon reported for the app at the last tick", ["app"], registry=r
-        )
-        self.desired = Gauge(
-            "autoscaler_app_desired_instances", "Instances the last decision asked for", ["app"], registry=r
-        )
+        self.app_counts = AppCounts()  # the instances and desired gauges of every app
+        r.register(self.app_counts)
         self.scale_actions = Counter(
             "autoscaler_scale_actions",
             "Scale requests Marathon accepted, by app and direction (up, down)",
@@ -129,7 +166,6 @@ class SelfMetrics:
         self.leader = Gauge(
             "autoscaler_leader", "1 when this instance may write (leader or single), 0 for a follower", registry=r
         )
-        self.app_labels: set[str] = set()  # apps that have per-app gauges
         # predictive: the forecast of apps with `predictive` (also in forecast_only, where it never acts)
         # and the start-up time learned from Marathon
         self.forecast_instances = Gauge(
@@ -178,8 +214,11 @@ class SelfMetrics:
         self.paused_labels: set[str] = set()
         self.forecast_labels: dict[str, str | None] = {}  # app -> metric of its forecast series (None: no forecast)
         self.startup_labels: set[str] = set()
-        # each app's (instances, desired) gauge children: a labels() lookup per app per tick adds up
-        self._app_gauges: dict[str, tuple[Any, Any]] = {}
+
+    @property
+    def app_labels(self) -> set[str]:
+        """The apps that have per-app gauges."""
+        return self.app_counts.apps
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
@@ -187,11 +226,7 @@ class SelfMetrics:
 
     def forget_app(self, app_id: str) -> None:
         """Drop the per-app gauges of an app that is no longer known (counters keep their history)."""
-        if app_id in self.app_labels:
-            self.instances.remove(app_id)
-            self.desired.remove(app_id)
-            self.app_labels.discard(app_id)
-        self._app_gauges.pop(app_id, None)
+        self.app_counts.apps.discard(app_id)
         self.forget_forecast(app_id)
         self.forget_pause(app_id)
 
@@ -236,13 +271,6 @@ class SelfMetrics:
             self.forecast_instances.labels(app=app_id).set(forecast.proposal)
             self.forecast_load.labels(app=app_id, metric=forecast.metric).set(forecast.load)
 
-    def app_gauges(self, app_id: str) -> tuple[Any, Any]:
-        """The app's instances and desired gauges (created on first use)."""
-        gauges = self._app_gauges.get(app_id)
-        if gauges is None:
-            gauges = self._app_gauges[app_id] = (self.instances.labels(app=app_id), self.desired.labels(app=app_id))
-        return gauges
-
 
 def marathon_error_status(outcome: str) -> str:
     """The `status` label of a failed write, from the ScaleResult outcome."""
@@ -283,25 +311,24 @@ def _observe_tick(metrics: SelfMetrics, report: TickReport) -> None:  # noqa: PL
     metrics.ticks.labels(result="ok").inc()
     metrics.last_success.set(report.at.timestamp())
 
+    outcomes = report.outcomes
+    codes = Tally(outcome.code for outcome in outcomes.values())
     seen: set[str] = set()
-    codes: Tally[str] = Tally()
     missing: Tally[str] = Tally()
-    for app_id, outcome in report.outcomes.items():
-        codes[outcome.code] += 1
+    paused, forecasts = metrics.paused_labels, metrics.forecast_labels
+    for app_id, outcome in outcomes.items():
         decision = outcome.decision
         if decision is None:
             continue  # not in Marathon or unusable there: no count to show
         seen.add(app_id)
-        instances, desired = metrics.app_gauges(app_id)
-        instances.set(decision.current)
-        desired.set(decision.desired)
-        metrics.observe_pause(app_id, decision)
+        if decision.pause is not None or app_id in paused:
+            metrics.observe_pause(app_id, decision)
         if decision.forecast_mode is not None:
             metrics.observe_forecast(app_id, decision)
-        elif app_id in metrics.forecast_labels:
+        elif app_id in forecasts:
             metrics.forget_forecast(app_id)  # prediction turned off by a reload
         for evaluation in decision.metrics:
-            if evaluation.missing:
+            if evaluation.proposal is None:  # missing
                 missing[evaluation.source] += 1
         write = outcome.write
         if write is None:
@@ -316,7 +343,7 @@ def _observe_tick(metrics: SelfMetrics, report: TickReport) -> None:  # noqa: PL
         metrics.missing_metrics.labels(source=source).inc(count)
     for app_id in metrics.app_labels - seen:
         metrics.forget_app(app_id)
-    metrics.app_labels = seen
+    metrics.app_counts.show(outcomes, seen)
 
 
 class StatusFacts(Protocol):

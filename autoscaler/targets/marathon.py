@@ -2,39 +2,27 @@
 
 This is the only code of the service that talks to Marathon. It keeps the rules Marathon's API
 imposes in one place: the list comes from a single `GET /v2/apps` (counts and deployments are
-always embedded there); a scale is a `PATCH /v2/apps/<id>` whose body is exactly
-`{"instances": N}` (PUT would create unknown apps, and any other field could turn the scale into a
-rolling restart or a rollback); `force` is only sent when the caller asks for it. Every request goes
-through the shared retry policy of `autoscaler.http`, and Marathon's answers are translated into
-`AppsSnapshot` / `ScaleResult` values or the project's own errors, never leaking credentials.
+always embedded there; `autoscaler.targets.marathon_apps` reads it); a scale is a
+`PATCH /v2/apps/<id>` whose body is exactly `{"instances": N}` (PUT would create unknown apps, and
+any other field could turn the scale into a rolling restart or a rollback); `force` is only sent
+when the caller asks for it. Every request goes through the shared retry policy of
+`autoscaler.http`, and Marathon's answers are translated into `AppsSnapshot` / `ScaleResult` values
+or the project's own errors, never leaking credentials.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictInt,
-    StrictStr,
-    ValidationError,
-)
-from pydantic.alias_generators import to_camel
 
 from autoscaler.core.appid import app_id_problem
-from autoscaler.core.model import AppState
-from autoscaler.core.pause import LABEL_REASON, LABEL_UNTIL, MAX_REASON_CHARS
 from autoscaler.errors import ConfigurationError, TargetAuthError, TargetUnavailable, WireError
 from autoscaler.http import Attempts, RetryPolicy, make_client, request
 from autoscaler.ports import AppsSnapshot, ScaleOutcome, ScaleResult
 from autoscaler.scrub import register, register_basic, scrub
+from autoscaler.targets.marathon_apps import AppListReader
 from autoscaler.wire import decode_json
 
 __all__ = ["MarathonClient", "app_id_problem"]
@@ -45,110 +33,6 @@ _AUTH_HINT = (
     "or AUTOSCALER_MARATHON_TOKEN for a DC/OS token."
 )
 _MAX_QUOTED = 300
-
-
-# --- wire models: only the fields the autoscaler reads; everything else is ignored --------------
-
-NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
-
-
-class _WireModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, alias_generator=to_camel)
-
-
-class _WireDeploymentRef(_WireModel):
-    id: StrictStr
-
-
-class _WireVersionInfo(_WireModel):
-    last_scaling_at: AwareDatetime | None = None
-
-
-def _label_pause(labels: object) -> tuple[datetime | None, str]:
-    """The pause an app's labels declare: `autoscaler.paused-until` (an ISO-8601 time with a
-    timezone) and `autoscaler.paused-reason`. ValueError with the label's name for a bad value."""
-    if not isinstance(labels, dict):
-        return None, ""
-    raw_until, raw_reason = labels.get(LABEL_UNTIL), labels.get(LABEL_REASON, "")
-    if raw_until is None:
-        return None, ""
-    if not isinstance(raw_until, str) or len(raw_until) > 64:
-        raise ValueError(f"label {LABEL_UNTIL} must be an ISO-8601 time like 2026-12-24T18:00:00Z")
-    try:
-        until = datetime.fromisoformat(raw_until.strip())
-    except ValueError:
-        raise ValueError(
-            f"label {LABEL_UNTIL} {raw_until[:64]!r} is not an ISO-8601 time like 2026-12-24T18:00:00Z"
-        ) from None
-    if until.tzinfo is None:
-        raise ValueError(f"label {LABEL_UNTIL} {raw_until!r} has no timezone (end it with Z or +01:00)")
-    if not isinstance(raw_reason, str):
-        raise ValueError(f"label {LABEL_REASON} must be text")
-    reason = " ".join(raw_reason.split())[:MAX_REASON_CHARS]
-    return until, reason
-
-
-class _WireApp(_WireModel):
-    id: Annotated[StrictStr, Field(min_length=2, pattern=r"^/")]
-    instances: NonNegativeInt
-    tasks_running: NonNegativeInt
-    tasks_healthy: NonNegativeInt
-    tasks_staged: NonNegativeInt
-    tasks_unhealthy: NonNegativeInt
-    health_checks: list[dict[str, Any]] | None = None
-    deployments: list[_WireDeploymentRef] | None = None
-    version_info: _WireVersionInfo | None = None
-    labels: Any = None  # only the pause labels are read (`_label_pause`)
-
-    def to_state(self) -> AppState:
-        paused_until, paused_reason = _label_pause(self.labels)
-        return AppState(
-            app_id=self.id,
-            instances=self.instances,
-            tasks_running=self.tasks_running,
-            tasks_healthy=self.tasks_healthy,
-            tasks_staged=self.tasks_staged,
-            tasks_unhealthy=self.tasks_unhealthy,
-            has_health_checks=bool(self.health_checks),
-            deployment_ids=tuple(d.id for d in self.deployments or ()),
-            last_scaled_at=self.version_info.last_scaling_at if self.version_info else None,
-            paused_until=paused_until,
-            paused_reason=paused_reason,
-        )
-
-
-def _describe_validation_error(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors(include_url=False, include_input=False)[:5]:
-        where = ".".join(str(p) for p in item["loc"]) or "app"
-        parts.append(f"{where}: {item['msg']}")
-    return "; ".join(parts)
-
-
-def _parse_apps(body: Mapping[str, Any]) -> AppsSnapshot:
-    raw_apps = body["apps"]
-    apps: dict[str, AppState] = {}
-    invalid: dict[str, str] = {}
-    for index, raw in enumerate(raw_apps):
-        raw_id = raw.get("id") if isinstance(raw, dict) else None
-        key = raw_id if isinstance(raw_id, str) and raw_id else f"<app #{index} without an id>"
-        if not isinstance(raw, dict):
-            invalid[key] = f"expected a JSON object, got {type(raw).__name__}"
-            continue
-        try:
-            state = _WireApp.model_validate(raw).to_state()
-        except ValidationError as exc:
-            invalid[key] = _describe_validation_error(exc)
-            continue
-        except ValueError as exc:  # a label the autoscaler reads (a pause) is unusable: nothing is written
-            invalid[key] = str(exc)
-            continue
-        if state.app_id in apps or state.app_id in invalid:
-            invalid[state.app_id] = "Marathon listed this id more than once"
-            apps.pop(state.app_id, None)
-            continue
-        apps[state.app_id] = state
-    return AppsSnapshot(apps=apps, invalid=invalid)
 
 
 def _json_or_none(response: httpx.Response, policy: RetryPolicy) -> Any:
@@ -213,6 +97,7 @@ class MarathonClient:
         auth = httpx.BasicAuth(username, password or "") if username else None
         headers = {"Authorization": f"token={token}"} if token else None
         self._client = make_client(base_url=base_url, policy=policy, verify=verify, auth=auth, headers=headers)
+        self._apps = AppListReader()  # keeps each app's last AppState while it is unchanged
 
     def __repr__(self) -> str:
         return f"MarathonClient(base_url={self._display_url!r}, auth={self._auth_mode!r})"
@@ -261,7 +146,7 @@ class MarathonClient:
                 f"Marathon at {self._display_url} answered {what} with JSON that is not "
                 '{"apps": [...]}; is the URL really Marathon\'s?'
             )
-        return _parse_apps(body)
+        return self._apps.read(body)
 
     # --- scaling ---------------------------------------------------------------------------------
 

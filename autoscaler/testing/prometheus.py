@@ -11,7 +11,9 @@ The project's real Prometheus provider talks to it unchanged. `GET` or `POST /ap
   sent as given (Prometheus sends numbers as strings: pass "0.5" for a well-formed answer) and
   whose None timestamps are the evaluation time the client asked for;
 * `series_for(query, at)`, given to the constructor: a vector computed for the evaluation time
-  (the demo's world, the benchmarks' thousands of apps), its values sent as Prometheus does;
+  (the demo's world, the benchmarks' thousands of apps), its values sent as Prometheus does
+  (encoded with orjson: tens of thousands of series are encoded in milliseconds, as Prometheus
+  itself answers);
 * otherwise an empty vector (an empty matrix for a range query), as Prometheus answers for a
   series that does not exist, which the service must treat as missing, never as zero.
 
@@ -27,11 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from autoscaler.testing.serving import LoopbackSite
@@ -164,19 +168,25 @@ class FakePrometheus:
             return self._success(self.data[query])
         if ranged:
             return self._success({"resultType": "matrix", "result": []})
+        return self._vector(query, at)
+
+    def _vector(self, query: str, at: float) -> web.Response:
+        """The vector set for `query`, else the one `series_for` computes for `at`, else an empty one."""
         if query in self.vectors:
             vector = [
                 {"metric": labels, "value": [at if ts is None else ts, value]}
                 for labels, value, ts in self.vectors[query]
             ]
-        elif self._series_for is not None:
-            vector = [
-                {"metric": dict(labels), "value": [at, repr(float(value))]}
-                for labels, value in self._series_for(query, at)
-            ]
-        else:
-            vector = []
-        return self._success({"resultType": "vector", "result": vector})
+            return self._success({"resultType": "vector", "result": vector})
+        if self._series_for is None:
+            return self._success({"resultType": "vector", "result": []})
+        vector = [
+            {"metric": dict(labels), "value": [at, repr(float(value))]} for labels, value in self._series_for(query, at)
+        ]
+        if not math.isfinite(at):  # orjson would write null where json writes NaN
+            return self._success({"resultType": "vector", "result": vector})
+        envelope = {"status": "success", "data": {"resultType": "vector", "result": vector}}
+        return web.Response(body=orjson.dumps(envelope), content_type="application/json")
 
     @staticmethod
     def _success(data: Any) -> web.Response:

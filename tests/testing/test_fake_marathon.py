@@ -426,3 +426,50 @@ async def test_another_method_on_a_known_route_is_405_and_every_answer_names_the
     assert (response.status_code, response.json()) == (405, {"message": "HTTP 405 Method Not Allowed"})
     assert response.headers["X-Marathon-Leader"] == fake.url
     assert fake.app_json("/shop/api")["instances"] == 2
+
+
+async def test_an_app_list_kept_encoded_shows_what_the_list_shows_after_every_change(clock: FakeClock) -> None:
+    """The benchmarks' Marathon keeps each app's JSON encoded; every change still shows at once."""
+    fakes = [FakeMarathon(task_start_delay=DELAY, clock=clock.seconds, keep_encoded=keep) for keep in (False, True)]
+    for fake in fakes:
+        fake.add_app("/shop/api", instances=2, health_checks=True)
+        fake.add_app("/shop/worker", instances=3, labels={"team": "shop"})
+        fake.add_app("/other/job", instances=1)
+        await fake.start()
+    try:
+        async with httpx.AsyncClient() as http:
+
+            async def lists(path: str) -> list[Any]:
+                return [(await http.get(fake.url + path)).json() for fake in fakes]
+
+            async def both(method: str, path: str, body: dict[str, Any]) -> None:
+                for fake in fakes:
+                    answer = await http.request(method, fake.url + path, json=body)
+                    assert answer.status_code == 200
+
+            steps = [
+                ("PATCH", "/v2/apps/shop/api", {"instances": 4}),
+                ("PATCH", "/v2/apps/shop/worker", {"labels": {"team": "ops"}}),
+                ("PATCH", "/v2/apps/other/job", {"instances": 0}),
+            ]
+            for method, path, body in steps:
+                seen = await lists("/v2/apps")
+                assert seen[0]["apps"] and seen[1] == seen[0]
+                await both(method, path, body)
+                for step in range(3):
+                    plain, kept = await lists("/v2/apps")
+                    # deployment ids are random: compare how many, everything else exactly
+                    for app in (*plain["apps"], *kept["apps"]):
+                        app["deployments"] = len(app["deployments"])
+                    assert kept == plain, (method, path, step)
+                    filtered = await lists("/v2/apps?id=SHOP")
+                    assert [a["id"] for a in filtered[1]["apps"]] == [a["id"] for a in filtered[0]["apps"]]
+                    clock.advance(DELAY)
+            fakes[1].set_unhealthy("/shop/api", 1)
+            fakes[0].set_unhealthy("/shop/api", 1)
+            plain, kept = await lists("/v2/apps")
+            assert kept == plain
+            assert kept["apps"][0]["tasksUnhealthy"] == 1
+    finally:
+        for fake in fakes:
+            await fake.stop()

@@ -78,7 +78,9 @@ class FakeMarathon:
     """A Marathon stand-in served over real HTTP on 127.0.0.1.
 
     Give `username`/`password` to require HTTP basic auth, or `token` to require
-    `Authorization: token=<token>`; every route then answers 401 without them.
+    `Authorization: token=<token>`; every route then answers 401 without them. `keep_encoded`: answer
+    the app list from each app's JSON kept encoded while it is unchanged (thousands of apps; see
+    `autoscaler.testing.marathon.state`).
     """
 
     def __init__(
@@ -91,11 +93,15 @@ class FakeMarathon:
         username: str | None = None,
         password: str | None = None,
         token: str | None = None,
+        keep_encoded: bool = False,
     ) -> None:
         self._port = port
         self._clock = clock
         self.state = MarathonState(
-            clock=clock, task_start_delay=task_start_delay, max_running_deployments=max_running_deployments
+            clock=clock,
+            task_start_delay=task_start_delay,
+            max_running_deployments=max_running_deployments,
+            keep_encoded=keep_encoded,
         )
         self._basic = (
             "Basic " + base64.b64encode(f"{username}:{password or ''}".encode()).decode()
@@ -296,7 +302,11 @@ class FakeMarathon:
         return _send(message(401, "Invalid username or password."))
 
     async def _list_apps(self, request: web.Request) -> web.Response:
-        return _send(self.state.list_apps(id_contains=request.query.get("id", "")))
+        needle = request.query.get("id", "")
+        if self.state.keep_encoded:
+            body = self.state.list_apps_encoded(id_contains=needle)
+            return web.Response(body=body, content_type="application/json", charset="utf-8")
+        return _send(self.state.list_apps(id_contains=needle))
 
     async def _show_app(self, request: web.Request) -> web.Response:
         return _send(self.state.show_app(_app_id(request)))

@@ -14,16 +14,24 @@ body with fields other than `instances` is applied as a partial update (no rolli
 simulated) and recorded in `extra_field_updates`.
 
 Answers are `Reply` values (status, JSON payload, headers); `autoscaler.testing.marathon.server`
-puts them on the wire.
+puts them on the wire. With `keep_encoded`, the app list is answered as bytes from each app's JSON
+kept encoded until something `GET /v2/apps` shows of the app changes (its counts, version, scaling
+time or deployments): a real Marathon answers its list from memory in milliseconds, and the
+benchmarks' world of thousands of apps should not spend a second re-encoding what did not change.
+Only the fake's own API changes an app's definition (every such change moves its `version`), so a
+test that edits `apps` by hand should not turn it on.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from autoscaler.core.appid import app_id_problem
 from autoscaler.testing.marathon.model import (
@@ -83,13 +91,22 @@ def _accepted(deployment_id: str, version: str, *, status: int) -> Reply:
 class MarathonState:
     """Apps and deployments of one fake Marathon, moved forward by `clock` (epoch seconds)."""
 
-    def __init__(self, *, clock: Callable[[], float], task_start_delay: float, max_running_deployments: int) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float],
+        task_start_delay: float,
+        max_running_deployments: int,
+        keep_encoded: bool = False,
+    ) -> None:
         self.clock = clock
         self.task_start_delay = task_start_delay
         self.max_running_deployments = max_running_deployments
+        self.keep_encoded = keep_encoded
         self.apps: dict[str, App] = {}
         self.deployments: dict[str, Deployment] = {}
         self.extra_field_updates: list[ExtraFieldsUpdate] = []
+        self._encoded: dict[str, tuple[tuple[Any, ...], bytes]] = {}  # app id -> (what it shows, its JSON)
 
     # --- set-up by tests -------------------------------------------------------------------------
 
@@ -170,8 +187,45 @@ class MarathonState:
     def list_apps(self, *, id_contains: str) -> Reply:
         """`GET /v2/apps?id=`: the apps whose id contains the text, case-insensitively."""
         needle = id_contains.lower()
-        apps = [self.app_json(app, with_tasks=False) for app in self.apps.values() if needle in app.app_id.lower()]
+        mine = self._deployments_by_app()
+        apps = [
+            app_json(app, deployments=mine.get(app.app_id, []), with_tasks=False)
+            for app in self.apps.values()
+            if needle in app.app_id.lower()
+        ]
         return Reply(200, {"apps": apps})
+
+    def list_apps_encoded(self, *, id_contains: str) -> bytes:
+        """The body of `list_apps`, encoded, from each app's JSON kept encoded while it is unchanged."""
+        needle = id_contains.lower()
+        mine = self._deployments_by_app()
+        parts: list[bytes] = []
+        for app in self.apps.values():
+            if needle not in app.app_id.lower():
+                continue
+            deployments = mine.get(app.app_id, [])
+            shown = (
+                app.version,
+                app.instances,
+                app.running,
+                app.staged,
+                app.unhealthy,
+                app.last_scaling_at,
+                app.last_config_change_at,
+                tuple(d.deployment_id for d in deployments),
+            )
+            kept = self._encoded.get(app.app_id)
+            if kept is None or kept[0] != shown:
+                body = orjson.dumps(app_json(app, deployments=deployments, with_tasks=False))
+                kept = self._encoded[app.app_id] = (shown, body)
+            parts.append(kept[1])
+        return b'{"apps":[' + b",".join(parts) + b"]}"
+
+    def _deployments_by_app(self) -> dict[str, list[Deployment]]:
+        mine: dict[str, list[Deployment]] = defaultdict(list)
+        for deployment in self.deployments.values():
+            mine[deployment.app_id].append(deployment)
+        return mine
 
     def show_app(self, app_id: str) -> Reply:
         app = self.apps.get(app_id)
