@@ -19,6 +19,7 @@ Which series is the load:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from autoscaler.core.forecast import DEFAULT_BUCKET, DEFAULT_LOOKBACK, LoadHisto
 from autoscaler.core.policy import MetricSpec, Policy, substitute
 from autoscaler.core.predict import Forecaster
 from autoscaler.errors import MetricSourceError
+from autoscaler.logs import short_id
 
 Points = list[tuple[datetime, float | None]]
 
@@ -180,3 +182,18 @@ async def load_into(
     except Exception as exc:  # a source's surprise is reported, never raised
         report = (LoadedHistory("*", "failed", detail=f"{type(exc).__name__}: {exc}"),)
     return report
+
+
+def log_loaded(log: logging.Logger, app: str, report: tuple[LoadedHistory, ...]) -> None:
+    """One line per metric whose history was loaded (a warning when it failed), as the service logs it."""
+    for item in report:
+        log.log(
+            logging.WARNING if item.status == "failed" else logging.INFO,
+            "%s: history of %s %s (%d points)%s",
+            short_id(app),
+            item.metric,
+            item.status,
+            item.points,
+            f": {item.detail}" if item.detail else "",
+            extra={"fields": {"event": "history", "app": app, "metric": item.metric, "status": item.status}},
+        )

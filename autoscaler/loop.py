@@ -31,7 +31,7 @@ from autoscaler.core.policy import Policy
 from autoscaler.core.startup import StartupEstimate, StartupTracker
 from autoscaler.errors import TargetAuthError, TargetError
 from autoscaler.gather import MetricGatherer
-from autoscaler.history import LoadedHistory, RangeSource, load_into
+from autoscaler.history import LoadedHistory, RangeSource, load_into, log_loaded
 from autoscaler.logs import short_id
 from autoscaler.outcomelog import OutcomeLog
 from autoscaler.pauses.control import PauseControl
@@ -319,18 +319,7 @@ class ControlLoop:
             async with gate:
                 report = await load_into(controller.forecaster, controller.policy, sources, now=now)
             self.history_reports[app] = report
-            for item in report:
-                level = logging.WARNING if item.status == "failed" else logging.INFO
-                self._log.log(
-                    level,
-                    "%s: history of %s %s (%d points)%s",
-                    short_id(app),
-                    item.metric,
-                    item.status,
-                    item.points,
-                    f": {item.detail}" if item.detail else "",
-                    extra={"fields": {"event": "history", "app": app, "metric": item.metric, "status": item.status}},
-                )
+            log_loaded(self._log, app, report)
 
         apps = sorted(self._history_wanted)
         self._history_wanted.difference_update(apps)
