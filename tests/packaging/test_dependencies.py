@@ -20,8 +20,9 @@ from autoscaler.policyfiles import load_directory
 
 REPO = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-# Needed without an import of their own: zoneinfo reads tzdata's files when the OS has no database.
-USED_WITHOUT_IMPORT = {"tzdata"}
+# Needed without an import of their own: zoneinfo reads tzdata's files when the OS has no database;
+# httpcore imports sniffio on every request (see pyproject.toml).
+USED_WITHOUT_IMPORT = {"tzdata", "sniffio"}
 
 
 def canonical(name: str) -> str:
