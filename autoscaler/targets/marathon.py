@@ -22,8 +22,8 @@ from autoscaler.errors import ConfigurationError, TargetAuthError, TargetUnavail
 from autoscaler.http import Attempts, RetryPolicy, make_client, request
 from autoscaler.ports import AppsSnapshot, ScaleOutcome, ScaleResult
 from autoscaler.scrub import register, register_basic, scrub
-from autoscaler.targets.marathon_apps import AppListReader
-from autoscaler.wire import decode_json
+from autoscaler.targets.marathon_apps import USUAL_LIST, AppListReader
+from autoscaler.wire import decode_json, decode_shaped
 
 __all__ = ["MarathonClient", "app_id_problem"]
 
@@ -128,13 +128,13 @@ class MarathonClient:
             raise TargetUnavailable(
                 f"Marathon at {self._display_url} refused {what} with HTTP {status}{self._quote(response)}"
             )
+        max_bytes, setting = self._policy.max_response_bytes, self._policy.max_bytes_setting
         try:
-            body = decode_json(
-                response.content,
-                what=what,
-                max_bytes=self._policy.max_response_bytes,
-                setting=self._policy.max_bytes_setting,
-            )
+            shaped = decode_shaped(response.content, USUAL_LIST, what=what, max_bytes=max_bytes, setting=setting)
+            usual = self._apps.read_usual(shaped)
+            if usual is not None:
+                return usual
+            body = decode_json(response.content, what=what, max_bytes=max_bytes, setting=setting)
         except WireError as exc:
             raise TargetUnavailable(
                 f"Marathon at {self._display_url} answered {what} with a body that cannot be used "
