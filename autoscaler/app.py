@@ -186,6 +186,7 @@ def build_service(  # noqa: PLR0913  the composition root: every injected collab
         logger=logger,
         dry_run=dry_run,
         concurrency=settings.concurrency,
+        write_concurrency=settings.write_concurrency,
         may_write=election.is_leader if election is not None else (lambda: True),
         interval=settings.interval.total_seconds(),
         tick_timeout=settings.tick_deadline(),

@@ -81,6 +81,7 @@ class ControlLoop:
         logger: logging.Logger,
         dry_run: bool = False,
         concurrency: int = 16,
+        write_concurrency: int = 4,
         may_write: Callable[[], bool] = lambda: True,
         interval: float = 15.0,
         tick_timeout: float | None = None,
@@ -97,6 +98,7 @@ class ControlLoop:
         self._log = logger
         self._dry_run = dry_run
         self._concurrency = concurrency
+        self._write_concurrency = write_concurrency
         self._may_write = may_write
         self._tick = timedelta(seconds=interval)
         self._tick_timeout = tick_timeout if tick_timeout is not None else 0.9 * interval
@@ -326,7 +328,7 @@ class ControlLoop:
         await asyncio.gather(*(one(app) for app in apps))
 
     async def _apply(self, decisions: list[tuple[Policy, Decision]]) -> list[AppOutcome]:
-        gate = asyncio.Semaphore(self._concurrency)
+        gate = asyncio.Semaphore(self._write_concurrency)
 
         async def write(policy: Policy, decision: Decision) -> AppOutcome:
             if self._dry_run:

@@ -65,6 +65,7 @@ class MarathonClient:
         password: str | None = None,
         token: str | None = None,
         verify: bool | str = True,
+        max_connections: int | None = None,
     ) -> None:
         url = httpx.URL(base_url)
         if url.username or url.password:
@@ -96,7 +97,9 @@ class MarathonClient:
         self._auth_mode = "token" if token else "basic" if username else "none"
         auth = httpx.BasicAuth(username, password or "") if username else None
         headers = {"Authorization": f"token={token}"} if token else None
-        self._client = make_client(base_url=base_url, policy=policy, verify=verify, auth=auth, headers=headers)
+        self._client = make_client(
+            base_url=base_url, policy=policy, verify=verify, auth=auth, headers=headers, max_connections=max_connections
+        )
         self._apps = AppListReader()  # keeps each app's last AppState while it is unchanged
 
     def __repr__(self) -> str:
