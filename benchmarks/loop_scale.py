@@ -225,7 +225,7 @@ async def run_service(  # noqa: PLR0915  one benchmark scenario read top to bott
     status.set_policies(loop.policies, [])
     metrics = SelfMetrics()
     server = StatusServer(status=status, metrics=metrics, clock=now, host="127.0.0.1", port=0)
-    settle_memory()  # as the service does after loading its policies
+    settle_memory(count)  # as the service does after loading its policies
     base = await server.start()
 
     failed: list[str] = []

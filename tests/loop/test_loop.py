@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -11,7 +12,7 @@ import pytest
 
 from autoscaler.core.model import AppState
 from autoscaler.core.policy import Policy
-from autoscaler.loop import ControlLoop
+from autoscaler.loop import ControlLoop, settle_memory
 from autoscaler.ports import ScaleResult
 from autoscaler.testing.clock import DEFAULT_START, FakeClock
 from autoscaler.testing.memory import FakeProvider, FakeTarget
@@ -302,3 +303,16 @@ async def test_a_schedule_only_app_is_raised_for_its_window_and_comes_back_after
         assert 0 < high - low <= policy.scale_down.step_size(high)
     assert down[-1][1] == 2 and target.apps["/push/sender"].instances == 2
     assert code == "no_metrics"
+
+
+def test_the_young_generation_grows_with_the_fleet_so_a_tick_runs_about_one_collection() -> None:
+    before = gc.get_threshold()
+    try:
+        settle_memory(100)
+        small = gc.get_threshold()
+        settle_memory(10_000)
+        large = gc.get_threshold()
+    finally:
+        gc.set_threshold(*before)
+    assert small == (50_000, 20, 20)
+    assert large[0] == 200_000 and large[1:] == (20, 20)
