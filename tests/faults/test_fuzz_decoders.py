@@ -25,8 +25,9 @@ from autoscaler.http import RetryPolicy
 from autoscaler.providers.graphite import GraphiteProvider
 from autoscaler.providers.prometheus import PrometheusProvider
 from autoscaler.targets.marathon import MarathonClient
+from autoscaler.targets.marathon_apps import USUAL_LIST, UsualApp
 from autoscaler.testing.hostile import Answer, HostileServer, nested
-from autoscaler.wire import decode_json, nesting_exceeds
+from autoscaler.wire import decode_json, decode_shaped, nesting_exceeds
 
 NOW = datetime.now(UTC)
 TS = int(NOW.timestamp())
@@ -77,6 +78,24 @@ def test_decode_json_returns_a_value_or_a_wire_error(data: bytes) -> None:
         decode_json(data, what="fuzz", max_bytes=1 << 20)
     except WireError as exc:
         assert str(exc).startswith("fuzz: ")
+
+
+@FUZZ
+@given(st.binary(max_size=400) | FRAGMENT.map(str.encode) | FRAGMENT.map(lambda f: planted({"apps": ["@@"]}, f)))
+def test_the_typed_decoding_returns_its_shape_none_or_a_wire_error(data: bytes) -> None:
+    """Straight into the usual shape of Marathon's list or nothing: never another exception."""
+    try:
+        shaped = decode_shaped(data, USUAL_LIST, what="fuzz", max_bytes=1 << 20)
+    except WireError as exc:
+        assert str(exc).startswith("fuzz: ")
+        return
+    assert shaped is None or all(isinstance(app, UsualApp) for app in shaped.apps)
+
+
+def test_the_typed_decoding_refuses_deep_nesting_before_decoding() -> None:
+    deep = planted({"apps": [], "x": "@@"}, nested(100_000).decode())
+    with pytest.raises(WireError, match="deeper than the limit"):
+        decode_shaped(deep, USUAL_LIST, what="fuzz", max_bytes=1 << 30)
 
 
 @FUZZ
