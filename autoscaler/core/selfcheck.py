@@ -10,7 +10,7 @@ bucket, the first agreed forecast made in it (its base: the quantile of the prev
 the margin) is kept until its window [at, at + horizon] has passed, with the highest load measured in
 that window (a saturated average counts with the load it shows: the load was at least that). The
 window's *ratio* is that highest load over the base; the ratios of the windows within the lookback
-are kept in a fixed-size ring (one float and one bucket id per bucket, like the load history).
+are kept in a fixed-size ring (one float per bucket, like the load history).
 History loaded in bulk is checked at once (`backfill`): each of its buckets against the forecast it
 would have had, from the buckets before it.
 
@@ -45,7 +45,7 @@ class ForecastCheck:
     Times are seconds since the epoch.
     """
 
-    __slots__ = ("_factor", "_ids", "_newest", "_pending", "_ratios", "bucket", "loads", "slots")
+    __slots__ = ("_factor", "_newest", "_pending", "_ratios", "bucket", "loads", "slots")
 
     def __init__(self, *, lookback: timedelta, bucket: timedelta) -> None:
         if bucket <= timedelta(0) or lookback < bucket:
@@ -53,17 +53,32 @@ class ForecastCheck:
         self.bucket = bucket.total_seconds()
         self.slots = math.ceil(lookback / bucket)
         self._ratios = array("d", [_NAN]) * self.slots
-        self._ids = array("q", [-1]) * self.slots  # the bucket each ratio is of (a slot is reused)
         self._newest: int | None = None  # the bucket of the newest forecast taken for checking
         # windows not yet over: [bucket, start, end, forecast load, highest load measured (NaN: none)]
         self._pending: list[list[float]] = []
         self._factor: tuple[float, int] | None = None  # cached until a window is checked
         self.loads = 0  # the history's bulk loads already backfilled (`LoadHistory.loads`)
 
-    def newest_at_least(self, index: int) -> None:
-        if self._newest is None or index > self._newest:
-            self._newest = index
+    def advance(self, index: int) -> None:
+        """Make bucket `index` the newest (if it is newer): the slots of the buckets it skips held
+        ratios of a lookback ago, and are cleared."""
+        newest = self._newest
+        if newest is not None and index <= newest:
+            return
+        slots, ratios = self.slots, self._ratios
+        start = index - slots + 1 if newest is None else max(newest + 1, index - slots + 1)
+        for skipped in range(start, index + 1):
+            ratios[skipped % slots] = _NAN
+        self._newest = index
         self._factor = None
+
+    def backfilled(self, index: int, ratio: float) -> None:
+        """The ratio of bucket `index` checked on history, unless it was checked live."""
+        newest = self._newest
+        slot = index % self.slots
+        if newest is not None and 0 <= newest - index < self.slots and math.isnan(self._ratios[slot]):
+            self._ratios[slot] = ratio
+            self._factor = None
 
     def forecast_made(self, *, at: float, horizon: float, load: float) -> None:
         """A forecast whose base is `load` over [at, at + horizon]: the first of each bucket is checked
@@ -71,22 +86,25 @@ class ForecastCheck:
         index = math.floor(at / self.bucket)
         if self._newest is not None and index <= self._newest:
             return
-        self._newest = index
+        self.advance(index)
         if load > 0 and math.isfinite(load):
             self._pending.append([float(index), at, at + horizon, load, _NAN])
 
     def measured(self, *, at: float, load: float | None) -> None:
         """A load measured at `at` (None: nothing trusted was measured): it counts for every window it
         falls in; the windows over before `at` are checked."""
-        still: list[list[float]] = []
-        for window in self._pending:
+        pending = self._pending
+        over = False
+        for window in pending:
             if at > window[2]:
-                self._check(window)
-                continue
-            if load is not None and window[1] <= at and not (window[4] >= load):
+                over = True
+            elif load is not None and window[1] <= at and not (window[4] >= load):
                 window[4] = load  # NaN (nothing yet) or higher
-            still.append(window)
-        self._pending = still
+        if over:
+            for window in pending:
+                if at > window[2]:
+                    self._check(window)
+            self._pending = [window for window in pending if at <= window[2]]
 
     def _check(self, window: list[float]) -> None:
         highest = window[4]
@@ -98,7 +116,6 @@ class ForecastCheck:
         if newest - index >= slots:
             return
         self._ratios[index % slots] = highest / window[3]
-        self._ids[index % slots] = index
         self._factor = None
 
     def factor(self) -> tuple[float, int]:
@@ -107,13 +124,7 @@ class ForecastCheck:
         cached = self._factor
         if cached is not None:
             return cached
-        newest = self._newest
-        ratios: list[float] = []
-        if newest is not None:
-            values, ids, slots = self._ratios, self._ids, self.slots
-            for index in range(newest - slots + 1, newest + 1):
-                if ids[index % slots] == index:
-                    ratios.append(values[index % slots])
+        ratios = [ratio for ratio in self._ratios if not math.isnan(ratio)]
         count = len(ratios)
         found = (min(1.0, quantile(ratios, CHECK_QUANTILE)), count) if count >= CHECK_MIN_WINDOWS else (0.0, count)
         self._factor = found
@@ -149,11 +160,8 @@ def backfill(  # noqa: PLR0913  the forecast's settings, passed on to the histor
     if newest is None:
         return
     span = math.floor(min(horizon, MAX_HORIZON).total_seconds() / history.bucket)
-    ids, ratios, slots = check._ids, check._ratios, check.slots
-    for first in range(newest - min(slots, history.slots) + 1, newest - span + 1):
-        slot = first % slots
-        if ids[slot] == first:
-            continue
+    check.advance(newest)
+    for first in range(newest - min(check.slots, history.slots) + 1, newest - span + 1):
         found = [value for index in range(first, first + span + 1) if (value := history.get(index)) is not None]
         if not found:
             continue
@@ -172,6 +180,4 @@ def backfill(  # noqa: PLR0913  the forecast's settings, passed on to the histor
         )
         if forecast is None or not forecast.agreed or forecast.base <= 0:
             continue
-        ratios[slot] = max(found) / forecast.base
-        ids[slot] = first
-    check.newest_at_least(newest)
+        check.backfilled(first, max(found) / forecast.base)
