@@ -94,7 +94,7 @@ class Service:
         """A reloaded policy set: the loop and the status take it at once."""
         self.loop.set_policies(policies)
         self.status.set_policies(policies, problems)
-        settle_memory()
+        settle_memory(len(policies))
 
     async def start_server(self, *, any_port_if_taken: bool = False) -> str:
         """Start the status server and return its URL; with `any_port_if_taken`, a taken port is
@@ -186,6 +186,7 @@ def build_service(  # noqa: PLR0913  the composition root: every injected collab
         logger=logger,
         dry_run=dry_run,
         concurrency=settings.concurrency,
+        write_concurrency=settings.write_concurrency,
         may_write=election.is_leader if election is not None else (lambda: True),
         interval=settings.interval.total_seconds(),
         tick_timeout=settings.tick_deadline(),

@@ -65,7 +65,7 @@ async def run_service(
         if election is not None:
             election.start()
         try:
-            settle_memory()
+            settle_memory(len(loaded.policies))
             logger.info(
                 "managing %d apps from %s every %gs%s%s",
                 len(loaded.policies),

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     source_timeout: Duration | None = None  # each metric source's batch; default: 40 % of the interval
     retry_attempts: int = Field(default=3, ge=1, le=10)
     concurrency: int = Field(default=16, ge=1, le=256)
+    write_concurrency: int = Field(default=4, ge=1, le=64)  # Marathon applies app changes one at a time
     policy_poll_interval: Duration = timedelta(seconds=5)  # 0s: reload on SIGHUP only
 
     host: str = "0.0.0.0"  # the status server (health, readiness, /metrics, API, dashboard)

@@ -12,18 +12,27 @@ Where orjson is stricter than the standard library in ways that would lose a who
 bad field (a number beyond the range of a double, a lone UTF-16 surrogate), the body is decoded
 again with the standard library, whose recursion is safe once the nesting is known to be small;
 such a field then fails the one app or series that holds it, not the whole answer.
+
+`decode_shaped` is the fast way for an answer whose usual shape is known (Marathon's app list): it
+decodes straight into typed structs with msgspec, reading only the fields the service uses and
+skipping the rest without building Python objects for them, under the same size and nesting limits.
+Anything that is not exactly that shape gives None, and the caller reads the body with
+`decode_json`, so an unusual answer is judged, and any error worded, exactly as before.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 import orjson
 
 from autoscaler.errors import NotJSON, WireError
 
-__all__ = ["DEFAULT_MAX_DEPTH", "decode_json", "nesting_exceeds"]
+__all__ = ["DEFAULT_MAX_DEPTH", "decode_json", "decode_shaped", "nesting_exceeds"]
+
+_T = TypeVar("_T")
 
 DEFAULT_MAX_DEPTH = 64
 # Integers longer than this are kept as floats (possibly inf): a count or a timestamp never needs
@@ -81,6 +90,34 @@ def _no_constants(text: str) -> Any:
     raise ValueError(f"{text} is not JSON")
 
 
+def _check_limits(data: bytes, *, what: str, max_bytes: int, max_depth: int, setting: str | None) -> None:
+    if len(data) > max_bytes:
+        raise WireError(
+            f"{what}: the answer has {len(data)} bytes, more than the limit of {max_bytes}"
+            + (f" ({setting})" if setting else "")
+        )
+    if nesting_exceeds(data, max_depth):
+        raise WireError(f"{what}: the answer nests arrays and objects deeper than the limit of {max_depth}")
+
+
+def decode_shaped(
+    data: bytes,
+    decoder: msgspec.json.Decoder[_T],
+    *,
+    what: str,
+    max_bytes: int,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    setting: str | None = None,
+) -> _T | None:
+    """`data` decoded into the decoder's type, or None when it is not exactly that shape (or not
+    JSON): then `decode_json` reads it. WireError, as `decode_json` words it, for a limit hit."""
+    _check_limits(data, what=what, max_bytes=max_bytes, max_depth=max_depth, setting=setting)
+    try:
+        return decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return None
+
+
 def decode_json(
     data: bytes,
     *,
@@ -93,13 +130,7 @@ def decode_json(
 
     `setting` is the name of the setting that raises `max_bytes`, quoted in the error.
     """
-    if len(data) > max_bytes:
-        raise WireError(
-            f"{what}: the answer has {len(data)} bytes, more than the limit of {max_bytes}"
-            + (f" ({setting})" if setting else "")
-        )
-    if nesting_exceeds(data, max_depth):
-        raise WireError(f"{what}: the answer nests arrays and objects deeper than the limit of {max_depth}")
+    _check_limits(data, what=what, max_bytes=max_bytes, max_depth=max_depth, setting=setting)
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:

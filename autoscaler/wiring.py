@@ -140,6 +140,7 @@ def marathon_client(settings: Settings, retry: RetryPolicy) -> MarathonClient:
         password=secret_value(settings.marathon_password),
         token=secret_value(settings.marathon_token),
         verify=settings.marathon_verify(),
+        max_connections=settings.write_concurrency,  # the list is read before the writes, never beside them
     )
 
 

@@ -57,6 +57,7 @@ from autoscaler.loop import ControlLoop, settle_memory
 from autoscaler.policyfiles import PartPool
 from autoscaler.providers.prometheus import PrometheusProvider
 from autoscaler.reports import TickReport
+from autoscaler.settings import Settings
 from autoscaler.sinks.selfmetrics import SelfMetrics, observe_tick
 from autoscaler.sinks.status import ServiceStatus
 from autoscaler.targets.marathon import MarathonClient
@@ -195,7 +196,9 @@ async def run_service(  # noqa: PLR0915  one benchmark scenario read top to bott
     profile: bool,
 ) -> dict[str, Any]:
     retry = RetryPolicy(attempts=2, request_timeout=30.0, total_timeout=60.0)
-    target = MarathonClient(base_url=urls["marathon"], policy=retry)
+    # the service's defaults (not this environment's settings)
+    concurrency, writes = (Settings.model_fields[name].default for name in ("concurrency", "write_concurrency"))
+    target = MarathonClient(base_url=urls["marathon"], policy=retry, max_connections=writes)
     provider = PrometheusProvider(url=urls["prometheus"], policy=retry)
     logger = logging.getLogger("bench")
     logger.addHandler(logging.NullHandler())
@@ -210,7 +213,8 @@ async def run_service(  # noqa: PLR0915  one benchmark scenario read top to bott
         providers={"prometheus": provider},
         clock=now,
         logger=logger,
-        concurrency=16,
+        concurrency=concurrency,
+        write_concurrency=writes,
         interval=interval,
         # the deadlines of a service at the default 15 s interval: this measures cost, the interval is
         # short only to keep the benchmark short
@@ -221,7 +225,7 @@ async def run_service(  # noqa: PLR0915  one benchmark scenario read top to bott
     status.set_policies(loop.policies, [])
     metrics = SelfMetrics()
     server = StatusServer(status=status, metrics=metrics, clock=now, host="127.0.0.1", port=0)
-    settle_memory()  # as the service does after loading its policies
+    settle_memory(count)  # as the service does after loading its policies
     base = await server.start()
 
     failed: list[str] = []

@@ -55,8 +55,9 @@ class AppController:
 
     __slots__ = (
         "_held",
+        "_history",
+        "_unrecorded",
         "forecaster",
-        "history",
         "keep",
         "last_outlook",
         "learns",
@@ -83,7 +84,8 @@ class AppController:
         self.tick = tick
         self.tracker = tracker
         self.startup = startup
-        self.history = history if history is not None else History()
+        self._history = history if history is not None else History()
+        self._unrecorded: datetime | None = None  # the last tick that reused the held decision, not yet recorded
         self.forecaster = forecaster if forecaster is not None else Forecaster(policy.predictive)
         self.keep = policy.stabilization_window()  # how much History the policy's windows need
         self.learns = learns(policy)
@@ -91,6 +93,24 @@ class AppController:
         self.reused = False  # whether the last step took the previous decision again
         self.last_outlook: Outlook | None = None  # what the last decision was given (shown by explain)
         self._held: tuple[Inputs, Decision] | None = None
+
+    @property
+    def history(self) -> History:
+        """What the app remembers, as if every tick's decision had been recorded.
+
+        A tick that reuses the held decision does not record it: recording the same decision again
+        only moves the newest entries' time forward (`History.record` keeps a run of one count as one
+        entry at its latest tick) and drops what expired, so recording the run's last tick alone, when
+        the History is next read, gives the same History."""
+        if self._unrecorded is not None and self._held is not None:
+            self._history = self._history.record(self._held[1], keep=self.keep, at=self._unrecorded)
+        self._unrecorded = None
+        return self._history
+
+    @history.setter
+    def history(self, history: History) -> None:
+        self._history = history
+        self._unrecorded = None
 
     def adopt(self, policy: Policy) -> AppController:
         """The controller for a reloaded `policy`: the History is kept, and the load histories where
@@ -127,19 +147,21 @@ class AppController:
 
         `pause`: the pause in force for the app, if any: the decision is made as usual, then held
         (`core.pausing`); it is never reused, so its text always names the pause in force."""
-        history = self.history
         self.reused = False
         self.last_outlook = None
         inputs: Inputs | None = None
         if self.reuse and not self.learns and pause is None:
-            inputs = inputs_of(self.policy, state, observations, history, now)
+            # The History as last recorded reads the same here: a run of reused ticks only moved its
+            # newest entries' time, and those entries hold the current ready count (the state is an input).
+            inputs = inputs_of(self.policy, state, observations, self._history, now)
             if inputs is not None and self._held is not None and self._held[0] == inputs:
                 # the same answer, stamped with this tick's time: the status and the API show when it held
                 decision = replaced(self._held[1], at=now)
                 self._held = (inputs, decision)
                 self.reused = True
-                self.history = history.record(decision, keep=self.keep, at=now)
+                self._unrecorded = now  # recorded when the History is next read (`history`)
                 return decision
+        history = self.history
         outlook = self.last_outlook = self.outlook(state, now)
         decision = decide(self.policy, state, observations, history, now, outlook=outlook, pause=pause)
         if self.learns:

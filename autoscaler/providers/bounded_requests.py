@@ -11,7 +11,8 @@ memory whole. This module gives such a session what `autoscaler.http.read_bounde
   blocked on a trickling peer returns at once and the thread ends instead of trickling on;
 - `BoundedAdapter`: connects and reads within what is left of the deadline, streams the body with a
   running byte count and stops at the limit (ResponseTooLarge), and hands the library a response
-  whose `json()` is `autoscaler.wire.decode_json`;
+  whose `json()` is `autoscaler.wire.decode_json`, or first the caller's faster reading of the
+  answer's usual shape (`usual`), which says None for any other;
 - `NoRedirectSession`: redirects are never followed; the 3xx answer itself reaches the caller, so an
   answer from another address can never drive a decision.
 
@@ -26,7 +27,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import requests
@@ -147,17 +148,31 @@ class BoundedResponse(requests.Response):
     what = "answer"
     max_bytes = 0
     setting: str | None = None
+    usual: Callable[[bytes], Any] | None = None
 
     def json(self, **kwargs: Any) -> Any:
+        if self.usual is not None and (value := self.usual(self.content)) is not None:
+            return value
         return decode_json(self.content, what=self.what, max_bytes=self.max_bytes, setting=self.setting)
 
 
 class BoundedAdapter(HTTPAdapter):
     """Sends with no retries of its own, within the calling thread's Deadline and a byte limit."""
 
-    def __init__(self, *, what: str, max_bytes: int, setting: str, request_timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        what: str,
+        max_bytes: int,
+        setting: str,
+        request_timeout: float,
+        usual: Callable[[bytes], Any] | None = None,
+    ) -> None:
+        """`usual(body)`: the decoded value of an answer of the usual shape, None for any other
+        (decoded then by `decode_json`); it must apply the byte and nesting limits itself."""
         # No retries below the project's policy (read=False: never resend a sent query).
         super().__init__(max_retries=Retry(total=0, read=False, redirect=False))
+        self._usual = usual
         self._what = what
         self._max_bytes = max_bytes
         self._setting = setting
@@ -196,6 +211,7 @@ class BoundedAdapter(HTTPAdapter):
         response.__class__ = BoundedResponse
         assert isinstance(response, BoundedResponse)
         response.what, response.max_bytes, response.setting = self._what, self._max_bytes, self._setting
+        response.usual = self._usual
         if deadline is _deadline():
             deadline.answer = response
         return response

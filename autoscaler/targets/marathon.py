@@ -22,8 +22,8 @@ from autoscaler.errors import ConfigurationError, TargetAuthError, TargetUnavail
 from autoscaler.http import Attempts, RetryPolicy, make_client, request
 from autoscaler.ports import AppsSnapshot, ScaleOutcome, ScaleResult
 from autoscaler.scrub import register, register_basic, scrub
-from autoscaler.targets.marathon_apps import AppListReader
-from autoscaler.wire import decode_json
+from autoscaler.targets.marathon_apps import USUAL_LIST, AppListReader
+from autoscaler.wire import decode_json, decode_shaped
 
 __all__ = ["MarathonClient", "app_id_problem"]
 
@@ -65,6 +65,7 @@ class MarathonClient:
         password: str | None = None,
         token: str | None = None,
         verify: bool | str = True,
+        max_connections: int | None = None,
     ) -> None:
         url = httpx.URL(base_url)
         if url.username or url.password:
@@ -96,7 +97,9 @@ class MarathonClient:
         self._auth_mode = "token" if token else "basic" if username else "none"
         auth = httpx.BasicAuth(username, password or "") if username else None
         headers = {"Authorization": f"token={token}"} if token else None
-        self._client = make_client(base_url=base_url, policy=policy, verify=verify, auth=auth, headers=headers)
+        self._client = make_client(
+            base_url=base_url, policy=policy, verify=verify, auth=auth, headers=headers, max_connections=max_connections
+        )
         self._apps = AppListReader()  # keeps each app's last AppState while it is unchanged
 
     def __repr__(self) -> str:
@@ -128,13 +131,13 @@ class MarathonClient:
             raise TargetUnavailable(
                 f"Marathon at {self._display_url} refused {what} with HTTP {status}{self._quote(response)}"
             )
+        max_bytes, setting = self._policy.max_response_bytes, self._policy.max_bytes_setting
         try:
-            body = decode_json(
-                response.content,
-                what=what,
-                max_bytes=self._policy.max_response_bytes,
-                setting=self._policy.max_bytes_setting,
-            )
+            shaped = decode_shaped(response.content, USUAL_LIST, what=what, max_bytes=max_bytes, setting=setting)
+            usual = self._apps.read_usual(shaped)
+            if usual is not None:
+                return usual
+            body = decode_json(response.content, what=what, max_bytes=max_bytes, setting=setting)
         except WireError as exc:
             raise TargetUnavailable(
                 f"Marathon at {self._display_url} answered {what} with a body that cannot be used "

@@ -219,3 +219,23 @@ async def test_prometheus_redirects_are_not_followed() -> None:
     assert "HTTP 302" in error
     assert "not followed" in error
     assert elsewhere.served == []
+
+
+# --- cookies --------------------------------------------------------------------------------------
+
+
+async def test_cookies_a_server_sets_are_neither_kept_nor_sent_back() -> None:
+    """A jar that kept what answers set would grow with every new name a hostile server invents."""
+    body = json.dumps({"apps": [APP]}).encode()
+    cookies = tuple(("Set-Cookie", f"c{n}={'x' * 100}; Path=/") for n in range(50))
+    answer = Answer(body=body, headers=(("Content-Type", "application/json"), *cookies))
+    async with HostileServer(always(answer)) as server:
+        client = MarathonClient(base_url=server.url, policy=POLICY)
+        try:
+            for _ in range(3):
+                assert "/shop/api" in (await client.list_apps()).apps
+            assert len(client._client.cookies) == 0
+        finally:
+            await client.aclose()
+    assert len(server.served) == 3
+    assert all("cookie" not in {name.lower() for name in s.request.headers} for s in server.served)

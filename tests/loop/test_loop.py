@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -11,7 +12,8 @@ import pytest
 
 from autoscaler.core.model import AppState
 from autoscaler.core.policy import Policy
-from autoscaler.loop import ControlLoop
+from autoscaler.loop import ControlLoop, settle_memory
+from autoscaler.ports import ScaleResult
 from autoscaler.testing.clock import DEFAULT_START, FakeClock
 from autoscaler.testing.memory import FakeProvider, FakeTarget
 from tests.policies import GROUPED, cpu_policy
@@ -69,6 +71,42 @@ async def test_scales_up_with_only_the_count_and_each_app_its_own_value(clock: F
     assert target.writes == [("/a", 4, False)]
     assert report.outcomes["/a"].scaled and report.outcomes["/a"].code == "scaled_up"
     assert report.outcomes["/b"].code == "within_tolerance"
+
+
+class CountingTarget(FakeTarget):
+    """Counts the writes in flight at once; each waits until the test lets the writes go."""
+
+    def __init__(self, clock: FakeClock, apps: list[AppState]) -> None:
+        super().__init__(clock, apps)
+        self.in_flight = 0
+        self.most = 0
+        self.go = asyncio.Event()
+
+    async def scale(self, app_id: str, instances: int, *, force: bool = False) -> ScaleResult:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        await self.go.wait()
+        self.in_flight -= 1
+        return await super().scale(app_id, instances, force=force)
+
+
+@pytest.mark.parametrize("writes", [1, 4])
+async def test_writes_to_marathon_go_at_most_write_concurrency_at_once(clock: FakeClock, writes: int) -> None:
+    ids = [f"/shop/app{i}" for i in range(12)]
+    target = CountingTarget(clock, [app(i, 2) for i in ids])
+    provider = FakeProvider("prometheus", clock)
+    provider.set(GROUPED, *[({"marathon_app": i}, 1.0) for i in ids])
+    loop = make_loop([cpu_policy(i) for i in ids], target, provider, clock, concurrency=16, write_concurrency=writes)
+
+    tick = asyncio.create_task(loop.tick())
+    for _ in range(200):  # the writes had every chance to start
+        await asyncio.sleep(0)
+    assert target.in_flight == writes
+    target.go.set()
+    report = await tick
+
+    assert target.most == writes
+    assert len(target.writes) == 12 and all(o.code == "scaled_up" for o in report.outcomes.values())
 
 
 async def test_dry_run_decides_but_never_writes(clock: FakeClock) -> None:
@@ -265,3 +303,16 @@ async def test_a_schedule_only_app_is_raised_for_its_window_and_comes_back_after
         assert 0 < high - low <= policy.scale_down.step_size(high)
     assert down[-1][1] == 2 and target.apps["/push/sender"].instances == 2
     assert code == "no_metrics"
+
+
+def test_the_young_generation_grows_with_the_fleet_so_a_tick_runs_about_one_collection() -> None:
+    before = gc.get_threshold()
+    try:
+        settle_memory(100)
+        small = gc.get_threshold()
+        settle_memory(10_000)
+        large = gc.get_threshold()
+    finally:
+        gc.set_threshold(*before)
+    assert small == (50_000, 20, 20)
+    assert large[0] == 200_000 and large[1:] == (20, 20)

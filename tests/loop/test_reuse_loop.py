@@ -3,7 +3,9 @@
 Random runs over several apps (load changes, Marathon changes made by hand, deployments, apps that
 scale and then sit in their cooldowns) are played twice against in-memory fakes: once as the loop
 runs, once with reuse turned off (every app decided every tick). Writes and every outcome (code,
-detail, decision apart from its `at`, reasons) must be the same at every tick.
+detail, decision apart from its `at`, reasons) must be the same at every tick, and so must what each
+app remembers (its History) where it is read: a reused tick records its decision only when the
+History is next read.
 """
 
 from __future__ import annotations
@@ -55,7 +57,10 @@ def _view(outcome: AppOutcome) -> tuple[object, ...]:
     return (outcome.code, outcome.detail, seen, decision.reasons() if decision else None, outcome.write)
 
 
-async def _run(seed: int, ticks: int, *, reuse: bool) -> tuple[list[list[tuple[object, ...]]], list[object], int]:
+Run = tuple[list[list[tuple[object, ...]]], list[object], int, list[object]]
+
+
+async def _run(seed: int, ticks: int, *, reuse: bool) -> Run:
     clock = FakeClock()
     target = FakeTarget(clock, [AppState(app_id=a, instances=2, tasks_running=2) for a in APPS])
     provider = FakeProvider("prometheus", clock)
@@ -67,8 +72,9 @@ async def _run(seed: int, ticks: int, *, reuse: bool) -> tuple[list[list[tuple[o
         logger=logging.getLogger("test"),
     )
     views, reused, previous = [], 0, {}
+    histories: list[object] = []
     stale: set[str] = set()
-    for seconds, values, events in _script(seed, ticks):
+    for number, (seconds, values, events) in enumerate(_script(seed, ticks)):
         clock.advance(seconds)
         for app, event in events.items():
             state = target.apps[app]
@@ -88,15 +94,18 @@ async def _run(seed: int, ticks: int, *, reuse: bool) -> tuple[list[list[tuple[o
         # a reused hold keeps last tick's explanation text (the very string), a rebuilt one writes it anew
         reused += sum(1 for app in APPS if app in previous and previous[app].detail is report.outcomes[app].detail)
         previous = dict(report.outcomes)
-    return views, list(target.writes), reused
+        if number % 20 == 19:  # read now and then, so that runs of reused ticks go unread in between
+            histories.append([loop._controllers[app].history for app in APPS])
+    return views, list(target.writes), reused, histories
 
 
 @pytest.mark.parametrize("seed", range(8))
 async def test_reuse_changes_no_outcome_and_no_write(seed: int) -> None:
-    with_reuse, writes, reused = await _run(seed, 60, reuse=True)
-    without, writes_without, reused_without = await _run(seed, 60, reuse=False)
+    with_reuse, writes, reused, histories = await _run(seed, 60, reuse=True)
+    without, writes_without, reused_without, histories_without = await _run(seed, 60, reuse=False)
 
     assert writes == writes_without
+    assert histories == histories_without
     for tick, (one, other) in enumerate(zip(with_reuse, without, strict=True)):
         assert one == other, f"tick {tick}"
     assert reused_without == 0

@@ -7,6 +7,7 @@ what it was asked.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from autoscaler.http import RetryPolicy
 from autoscaler.providers import build_provider
 from autoscaler.providers.prometheus import PrometheusProvider
 from autoscaler.testing.prometheus import FakePrometheus, Raw
+from autoscaler.wire import decode_json
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "prometheus"
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
@@ -367,3 +369,45 @@ def test_the_quick_reading_of_a_usual_series_agrees_with_the_checked_one(series:
         checked = None
     if quick is not None:
         assert (quick, problems) == (checked, [])
+
+
+@given(series=st.lists(_SERIES, max_size=4), status=st.sampled_from(["success", "error"]))
+def test_an_answer_read_straight_into_the_usual_shape_gives_what_the_json_reading_gives(
+    series: list[dict[str, Any]], status: str
+) -> None:
+    """Decoded by msgspec when it has the usual shape, else as JSON: the samples and problems agree."""
+    from autoscaler.providers.prometheus import _instant_samples, _QueryFailed, _usual_vector
+
+    try:
+        body = json.dumps({"status": status, "data": {"resultType": "vector", "result": series}}, allow_nan=False)
+    except ValueError:
+        return  # not JSON: no server sends it
+    data = body.encode()
+
+    def read(answer: Any) -> Any:
+        try:
+            return _instant_samples(answer["data"]["result"])
+        except _QueryFailed as exc:
+            return str(exc)
+
+    usual = _usual_vector(data, what="answer", max_bytes=len(data), setting="S")
+    if usual is not None:
+        assert read(usual) == read(decode_json(data, what="answer", max_bytes=len(data)))
+
+
+def test_a_grouped_answer_of_the_usual_shape_is_read_straight_from_its_bytes() -> None:
+    from autoscaler.providers.prometheus import _instant_samples, _usual_vector
+
+    series = [{"metric": {"app": f"/a{i}"}, "value": [1_700_000_000.5, "0.5" if i else "x"]} for i in range(3)]
+    data = json.dumps({"status": "success", "data": {"resultType": "vector", "result": series}}).encode()
+    usual = _usual_vector(data, what="answer", max_bytes=len(data), setting="S")
+    assert usual is not None
+    samples, problems = _instant_samples(usual["data"]["result"])
+    assert [(s.labels, s.value) for s in samples] == [
+        ({"app": "/a0"}, None),
+        ({"app": "/a1"}, 0.5),
+        ({"app": "/a2"}, 0.5),
+    ]
+    assert problems == ["series {app=\"/a0\"}: non-numeric value 'x'"]
+    matrix = data.replace(b'"vector"', b'"matrix"')
+    assert _usual_vector(matrix, what="answer", max_bytes=len(data), setting="S") is None

@@ -3,6 +3,7 @@ lists give exactly what the wire models give, for any mix of well-formed and bro
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,7 +13,8 @@ from pydantic import ValidationError
 
 from autoscaler.core.pause import LABEL_REASON, LABEL_UNTIL
 from autoscaler.ports import AppsSnapshot
-from autoscaler.targets.marathon_apps import AppListReader, _describe_validation_error, _WireApp
+from autoscaler.targets.marathon_apps import USUAL_LIST, AppListReader, _describe_validation_error, _WireApp
+from autoscaler.wire import decode_json, decode_shaped
 
 MISSING = object()
 
@@ -118,6 +120,69 @@ def test_the_reader_reads_every_list_as_the_models_do(first: list[Any], changes:
         assert seen == by_the_models(body)
         for app_id, state in seen.apps.items():
             assert state.last_scaled_at == by_the_models(body).apps[app_id].last_scaled_at
+
+
+def encoded(value: Any) -> bytes:
+    """`value` as Marathon would send it: JSON, with the fields drawn as missing left out."""
+
+    def without_missing(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {key: without_missing(inner) for key, inner in item.items() if inner is not MISSING}
+        if isinstance(item, list):
+            return [without_missing(inner) for inner in item]
+        return item
+
+    return json.dumps(without_missing(value)).encode()
+
+
+def as_the_client_reads(reader: AppListReader, data: bytes) -> tuple[AppsSnapshot, bool]:
+    """The list read from its bytes as MarathonClient reads it: straight into the usual shape when it
+    has it, else decoded as JSON and read app by app; and whether the usual shape took it."""
+    usual = reader.read_usual(decode_shaped(data, USUAL_LIST, what="GET /v2/apps", max_bytes=len(data)))
+    if usual is not None:
+        return usual, True
+    return reader.read(decode_json(data, what="GET /v2/apps", max_bytes=len(data))), False
+
+
+def by_the_models_from(data: bytes) -> AppsSnapshot:
+    return by_the_models(decode_json(data, what="GET /v2/apps", max_bytes=len(data)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(first=lists(), changes=st.lists(st.tuples(st.integers(0, 5), lists()), max_size=3))
+def test_the_client_reads_every_encoded_list_as_the_models_do(
+    first: list[Any], changes: list[tuple[int, list[Any]]]
+) -> None:
+    reader = AppListReader()
+    current = first
+    for keep, other in [(0, first), *changes]:
+        current = current[:keep] + other
+        data = encoded({"apps": current})
+        seen, _ = as_the_client_reads(reader, data)
+        assert seen == by_the_models_from(data)
+
+
+def test_a_list_of_the_usual_shape_is_read_straight_from_its_bytes_and_keeps_unchanged_states() -> None:
+    reader = AppListReader()
+    body = {"apps": [usual_app(), usual_app(id="/shop/web", deployments=[], healthChecks=None, labels=None)]}
+    first, fast = as_the_client_reads(reader, encoded(body))
+    assert fast and first == by_the_models(body)
+    body["apps"][1]["tasksRunning"] = 2
+    second, fast = as_the_client_reads(reader, encoded(body))
+    assert fast and second == by_the_models(body)
+    assert second.apps["/shop/api"] is first.apps["/shop/api"]
+    assert second.apps["/shop/web"] is not first.apps["/shop/web"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"versionInfo": {"lastScalingAt": "2026-03-01 12:00:00Z"}}, {"instances": True}, {"labels": []}, {"id": "/"}],
+    ids=repr,
+)
+def test_one_app_off_the_usual_shape_sends_the_whole_list_to_the_app_by_app_reading(fields: dict[str, Any]) -> None:
+    body = {"apps": [usual_app(id="/shop/web"), usual_app(**fields)]}
+    seen, fast = as_the_client_reads(AppListReader(), encoded(body))
+    assert not fast and seen == by_the_models(body)
 
 
 def test_an_unchanged_app_keeps_its_state_and_a_changed_one_gets_a_new_one() -> None:
