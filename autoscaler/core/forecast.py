@@ -61,6 +61,11 @@ DEFAULT_MIN_SAMPLES = 3
 DEFAULT_MAX_SPREAD = 0.25
 SPREAD_LOW = 0.1
 SPREAD_HIGH = 0.9
+# The self-check (`core.selfcheck`): a forecast acts at most at the level the load reached in
+# (1 - CHECK_QUANTILE) of its checked windows, and not before CHECK_MIN_WINDOWS are checked (one per
+# bucket: an hour of 5-minute buckets).
+CHECK_QUANTILE = 0.1
+CHECK_MIN_WINDOWS = 12
 # A `target_average` value at or above this is a utilisation at its cap: not a load measurement.
 DEFAULT_SATURATION = 1.0
 # The longest horizon a history is built for: start-up time plus one tick beyond this is not a
@@ -74,7 +79,7 @@ _NAN = math.nan
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _seconds(at: datetime) -> float:
+def seconds_of(at: datetime) -> float:
     return (at - _EPOCH).total_seconds() if at.tzinfo is not None else at.timestamp()
 
 
@@ -99,6 +104,10 @@ class LoadForecast:
     proposal: int
     spread: float = 0.0
     max_spread: float = DEFAULT_MAX_SPREAD
+    # the self-check (`core.selfcheck`): the factor it allowed the base, the windows checked (None: not
+    # checked, as when a history is asked directly)
+    check: float | None = None
+    checked: int = 0
 
     @property
     def agreed(self) -> bool:
@@ -112,9 +121,19 @@ class LoadForecast:
         )
         return (
             f"forecast {self.metric}: {len(self.samples)} previous periods over the next "
-            f"{self.horizon.total_seconds():.0f}s, q{self.quantile:g} = {self.base:.2f} "
-            f"+ {self.margin * 100:g}% = {self.load:.2f} / {self.target:g} = {self.load / self.target:.2f}, "
-            f"proposes {self.proposal}; {agreement}"
+            f"{self.horizon.total_seconds():.0f}s, q{self.quantile:g} = {self.base:.2f}{self._checked()} "
+            f"+ {self.margin * 100:g}% = {self.load:.2f} / {self.target:g} = "
+            f"{self.load / self.target:.2f}, proposes {self.proposal}; {agreement}"
+        )
+
+    def _checked(self) -> str:
+        if self.check is None:
+            return ""
+        if self.checked < CHECK_MIN_WINDOWS:
+            return f" x 0 (self-check: {self.checked} of {CHECK_MIN_WINDOWS} windows checked)"
+        return (
+            f" x {self.check:.2f} (self-check: the load reached that share of the forecast in "
+            f"{(1 - CHECK_QUANTILE) * 100:g}% of {self.checked} checked windows)"
         )
 
 
@@ -147,7 +166,7 @@ class LoadHistory:
     loop started): a point older than the ring is dropped, a newer one clears the buckets it skips.
     """
 
-    __slots__ = ("_cache", "_newest", "_saturated", "_values", "bucket", "lookback", "slots", "version")
+    __slots__ = ("_cache", "_newest", "_saturated", "_values", "bucket", "loads", "lookback", "slots", "version")
 
     def __init__(self, *, lookback: timedelta = DEFAULT_LOOKBACK, bucket: timedelta = DEFAULT_BUCKET) -> None:
         if bucket <= timedelta(0) or lookback < bucket:
@@ -159,10 +178,11 @@ class LoadHistory:
         self._saturated = bytearray(self.slots)
         self._newest: int | None = None  # id of the newest bucket written
         self.version = 0  # bumped whenever a bucket a forecast may read changes
+        self.loads = 0  # how many times history was loaded in bulk (`load`)
         self._cache: tuple[tuple[object, ...], LoadForecast | None] | None = None
 
     def bucket_of(self, at: datetime) -> int:
-        return math.floor(_seconds(at) / self.bucket)
+        return math.floor(seconds_of(at) / self.bucket)
 
     def _advance(self, index: int) -> bool:
         """Make `index` writable: clear the buckets a newer index skips. False: older than the ring."""
@@ -213,6 +233,12 @@ class LoadHistory:
         for at, value in sorted(points, key=lambda point: point[0]):
             self.add(at, value)
         self.version += 1
+        self.loads += 1
+
+    @property
+    def newest(self) -> int | None:
+        """The newest bucket written (None: nothing yet)."""
+        return self._newest
 
     def saturated(self, index: int) -> bool:
         newest = self._newest
@@ -255,7 +281,7 @@ class LoadHistory:
         cached = self._cache
         if cached is not None and cached[0] == key:
             return cached[1]
-        result = self._compute(
+        result = self.compute(
             metric=metric,
             target=target,
             first=first,
@@ -271,7 +297,7 @@ class LoadHistory:
         self._cache = (key, result)
         return result
 
-    def _compute(  # noqa: PLR0913  forecast's settings passed on as they were given
+    def compute(  # noqa: PLR0913  forecast's settings passed on as they were given
         self,
         *,
         metric: str,

@@ -26,7 +26,17 @@ class PolicyScaler:
     forecast of a run rests on the trace's earlier days (the warm-up).
     """
 
-    def __init__(self, policy: Policy, *, start: datetime, tick: float = 15.0, outages: Sequence[Outage] = ()) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        start: datetime,
+        tick: float = 15.0,
+        outages: Sequence[Outage] = (),
+        reasons: bool = True,
+    ) -> None:
+        """`reasons`: give each verdict its reason (the text of the decision's last clamp or cause);
+        without, the decisions' texts are never written (a run that keeps no timeline reads none)."""
         self.name = "policy" if policy.predictive is None else "predictive"
         self._controller = AppController(policy, tick=timedelta(seconds=tick), tracker=StartupTracker())
         self.policy = policy
@@ -34,6 +44,7 @@ class PolicyScaler:
         self.max_instances = policy.max_instances
         self._start = start
         self._outages = tuple(outages)
+        self._reasons = reasons
         self._last_scaled: datetime | None = None
         self._average = tuple(spec.name for spec in policy.metrics if spec.kind == "average")
         self._per_instance = tuple(spec.name for spec in policy.metrics if spec.kind == "per_instance")
@@ -57,7 +68,7 @@ class PolicyScaler:
             self._last_scaled = now
             self._controller.wrote(decision.desired, at=now)
             return Verdict(decision.desired, decision.code, decision.cause, floor=floor)
-        reason = decision.clamps[-1].detail if decision.clamps else ""
+        reason = decision.clamps[-1].detail if decision.clamps and self._reasons else ""
         return Verdict(decision.desired, decision.code, reason, floor=floor)
 
 

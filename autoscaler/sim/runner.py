@@ -208,8 +208,11 @@ class ScalerSpec:
             raise ValueError("an outage blanks a policy's metrics: the baselines read none, give a policy")
 
 
-def build_scaler(spec: ScalerSpec, *, trace: Trace, setup: SimSetup) -> tuple[Scaler, float | None]:
-    """The scaler for a run and the target it uses (None where a target does not apply)."""
+def build_scaler(
+    spec: ScalerSpec, *, trace: Trace, setup: SimSetup, reasons: bool = True
+) -> tuple[Scaler, float | None]:
+    """The scaler for a run and the target it uses (None where a target does not apply); without
+    `reasons` a policy's verdicts carry no reason (a run that keeps no timeline reads none)."""
     target, peak_instances, highest = spec.target, setup.peak_instances, DEFAULT_MAX_FACTOR * setup.peak_instances
     if spec.baseline is None:
         if spec.policy is None:
@@ -219,7 +222,7 @@ def build_scaler(spec: ScalerSpec, *, trace: Trace, setup: SimSetup) -> tuple[Sc
         if spec.predictive is not None:
             chosen = with_predictive(chosen, spec.predictive)
         targets = sorted({metric.target for metric in chosen.metrics})
-        scaler = PolicyScaler(chosen, start=trace.start, tick=setup.tick, outages=spec.outages)
+        scaler = PolicyScaler(chosen, start=trace.start, tick=setup.tick, outages=spec.outages, reasons=reasons)
         return scaler, targets[0] if len(targets) == 1 else None
     if spec.baseline in ("hpa", "hpa-simple"):
         used = HPA_DEFAULT_TARGET if target is None else target
@@ -258,7 +261,7 @@ def simulate(
     if setup.warmup >= trace.duration:
         raise ValueError(f"the warmup ({setup.warmup:g} s) covers the whole trace ({trace.duration:g} s)")
     capacity = trace.peak_rate / setup.peak_instances
-    chosen, used_target = build_scaler(spec, trace=trace, setup=setup)
+    chosen, used_target = build_scaler(spec, trace=trace, setup=setup, reasons=keep_timeline)
     follows = isinstance(chosen, OracleScaler)
     initial = needed_instances(trace.rates[0], capacity)
     if not follows:

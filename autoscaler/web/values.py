@@ -173,7 +173,9 @@ def forecast_json(decision: Decision) -> JSON | None:
     `load`: the predicted load over the next `horizon_seconds` (the `quantile` of `samples`, one per
     previous period, raised by `margin`), in the units the metric's target divides; `proposal`:
     ceil(load / target); `spread`: how much the previous periods disagree ((q0.9 - q0.1) / q0.9 of
-    `samples`); `agreed`: spread within `max_spread`; `acts`: mode `on` and an agreed forecast.
+    `samples`); `agreed`: spread within `max_spread`; `acts`: mode `on` and an agreed forecast;
+    `check`: the self-check's factor on the quantile before the margin (`core.selfcheck`; 0 until
+    `checked_windows` reaches its minimum), null where no check was made.
     """
     mode = decision.forecast_mode
     if mode is None:
@@ -201,6 +203,8 @@ def forecast_json(decision: Decision) -> JSON | None:
         agreed=forecast.agreed,
         acts=mode == "on" and forecast.agreed,
         horizon_seconds=forecast.horizon.total_seconds(),
+        check=None if forecast.check is None else number(forecast.check),
+        checked_windows=forecast.checked,
         describe=forecast.describe(),
     )
     return body

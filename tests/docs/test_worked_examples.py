@@ -18,6 +18,7 @@ from autoscaler.core.decide import History, decide
 from autoscaler.core.forecast import LoadHistory
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import Policy
+from autoscaler.core.selfcheck import checked
 from autoscaler.policyfiles import SafeLoader
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,9 +70,11 @@ def test_the_forecast_line_of_the_prediction_page_is_computed_from_its_samples()
     for days_back, load in enumerate(samples, start=1):
         history.add(NOW - timedelta(days=days_back), load)
 
-    forecast = history.forecast(metric="depth", target=target, now=NOW, horizon=timedelta(seconds=60))
+    windows = int(re.search(r" of (\d+) checked windows", forecast_line).group(1))  # type: ignore[union-attr]
+    unchecked = history.forecast(metric="depth", target=target, now=NOW, horizon=timedelta(seconds=60))
+    assert unchecked is not None
+    forecast = checked(unchecked, factor=1.0, windows=windows)  # the days agree: the check leaves it whole
 
-    assert forecast is not None
     assert list(forecast.samples) == samples
     assert forecast_line == f"  {forecast.describe()}"
     bullet = page.split("- *q0.9 = ", 1)[1].split("*: the forecast load", 1)[0]

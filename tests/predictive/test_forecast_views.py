@@ -53,6 +53,8 @@ async def test_the_status_api_shows_the_forecast_and_the_start_up_estimate() -> 
     assert abs(forecast["load"] - 440.0) < 1e-9 and forecast["base"] == 400.0
     # horizon: the loop had measured no scale-up, so the 2m fallback plus one 15 s tick
     assert forecast["horizon_seconds"] == 135.0
+    # the history loaded from the source agreed with itself: the self-check leaves the forecast whole
+    assert forecast["check"] == 1.0 and forecast["checked_windows"] > 500
     assert body["desired"] == 1  # forecast_only never acts
     assert body["startup"] == {"seconds": 45.0, "samples": [40.0, 45.0, 50.0]}
     assert body["policy"]["predictive"]["mode"] == "forecast_only"

@@ -56,3 +56,22 @@ def test_forecast_only_runs_exactly_as_without_prediction() -> None:
     plain = run(None)
     assert [t.desired for t in shown.timeline] == [t.desired for t in plain.timeline]
     assert shown.instance_hours == plain.instance_hours
+
+
+def test_a_run_without_a_timeline_has_the_same_figures() -> None:
+    """Without a timeline the decisions' texts are never written: nothing else may change."""
+    settings = Predictive(mode="on", lookback=timedelta(days=3), min_samples=3)
+    kept = run(settings)
+    bare = simulate(
+        daily_step_trace(),
+        scaler=ScalerSpec(target=0.6, predictive=settings),
+        setup=SimSetup(startup=60.0, warmup=3 * 86400.0),
+        keep_timeline=False,
+    )
+    assert bare.timeline == () and kept.timeline
+    assert (bare.instance_hours, bare.unserved_pct, bare.scale_actions) == (
+        kept.instance_hours,
+        kept.unserved_pct,
+        kept.scale_actions,
+    )
+    assert bare.whole == kept.whole
