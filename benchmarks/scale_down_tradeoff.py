@@ -6,8 +6,9 @@ tick (5 min stabilisation, no step limit) and pays for it in deployments; our de
 larger steps. This script measures the trade-off between the two, with nothing but policy settings:
 the default policy with each scale-down variant below is swept over the metric target (0.20 to 0.90
 in steps of 0.05) at both startup delays, and each row is the cheapest setting that serves 99.9 % of
-requests, as in the decision-quality benchmark. The HPA runs in the same sweep. A variant meets the
-decision-quality target when it costs less than the HPA with at most half its scale actions. Each
+requests, as in the decision-quality benchmark. The HPA (`sim.hpa`, the faithful baseline) runs in the
+same sweep. A variant meets the decision-quality target when it costs less than the HPA with no more
+scale actions than it. Each
 variant also runs on NASA July 1995, the month the defaults are tuned on, to show what it would do
 to bursty traffic.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,16 +100,39 @@ def best_of(runs: list[Run], trace: str, variant: str, startup: float) -> Run | 
     return cheapest([r for r in runs if r.trace == trace and r.variant == variant and r.startup == startup], goal=goal)
 
 
+def _meets(best: Run | None, hpa: Run | None) -> bool:
+    """Cheaper than the HPA with no more scale actions than it."""
+    if best is None or hpa is None:
+        return False
+    return best.instance_hours < hpa.instance_hours and best.scale_actions <= hpa.scale_actions
+
+
 def render(runs: list[Run], oracle: dict[str, float], *, wall: float) -> str:
+    verdicts = []
+    for startup in STARTUPS:
+        hpa = best_of(runs, TRACE.key, "hpa", startup)
+        meeting = [v for v in VARIANTS if _meets(best_of(runs, TRACE.key, v, startup), hpa)]
+        if not meeting:
+            verdicts.append(f"at {startup:g} s none of them does")
+        elif len(meeting) == len(VARIANTS):
+            verdicts.append(f"at {startup:g} s every one does")
+        else:
+            verdicts.append(f"at {startup:g} s these do: " + "; ".join(meeting))
+    opening = (
+        "What the scale-down settings alone can do on World Cup 98: the cost and the scale actions of each "
+        "setting, and what it does to bursty traffic. Of the settings below, costing less than the HPA with no more "
+        f"scale actions than it: {', and '.join(verdicts)}. Same model, trace range and service level (99.9 %) "
+        f"as the decision-quality benchmark, but on the 0.05 grid ({TARGETS[0]:.2f} to {TARGETS[-1]:.2f}), "
+        "where a scaler's best target can be up to 0.04 below its best on the 0.01 grid: these rows show the "
+        "trade-off, the decision-quality table (0.01 grid) gives the verdict. Each row is the cheapest "
+        "setting that serves the goal; the HPA is the faithful baseline of that benchmark. The last two "
+        "columns are the same variant on NASA July 1995, a tuning trace: what shedding faster does to "
+        "bursty traffic."
+    )
     lines = [
         "## Scale-down settings on the World Cup 98 trace",
         "",
-        "Why the World Cup rows of the decision-quality table miss the target: every scale-down setting",
-        "we tried buys a lower cost with more scale actions, and none reaches both a lower cost than the",
-        "HPA and at most half its actions. Same model, trace range and service level (99.9 %) as the",
-        f"decision-quality benchmark, on the 0.05 grid ({TARGETS[0]:.2f} to {TARGETS[-1]:.2f}); each row is the",
-        "cheapest setting that serves the goal. The last two columns are the same variant on NASA July 1995, the",
-        "month the defaults are tuned on: what shedding faster does to bursty traffic.",
+        *textwrap.wrap(opening, width=100, break_on_hyphens=False),
         "",
         "| startup | scale_down settings | World Cup: best target | cost vs oracle | scale actions "
         "| vs hpa: cost | vs hpa: actions | meets both | NASA July: cost vs oracle | scale actions |",
@@ -135,7 +160,7 @@ def render(runs: list[Run], oracle: dict[str, float], *, wall: float) -> str:
             else:
                 cost = best.instance_hours / hpa.instance_hours - 1
                 share = best.scale_actions / hpa.scale_actions
-                meets = best.instance_hours < hpa.instance_hours and best.scale_actions * 2 <= hpa.scale_actions
+                meets = _meets(best, hpa)
                 versus = [f"{cost * 100:+.1f} %", f"{share * 100:.0f} %", "yes" if meets else "no"]
             lines.append(
                 f"| {startup:g} s | {name} | {best.target:.2f} | {best.instance_hours / oracle[TRACE.key]:.3f}x | "
