@@ -8,9 +8,8 @@ the default policy with each scale-down variant below is swept over the metric t
 in steps of 0.05) at both startup delays, and each row is the cheapest setting that serves 99.9 % of
 requests, as in the decision-quality benchmark. The HPA (`sim.hpa`, the faithful baseline) runs in the
 same sweep. A variant meets the decision-quality target when it costs less than the HPA with no more
-scale actions than it. Each
-variant also runs on NASA July 1995, the month the defaults are tuned on, to show what it would do
-to bursty traffic.
+scale actions than it. Each variant also runs on NASA July 1995, the month the defaults are tuned on,
+to show what it would do to bursty traffic.
 
     .venv/bin/python benchmarks/scale_down_tradeoff.py      # writes its section of benchmarks/RESULTS.md
 """
