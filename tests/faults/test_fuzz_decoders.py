@@ -35,8 +35,15 @@ POLICY = RetryPolicy(attempts=1, request_timeout=5.0, total_timeout=5.0, max_res
 MARKER = '"@@"'
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
+# Integers a 64-bit decoder keeps exact; beyond them a number comes back as the nearest float
+# (test_integers_beyond_64_bits_come_back_as_floats).
+EXACT_INTEGERS = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12),
+    st.none()
+    | st.booleans()
+    | EXACT_INTEGERS
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
     max_leaves=25,
 )
@@ -102,6 +109,12 @@ def test_the_typed_decoding_refuses_deep_nesting_before_decoding() -> None:
 @given(JSON_VALUES)
 def test_decode_json_round_trips_what_json_writes(value: Any) -> None:
     assert decode_json(json.dumps(value).encode(), what="fuzz", max_bytes=1 << 20) == value
+
+
+@pytest.mark.parametrize("value", [-(2**63) - 1, 2**64, -(10**30), 10**30])
+def test_integers_beyond_64_bits_come_back_as_floats(value: int) -> None:
+    decoded = decode_json(str(value).encode(), what="fuzz", max_bytes=1 << 20)
+    assert isinstance(decoded, float) and decoded == float(value)
 
 
 def _depth(value: Any) -> int:
