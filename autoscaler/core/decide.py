@@ -13,8 +13,10 @@ plain words. In order:
 3. `wait_for_ready`, `wait_for_full_window`: scale-down is held while instances are still becoming
    ready, and until one stabilisation window of recommendations has been observed (so a restart
    cannot cause a scale-down);
-4. `stabilize`: a scale-down goes only as low as the highest recommendation of its window (a
-   scale-up only as high as the lowest of its window, when one is set);
+4. `judge_fall`: while every metric's load has been falling (or flat) steadily (core.steady), a
+   scale-down goes by `scale_down.steady` in stages 4-6 instead of `scale_down`'s own window, step
+   limit and cooldown; `stabilize`: a scale-down goes only as low as the highest recommendation of
+   its window (a scale-up only as high as the lowest of its window, when one is set);
 5. `limit_step`, `skip_small_scale_down`: step limits per direction, and the smallest scale-down
    worth a deployment (`scale_down.min_step`);
 6. `cool_down`: cooldowns per direction, measured from the app's last scale by anyone (Marathon's
@@ -59,6 +61,7 @@ from autoscaler.core.stages import (
     cool_down,
     follow_forecast,
     hold_for_deployment,
+    judge_fall,
     keep_within_bounds,
     limit_step,
     propose,
@@ -95,6 +98,7 @@ SHAPING: tuple[Stage, ...] = (
     plan_fallback,
     wait_for_ready,
     wait_for_full_window,
+    judge_fall,
     stabilize,
     limit_step,
     skip_small_scale_down,
@@ -201,6 +205,8 @@ def _finish(draft: Draft, code: str, cause: str) -> Decision:
         pause=draft.pause if code == Hold.PAUSED else None,
         fallback=draft.fallback,
         ramp=draft.ramp,
+        loads=draft.loads,
+        steady_since=draft.steady,
     )
 
 

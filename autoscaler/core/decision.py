@@ -25,6 +25,7 @@ from autoscaler.core.pause import Pause
 from autoscaler.core.ramp import RampFloor, RampKey
 from autoscaler.core.rules import MetricEvaluation
 from autoscaler.core.schedule import Window
+from autoscaler.core.steady import LoadRun
 
 Action = Literal["up", "down", "none"]
 
@@ -75,7 +76,8 @@ class History:
     `ready`: the ready count of recent ticks, oldest first, for the metric window;
     `metrics_missing_since`: the first tick of the current run of ticks at which every metric of the
     app was missing (None while one is present), for the policy's `fallback`;
-    `ramp_bases`: the base each ramp in force started from (core.ramp).
+    `ramp_bases`: the base each ramp in force started from (core.ramp);
+    `loads`: each metric's load run, for the scale-down's steady settings (core.steady).
     The first two keep a run of ticks with the same count as one entry at the latest of them (the windows ask
     only whether a count was seen after a moment), so a steady app's History stays a few entries long.
     """
@@ -85,6 +87,7 @@ class History:
     ready: tuple[ReadyCount, ...] = ()
     metrics_missing_since: datetime | None = None
     ramp_bases: tuple[tuple[RampKey, int], ...] = ()
+    loads: tuple[LoadRun, ...] = ()
 
     def record(self, decision: Decision, *, keep: timedelta, at: datetime | None = None) -> History:
         """The history after `decision`, keeping only what a window of length `keep` can need.
@@ -111,7 +114,8 @@ class History:
         if bases == self.ramp_bases:
             bases = self.ramp_bases
         recommendations = self.recommendations
-        unchanged = missing is self.metrics_missing_since and bases is self.ramp_bases
+        loads = decision.loads if decision.loads != self.loads else self.loads
+        unchanged = missing is self.metrics_missing_since and bases is self.ramp_bases and loads is self.loads
         if decision.recommendation is None:
             if since is self.observing_since and ready is self.ready and unchanged:
                 return self
@@ -126,6 +130,7 @@ class History:
                 "ready": ready,
                 "metrics_missing_since": missing,
                 "ramp_bases": bases,
+                "loads": loads,
             },
         )
 
@@ -195,6 +200,10 @@ class Decision:
     fallback: FallbackState | None = None
     # The ramps of schedule windows in force (core.ramp): their floor, and the base it ramps from.
     ramp: RampFloor | None = None
+    # Each metric's load run after this tick (core.steady; empty when the policy has no steady
+    # scale-down), and since when the load has been steady if the scale-down went by it.
+    loads: tuple[LoadRun, ...] = ()
+    steady_since: datetime | None = None
 
     @property
     def action(self) -> Action:

@@ -52,6 +52,7 @@ __all__ = [
     "ScaleRule",
     "ScaleUpRule",
     "Schedule",
+    "SteadyFall",
     "substitute",
     "with_campaigns",
 ]
@@ -116,14 +117,38 @@ class ScaleUpRule(ScaleRule):
     max_step: StepLimits = (Step(percent=100.0), Step(count=4))
 
 
+class SteadyFall(ScaleRule):
+    """How a scale-down goes while the load is falling (or flat) steadily (see `core.steady`).
+
+    The load is steady when, for at least `window`, no metric's load (its proposal before rounding,
+    in instances) rose more than `tolerance` above its lowest since, none dropped by more than
+    `tolerance` from one tick to the next, and none collapsed (halved in one tick) without coming
+    back. Then the scale-down looks back `stabilization`, waits `cooldown` and sheds up to `max_step`
+    instead of the scale-down's own settings: a load that changes smoothly can be followed closely;
+    a bursty one never is steady, and keeps the careful settings.
+    """
+
+    window: Duration = timedelta(minutes=10)
+    tolerance: Annotated[float, fraction(low=0, high=1, low_open=True, high_open=True), AS_PERCENT] = 0.15
+    cooldown: Duration = timedelta(minutes=1)
+    max_step: StepLimits = (Step(percent=100.0),)
+    stabilization: Duration = timedelta(minutes=1)
+
+
 class ScaleDownRule(ScaleRule):
     """Scale-down defaults: wait for 10 min of lower recommendations, shed at most 20 % per action and
-    at least `min_step` (10 %: a smaller drop is not worth a deployment), 10 min between actions."""
+    at least `min_step` (10 %: a smaller drop is not worth a deployment), 10 min between actions;
+    faster while the load falls steadily (`steady`, null: never)."""
 
     cooldown: Duration = timedelta(minutes=10)
     max_step: StepLimits = (Step(percent=20.0),)
     stabilization: Duration = timedelta(minutes=10)
     min_step: MinStep = Step(percent=10.0)
+    steady: SteadyFall | None = SteadyFall()
+
+    def shedding(self, steady: bool) -> ScaleRule:
+        """The settings a scale-down goes by: the steady ones while the load falls steadily."""
+        return self.steady if steady and self.steady is not None else self
 
 
 class Predictive(Model):
@@ -267,7 +292,9 @@ class Policy(Model):
 
     def stabilization_window(self) -> timedelta:
         """How much History the engine needs: the longest stabilisation window or the metric window."""
-        return max(self.scale_down.stabilization, self.scale_up.stabilization, self.metric_window)
+        steady = self.scale_down.steady
+        longest = max(self.scale_down.stabilization, self.scale_up.stabilization, self.metric_window)
+        return longest if steady is None else max(longest, steady.stabilization)
 
 
 def with_campaigns(policy: Policy, campaigns: list[Campaign]) -> Policy:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from autoscaler.core.frozen import assemble
 from autoscaler.core.lazytext import LazyDetail
@@ -42,7 +43,7 @@ class MetricEvaluation(LazyDetail):
     first read (most decisions are never explained, and formatting is most of a tick's cost).
     """
 
-    __slots__ = ("kind", "name", "proposal", "source", "target", "value")
+    __slots__ = ("kind", "load", "name", "proposal", "source", "target", "value")
     _FIELDS = ("name", "source", "kind", "target", "value", "proposal")
 
     name: str
@@ -51,6 +52,10 @@ class MetricEvaluation(LazyDetail):
     target: float
     value: float | None
     proposal: int | None  # None: this metric is missing and may not drive a scale-down
+    # The load the value stands for, in instances: the proposal before rounding and tolerance (None
+    # when missing). It follows from the value and the ready count the detail names, so it is not
+    # compared; `core.steady` follows it from tick to tick.
+    load: float | None
 
     def __init__(  # noqa: PLR0917 - positional, as the dataclass it replaced
         self,
@@ -61,12 +66,23 @@ class MetricEvaluation(LazyDetail):
         value: float | None,
         proposal: int | None,
         detail: str | Callable[[], str],
+        *,
+        load: float | None = None,
     ) -> None:
         self._init(detail, name=name, source=source, kind=kind, target=target, value=value, proposal=proposal)
+        object.__setattr__(self, "load", load)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuilt, (self._fields(), self.load))
 
     @property
     def missing(self) -> bool:
         return self.proposal is None
+
+
+def _rebuilt(fields: tuple[Any, ...], load: float | None) -> MetricEvaluation:
+    """A MetricEvaluation from its pickled fields (`MetricEvaluation.__reduce__`)."""
+    return MetricEvaluation(*fields, load=load)
 
 
 def observe(
@@ -218,6 +234,7 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
             value,
             current,
             lambda: f"{arithmetic()}; within tolerance {tolerance:g} of {current}, proposes {current}",
+            load=raw,
         )
     proposal = max(0, math.ceil(raw - EPSILON))
     side = ""
@@ -231,7 +248,14 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
             proposal = kept
     final = proposal
     return MetricEvaluation(
-        spec.name, spec.source, spec.kind, target, value, proposal, lambda: f"{arithmetic()}{side}, proposes {final}"
+        spec.name,
+        spec.source,
+        spec.kind,
+        target,
+        value,
+        proposal,
+        lambda: f"{arithmetic()}{side}, proposes {final}",
+        load=raw,
     )
 
 

@@ -25,10 +25,11 @@ from autoscaler.core.fallback import FallbackState
 from autoscaler.core.forecast import LoadForecast, Outlook
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.pause import Pause
-from autoscaler.core.policy import Policy
+from autoscaler.core.policy import Policy, ScaleRule
 from autoscaler.core.ramp import RampFloor
 from autoscaler.core.rules import MetricEvaluation, evaluate_all
 from autoscaler.core.schedule import Window, active_windows
+from autoscaler.core.steady import LoadRun, advance, restarted, steady_since
 from autoscaler.core.units import format_duration
 
 # Scale-down waits while fewer than this share of the instances are ready (tasks still starting or
@@ -69,6 +70,12 @@ class Draft:
     clamps: list[Clamp] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)  # codes of stages that kept the count where it was
+    loads: tuple[LoadRun, ...] = ()  # each metric's load run after this tick (core.steady)
+    steady: datetime | None = None  # since when the load has been steady, when the scale-down goes by it
+
+    def down_rule(self) -> ScaleRule:
+        """The settings this tick's scale-down goes by: `scale_down`, or its `steady` ones."""
+        return self.policy.scale_down.shedding(self.steady is not None)
 
     @staticmethod
     def start(
@@ -104,6 +111,9 @@ class Draft:
             pause=pause,
             auto_lead=auto_lead,
         )
+        steady = policy.scale_down.steady
+        if steady is not None:
+            draft.loads = advance(history.loads, metrics, now, steady)
         if windows:
             floors = [w.min_instances for w in windows if w.min_instances is not None]
             ceilings = [w.max_instances for w in windows if w.max_instances is not None]
@@ -253,7 +263,33 @@ def wait_for_full_window(draft: Draft) -> None:
         draft.holds.append(Hold.STABILIZING)
 
 
-# --- 4. stabilisation windows ------------------------------------------------------------------------
+# --- 4. a steady fall is followed closely; stabilisation windows -------------------------------------
+
+
+def judge_fall(draft: Draft) -> None:
+    """A scale-down while every metric's load has been steady (core.steady) goes by `scale_down.steady`.
+
+    A count held up by a floor, the forecast, a ramp or the fallback is no fall of the load: while the
+    recommendation is raised above the metrics' proposal, the load runs begin again, so the steady
+    settings apply only a full window after the raise ends."""
+    rule = draft.policy.scale_down.steady
+    if rule is None:
+        return
+    if draft.loads and draft.recording is not None and draft.proposed is not None and draft.recording > draft.proposed:
+        draft.loads = restarted(draft.loads, draft.now)
+    if draft.desired >= draft.current:
+        return
+    since = steady_since(draft.loads, draft.metrics, draft.now, rule)
+    if since is None:
+        return
+    draft.steady = since
+    window, tolerance = format_duration(draft.now - since), rule.tolerance
+    draft.notes.append(
+        f"steady fall: for {window} no load rose more than {tolerance * 100:g}% above its lowest or dropped "
+        f"by more in one tick; the scale-down goes by scale_down.steady (stabilization "
+        f"{format_duration(rule.stabilization)}, cooldown {format_duration(rule.cooldown)}, "
+        f"max_step {', '.join(map(str, rule.max_step))})"
+    )
 
 
 def stabilize(draft: Draft) -> None:
@@ -263,7 +299,7 @@ def stabilize(draft: Draft) -> None:
     if desired == current:
         return
     up = desired > current
-    length = policy.scale_up.stabilization if up else policy.scale_down.stabilization
+    length = policy.scale_up.stabilization if up else draft.down_rule().stabilization
     cutoff = draft.now - length
     limit = draft.proposed if draft.proposed is not None else desired
     for past in draft.history.recommendations:
@@ -289,11 +325,12 @@ def limit_step(draft: Draft) -> None:
     if desired == current:
         return
     up = desired > current
-    rule = draft.policy.scale_up if up else draft.policy.scale_down
+    rule = draft.policy.scale_up if up else draft.down_rule()
     step = rule.step_size(current)
     if abs(desired - current) <= step:
         return
-    limits, name, sign = rule.max_step, "scale_up" if up else "scale_down", "+" if up else "-"
+    limits, sign = rule.max_step, "+" if up else "-"
+    name = "scale_up" if up else "scale_down.steady" if draft.steady is not None else "scale_down"
     draft.clamp(
         Rule.MAX_STEP,
         current + step if up else current - step,
@@ -327,11 +364,11 @@ def cool_down(draft: Draft) -> None:
     if desired == current or last is None:
         return
     up = desired > current
-    cooldown = (draft.policy.scale_up if up else draft.policy.scale_down).cooldown
+    cooldown = (draft.policy.scale_up if up else draft.down_rule()).cooldown
     elapsed = max(draft.now - last, timedelta(0))
     if elapsed >= cooldown:
         return
-    direction = "scale_up" if up else "scale_down"
+    direction = "scale_up" if up else "scale_down.steady" if draft.steady is not None else "scale_down"
     draft.clamp(
         Rule.COOLDOWN,
         current,

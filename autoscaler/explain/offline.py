@@ -62,6 +62,11 @@ def offline_unknowns(policy: Policy, *, startup: StartupEstimate | None) -> tupl
         "no ready counts of the metric window: it cannot see a metric_window hold after instances started",
         "no operator pauses: they are kept by the service (a pause in the app's labels is shown)",
     ]
+    if policy.scale_down.steady is not None:
+        unknown.append(
+            "no load history: it cannot tell a steady fall, so a scale-down is shown with the careful "
+            "scale_down settings, where the service may go by scale_down.steady"
+        )
     if learns(policy) and startup is None:
         unknown.append(
             f"no learned start-up time: the fallback {format_duration(FALLBACK_STARTUP)} is used (--startup sets one)"

@@ -281,6 +281,7 @@ async def test_offline_json_has_the_documented_fields_and_says_what_it_cannot_kn
         "no stabilisation history",
         "no ready counts of the metric window",
         "no operator pauses",
+        "no load history",
         "no learned start-up time",
     ]
     assert json.loads(json.dumps(body)) == body

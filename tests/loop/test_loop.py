@@ -173,11 +173,20 @@ async def test_marathon_down_is_reported_not_raised(clock: FakeClock) -> None:
     assert report.outcomes == {}
 
 
-async def test_restart_does_not_scale_down_before_a_full_stabilization_window(clock: FakeClock) -> None:
+@pytest.mark.parametrize(
+    ("steady", "written"),
+    [
+        ({}, 2),  # a flat load is steady: the scale-down follows it (scale_down.steady, no step limit)
+        ({"scale_down": {"steady": None}}, 8),  # without: max_step 20% of 10 = 2
+    ],
+)
+async def test_restart_does_not_scale_down_before_a_full_stabilization_window(
+    clock: FakeClock, steady: dict[str, object], written: int
+) -> None:
     target = FakeTarget(clock, [app("/a", 10)])
     provider = FakeProvider("prometheus", clock)
     provider.set(GROUPED, ({"marathon_app": "/a"}, 0.1))  # 10 x 0.1 / 0.5 = 2: wants far fewer
-    loop = make_loop([cpu_policy("/a")], target, provider, clock)
+    loop = make_loop([cpu_policy("/a", **steady)], target, provider, clock)
 
     codes = []
     for _ in range(40):  # 40 ticks x 15 s = 600 s = the default 10m window
@@ -188,7 +197,7 @@ async def test_restart_does_not_scale_down_before_a_full_stabilization_window(cl
 
     report = await loop.tick()  # now a full window has been observed
     assert report.outcomes["/a"].code == "scaled_down"
-    assert target.writes == [("/a", 8, False)]  # max_step 20% of 10 = 2
+    assert target.writes == [("/a", written, False)]
 
 
 async def test_cooldown_is_anchored_on_marathon_so_a_new_process_honours_it(clock: FakeClock) -> None:
