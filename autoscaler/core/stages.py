@@ -77,6 +77,10 @@ class Draft:
         """The settings this tick's scale-down goes by: `scale_down`, or its `steady` ones."""
         return self.policy.scale_down.shedding(self.steady is not None)
 
+    def rule_name(self, up: bool) -> str:
+        """The policy block whose settings this tick's move in that direction goes by."""
+        return "scale_up" if up else "scale_down.steady" if self.steady is not None else "scale_down"
+
     @staticmethod
     def start(
         policy: Policy,
@@ -329,8 +333,7 @@ def limit_step(draft: Draft) -> None:
     step = rule.step_size(current)
     if abs(desired - current) <= step:
         return
-    limits, sign = rule.max_step, "+" if up else "-"
-    name = "scale_up" if up else "scale_down.steady" if draft.steady is not None else "scale_down"
+    limits, name, sign = rule.max_step, draft.rule_name(up), "+" if up else "-"
     draft.clamp(
         Rule.MAX_STEP,
         current + step if up else current - step,
@@ -368,7 +371,7 @@ def cool_down(draft: Draft) -> None:
     elapsed = max(draft.now - last, timedelta(0))
     if elapsed >= cooldown:
         return
-    direction = "scale_up" if up else "scale_down.steady" if draft.steady is not None else "scale_down"
+    direction = draft.rule_name(up)
     draft.clamp(
         Rule.COOLDOWN,
         current,
