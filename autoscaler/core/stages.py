@@ -73,9 +73,10 @@ class Draft:
     loads: tuple[LoadRun, ...] = ()  # each metric's load run after this tick (core.steady)
     steady: datetime | None = None  # since when the load has been steady, when the scale-down goes by it
 
-    def down_rule(self) -> ScaleRule:
-        """The settings this tick's scale-down goes by: `scale_down`, or its `steady` ones."""
-        return self.policy.scale_down.shedding(self.steady is not None)
+    def rule(self, up: bool) -> ScaleRule:
+        """The settings this tick's move in that direction goes by: `scale_up`, or `scale_down` (its
+        `steady` ones while the load falls steadily)."""
+        return self.policy.scale_up if up else self.policy.scale_down.shedding(self.steady is not None)
 
     def rule_name(self, up: bool) -> str:
         """The policy block whose settings this tick's move in that direction goes by."""
@@ -299,11 +300,11 @@ def judge_fall(draft: Draft) -> None:
 def stabilize(draft: Draft) -> None:
     """A scale-down goes only as low as the highest recommendation of its window, a scale-up only as
     high as the lowest of its window (only the window of the direction of travel matters)."""
-    desired, current, policy = draft.desired, draft.current, draft.policy
+    desired, current = draft.desired, draft.current
     if desired == current:
         return
     up = desired > current
-    length = policy.scale_up.stabilization if up else draft.down_rule().stabilization
+    length = draft.rule(up).stabilization
     cutoff = draft.now - length
     limit = draft.proposed if draft.proposed is not None else desired
     for past in draft.history.recommendations:
@@ -329,7 +330,7 @@ def limit_step(draft: Draft) -> None:
     if desired == current:
         return
     up = desired > current
-    rule = draft.policy.scale_up if up else draft.down_rule()
+    rule = draft.rule(up)
     step = rule.step_size(current)
     if abs(desired - current) <= step:
         return
@@ -367,7 +368,7 @@ def cool_down(draft: Draft) -> None:
     if desired == current or last is None:
         return
     up = desired > current
-    cooldown = (draft.policy.scale_up if up else draft.down_rule()).cooldown
+    cooldown = draft.rule(up).cooldown
     elapsed = max(draft.now - last, timedelta(0))
     if elapsed >= cooldown:
         return
