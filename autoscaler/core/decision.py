@@ -134,6 +134,12 @@ class History:
             },
         )
 
+    def last_ready(self, since: datetime) -> int | None:
+        """The ready count of the newest tick recorded from `since` on (None: none is)."""
+        if not self.ready or self.ready[-1].at < since:
+            return None
+        return self.ready[-1].instances
+
     def ready_range(self, since: datetime, ready: int) -> tuple[int, int]:
         """The fewest and the most instances ready at the ticks from `since` on, `ready` (now) included."""
         fewest = most = ready

@@ -77,6 +77,10 @@ class MetricSpec(Model):
     # Graphite series name. ${app}, ${app_name} and ${app_dotted} are replaced per app.
     series: dict[str, str] | str | None = None
     max_age: Duration | None = None
+    # A `target_average` value at or above this is a utilisation at its cap: the load is at least the
+    # cap times the instances ready now (see core.rules). null: the average has no cap. Only a target
+    # below it makes the value a utilisation, so averages such as a queue of 5 per instance are unaffected.
+    saturation: Annotated[float, fraction(low=0, low_open=True)] | None = DEFAULT_SATURATION
 
     @model_validator(mode="after")
     def _exactly_one_target(self) -> MetricSpec:

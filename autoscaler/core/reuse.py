@@ -68,7 +68,10 @@ def inputs_of(
         return None  # the fallback follows the time since the metrics went missing
     # as decide computes it; without a History it is this tick's count alone, which evaluates the same
     ready = state.ready_instances
-    ready_range = history.ready_range(now - policy.metric_window, ready) if history.ready else (ready, ready)
+    since = now - policy.metric_window
+    fewest, most = history.ready_range(since, ready) if history.ready else (ready, ready)
+    # a saturated average above the fewest goes over the last tick's count (core.rules)
+    ready_range = (fewest, most, history.last_ready(since) if fewest < ready else None)
     windows: tuple[Window, ...] = ()
     if policy.schedules:
         if any(schedule.lead is None for schedule in policy.schedules):

@@ -15,6 +15,10 @@ from 2 instances, multiplied by the 4 that are ready now, would ask for twice th
 caller passes the fewest and the most instances ready within the window (`ready_range`): load above
 the target is taken over the fewest (instances that became ready within the window are not yet
 measured), load below it over the most (instances that went away within the window still lowered it).
+The exception is an average at its cap (`saturation`, a utilisation of 1.0 by default): every sample of
+the window was saturated, so the instances ready at the last tick (`last_ready`), which its newest
+samples measured, were all at the cap, and the load is at least theirs; the fewest would only slow a
+scale-up that is already late. Instances that became ready this tick are still not counted.
 
 The arithmetic of each proposal is kept as text, formatted only when someone reads it.
 """
@@ -26,6 +30,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from autoscaler.core.forecast import is_saturated
 from autoscaler.core.frozen import assemble
 from autoscaler.core.lazytext import LazyDetail
 from autoscaler.core.model import AppState, Observation, QueryResult, Sample
@@ -159,11 +164,13 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
     state: AppState,
     now: datetime,
     ready_range: tuple[int, int] | None = None,
+    last_ready: int | None = None,
 ) -> MetricEvaluation:
     """Turn one observation into a proposal, or explain why there is none.
 
     `ready_range`: the fewest and the most instances ready within the metric window (this tick's
-    included); without it, the ready count of this tick only.
+    included); without it, the ready count of this tick only. `last_ready`: the ready count of the
+    newest earlier tick within the window, which a saturated average has measured at its cap.
     """
 
     def missing(reason: str, value: float | None = None) -> MetricEvaluation:
@@ -196,6 +203,7 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
     target = spec.target
     average = spec.kind == "average"
     ready = measured = state.ready_instances
+    saturated = is_saturated(value, kind=spec.kind, target=target, saturation=spec.saturation)
     if average:
         if ready == 0:
             return missing("no ready instances, so an average per instance says nothing about load", value)
@@ -205,6 +213,8 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
             # load above the target over the fewest ready within the window, below it over the most
             if ratio > 1.0 and 0 < fewest < ready:
                 measured = fewest
+                if saturated and last_ready is not None and fewest < last_ready:
+                    measured = min(last_ready, ready)
             elif ratio < 1.0 and most > ready:
                 measured = most
         raw = measured * ratio
@@ -215,10 +225,16 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
     def arithmetic() -> str:
         if not average:
             return f"{value:g} / {target:g} per instance = {raw:.2f}"
+        window = _seconds(policy.metric_window)
+        if ready_range is not None and 0 < ready_range[0] < measured <= ready and ratio > 1.0:
+            return (
+                f"{ready} ready, {measured} at the last tick: the {window} average is at its cap "
+                f"(saturation {spec.saturation:g}), so its newest samples measured those {measured} at the cap, "
+                f"not only the fewest {ready_range[0]}: {measured} x {value:g} / {target:g} = {raw:.2f}"
+            )
         if measured == ready:
             return f"{ready} ready x {value:g} / {target:g} = {raw:.2f}"
         which = "fewest" if measured < ready else "most"
-        window = _seconds(policy.metric_window)
         return (
             f"{ready} ready, {measured} the {which} within the {window} metric window: "
             f"{measured} x {value:g} / {target:g} = {raw:.2f}"
@@ -266,9 +282,18 @@ def evaluate_all(
     state: AppState,
     now: datetime,
     ready_range: tuple[int, int] | None = None,
+    last_ready: int | None = None,
 ) -> list[MetricEvaluation]:
     return [
-        evaluate(spec, observations.get(spec.name), policy=policy, state=state, now=now, ready_range=ready_range)
+        evaluate(
+            spec,
+            observations.get(spec.name),
+            policy=policy,
+            state=state,
+            now=now,
+            ready_range=ready_range,
+            last_ready=last_ready,
+        )
         for spec in policy.metrics
     ]
 

@@ -97,8 +97,12 @@ class Draft:
         ready = state.ready_instances
         auto_lead = outlook.lead if outlook is not None else None
         windows = tuple(active_windows(policy.schedules, now, auto_lead=auto_lead)) if policy.schedules else ()
-        ready_range = history.ready_range(now - policy.metric_window, ready) if history.ready else None
-        metrics = tuple(evaluate_all(policy, observations, state=state, now=now, ready_range=ready_range))
+        since = now - policy.metric_window
+        ready_range = history.ready_range(since, ready) if history.ready else None
+        last_ready = history.last_ready(since)
+        metrics = tuple(
+            evaluate_all(policy, observations, state=state, now=now, ready_range=ready_range, last_ready=last_ready)
+        )
         forecast = outlook.forecast if outlook is not None and policy.predictive is not None else None
         draft = Draft(
             policy=policy,

@@ -421,43 +421,43 @@ CASES = [
     ),
     # --- the metric window (default 1m): ready counts that changed within it ---
     Case(
-        "2 ready 45s ago, 4 now: the saturated average is 2 instances' load: 2 x 1.0 / 0.5 = 4, not 8",
+        "2 ready 45s ago, 4 now: the average is 2 instances' load: 2 x 0.9 / 0.5 = 3.6, not 7.2",
         state(4),
-        {"cpu": fresh(1.0)},
+        {"cpu": fresh(0.9)},
         4,
         "metric_window",
         history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=45), 2), ReadyCount(ago(seconds=15), 4))),
     ),
     Case(
-        "2 ready exactly one window (60s) ago still counts: 2 x 1.0 / 0.5 = 4",
+        "2 ready exactly one window (60s) ago still counts: 2 x 0.9 / 0.5 = 3.6",
         state(4),
-        {"cpu": fresh(1.0)},
+        {"cpu": fresh(0.9)},
         4,
         "metric_window",
         history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=60), 2),)),
     ),
     Case(
-        "2 ready 75s ago is outside the 60s window: 4 x 1.0 / 0.5 = 8",
+        "2 ready 75s ago is outside the 60s window: 4 x 0.9 / 0.5 = 7.2",
         state(4),
-        {"cpu": fresh(1.0)},
+        {"cpu": fresh(0.9)},
         8,
         "scaled_up",
         "metrics",
         history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=75), 2),)),
     ),
     Case(
-        "metric_window 2m: 2 ready 75s ago counts: 2 x 1.0 / 0.5 = 4",
+        "metric_window 2m: 2 ready 75s ago counts: 2 x 0.9 / 0.5 = 3.6",
         state(4),
-        {"cpu": fresh(1.0)},
+        {"cpu": fresh(0.9)},
         4,
         "metric_window",
         policy={"metric_window": "2m"},
         history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=75), 2),)),
     ),
     Case(
-        "metric_window 0s: only this tick's ready count: 4 x 1.0 / 0.5 = 8",
+        "metric_window 0s: only this tick's ready count: 4 x 0.9 / 0.5 = 7.2",
         state(4),
-        {"cpu": fresh(1.0)},
+        {"cpu": fresh(0.9)},
         8,
         "scaled_up",
         "metrics",
@@ -465,13 +465,66 @@ CASES = [
         history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=15), 2),)),
     ),
     Case(
-        "no ready instance within the window says nothing: 4 x 1.0 / 0.5 = 8",
+        "no ready instance within the window says nothing: 4 x 0.9 / 0.5 = 7.2",
+        state(4),
+        {"cpu": fresh(0.9)},
+        8,
+        "scaled_up",
+        "metrics",
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=30), 0),)),
+    ),
+    Case(
+        "an average at its cap (1.0) measured the 4 ready at the last tick at the cap: 4 x 1.0 / 0.5 = 8, not 4",
         state(4),
         {"cpu": fresh(1.0)},
         8,
         "scaled_up",
         "metrics",
-        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=30), 0),)),
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=45), 2), ReadyCount(ago(seconds=15), 4))),
+    ),
+    Case(
+        "at the cap: 2, then 3 at the last tick, 4 now: over the 3 its newest samples measured: 3 x 1.0 / 0.5 = 6",
+        state(4),
+        {"cpu": fresh(1.0)},
+        6,
+        "scaled_up",
+        "metrics",
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=45), 2), ReadyCount(ago(seconds=15), 3))),
+    ),
+    Case(
+        "at the cap, but the 4 became ready this tick: not measured yet, over the 2: 2 x 1.0 / 0.5 = 4",
+        state(4),
+        {"cpu": fresh(1.0)},
+        4,
+        "metric_window",
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=45), 2), ReadyCount(ago(seconds=15), 2))),
+    ),
+    Case(
+        "saturation 1.2: an average of 1.0 is not at the cap, so over the fewest: 2 x 1.0 / 0.5 = 4",
+        state(4),
+        {"cpu": fresh(1.0)},
+        4,
+        "metric_window",
+        policy={"metrics": [{**CPU, "saturation": 1.2}]},
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=45), 2), ReadyCount(ago(seconds=15), 4))),
+    ),
+    Case(
+        "saturation null: no cap, so a high average is over the fewest: 2 x 1.0 / 0.5 = 4",
+        state(4),
+        {"cpu": fresh(1.0)},
+        4,
+        "metric_window",
+        policy={"metrics": [{**CPU, "saturation": None}]},
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=45), 2), ReadyCount(ago(seconds=15), 4))),
+    ),
+    Case(
+        "a target at or above the saturation is not a utilisation: 2 x 3 / 1.5 = 4 over the fewest",
+        state(4),
+        {"cpu": fresh(3.0)},
+        4,
+        "metric_window",
+        policy={"metrics": [{**CPU, "target_average": 1.5}]},
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=45), 2), ReadyCount(ago(seconds=15), 4))),
     ),
     Case(
         "below target over the most ready within the window: 10 ready 30s ago, 8 now: 10 x 0.3 / 0.5 = 6, not 5",
@@ -1207,9 +1260,27 @@ def test_history_record_when_the_clock_went_back() -> None:
 
 def test_explain_names_the_metric_window_when_it_changed_the_count() -> None:
     history = replace(OBSERVED, ready=(ReadyCount(ago(seconds=45), 2),))
-    decision = run(make_policy(), state(4), {"cpu": fresh(1.0)}, history)
+    decision = run(make_policy(), state(4), {"cpu": fresh(0.9)}, history)
     assert decision.desired == 4
-    assert "4 ready, 2 the fewest within the 60s metric window: 2 x 1 / 0.5 = 4.00, proposes 4" in decision.explain()
+    assert "4 ready, 2 the fewest within the 60s metric window: 2 x 0.9 / 0.5 = 3.60, proposes 4" in decision.explain()
+
+
+def test_explain_says_why_a_saturated_average_goes_over_the_last_ticks_ready_count() -> None:
+    history = replace(OBSERVED, ready=(ReadyCount(ago(seconds=45), 2), ReadyCount(ago(seconds=15), 3)))
+    decision = run(make_policy(), state(4), {"cpu": fresh(1.0)}, history)
+    assert decision.desired == 6
+    assert (
+        "4 ready, 3 at the last tick: the 60s average is at its cap (saturation 1), so its newest samples "
+        "measured those 3 at the cap, not only the fewest 2: 3 x 1 / 0.5 = 6.00, proposes 6"
+    ) in decision.explain()
+
+
+def test_history_last_ready_is_the_newest_tick_within_the_window() -> None:
+    history = replace(OBSERVED, ready=(ReadyCount(ago(seconds=45), 2), ReadyCount(ago(seconds=15), 3)))
+    assert history.last_ready(ago(seconds=60)) == 3
+    assert history.last_ready(ago(seconds=15)) == 3
+    assert history.last_ready(ago(seconds=10)) is None
+    assert OBSERVED.last_ready(ago(seconds=60)) is None
 
 
 # --- reasons are formatted when read, and behave as plain values ---
