@@ -78,8 +78,8 @@ class MetricSpec(Model):
     series: dict[str, str] | str | None = None
     max_age: Duration | None = None
     # A `target_average` value at or above this is a utilisation at its cap: the load is at least the
-    # cap times the instances ready now (see core.rules). null: the average has no cap. Only a target
-    # below it makes the value a utilisation, so averages such as a queue of 5 per instance are unaffected.
+    # cap times the instances ready at the last tick (see core.rules). null: the average has no cap.
+    # Only a target below it makes the value a utilisation: a queue of 5 per instance is unaffected.
     saturation: Annotated[float, fraction(low=0, low_open=True)] | None = DEFAULT_SATURATION
 
     @model_validator(mode="after")

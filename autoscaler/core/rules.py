@@ -203,7 +203,7 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
     target = spec.target
     average = spec.kind == "average"
     ready = measured = state.ready_instances
-    saturated = is_saturated(value, kind=spec.kind, target=target, saturation=spec.saturation)
+    over_last_tick = False  # a saturated average went over the last tick's ready count, not the fewest
     if average:
         if ready == 0:
             return missing("no ready instances, so an average per instance says nothing about load", value)
@@ -213,8 +213,9 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
             # load above the target over the fewest ready within the window, below it over the most
             if ratio > 1.0 and 0 < fewest < ready:
                 measured = fewest
+                saturated = is_saturated(value, kind=spec.kind, target=target, saturation=spec.saturation)
                 if saturated and last_ready is not None and fewest < last_ready:
-                    measured = min(last_ready, ready)
+                    measured, over_last_tick = min(last_ready, ready), True
             elif ratio < 1.0 and most > ready:
                 measured = most
         raw = measured * ratio
@@ -226,7 +227,7 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
         if not average:
             return f"{value:g} / {target:g} per instance = {raw:.2f}"
         window = _seconds(policy.metric_window)
-        if ready_range is not None and 0 < ready_range[0] < measured <= ready and ratio > 1.0:
+        if over_last_tick and ready_range is not None:
             return (
                 f"{ready} ready, {measured} at the last tick: the {window} average is at its cap "
                 f"(saturation {spec.saturation:g}), so its newest samples measured those {measured} at the cap, "
