@@ -6,7 +6,10 @@ Two kinds of metric:
   no instance is ready, so that case counts as missing.
 - `target_per_instance`: the value is a total for the app (queue depth); the proposal is
   ceil(value / target). It works from zero instances.
-Within the tolerance band around the current count the proposal is the current count (no flapping).
+Within the tolerance band around the current count the proposal is the current count (no flapping),
+except for an average at its cap above the target: the load is at least what it shows and may be
+far more, so it is no value near the target (with a target of 0.95 and the default tolerance 0.1, a
+saturated 1.0 would otherwise be "within tolerance" and never scale up).
 Missing, non-finite, implausible or stale values give no proposal at all, never zero.
 
 A `target_average` value is an average over the metric window (`rate(...[1m])`), so when the ready
@@ -204,17 +207,18 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
     average = spec.kind == "average"
     ready = measured = state.ready_instances
     over_last_tick = False  # a saturated average went over the last tick's ready count, not the fewest
+    capped = False  # an average at its cap, above the target: a lower bound of the load
     if average:
         if ready == 0:
             return missing("no ready instances, so an average per instance says nothing about load", value)
         ratio = value / target
+        capped = ratio > 1.0 and is_saturated(value, kind=spec.kind, target=target, saturation=spec.saturation)
         if ready_range is not None:
             fewest, most = ready_range
             # load above the target over the fewest ready within the window, below it over the most
             if ratio > 1.0 and 0 < fewest < ready:
                 measured = fewest
-                saturated = is_saturated(value, kind=spec.kind, target=target, saturation=spec.saturation)
-                if saturated and last_ready is not None and fewest < last_ready:
+                if capped and last_ready is not None and fewest < last_ready:
                     measured, over_last_tick = min(last_ready, ready), True
             elif ratio < 1.0 and most > ready:
                 measured = most
@@ -241,7 +245,7 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
             f"{measured} x {value:g} / {target:g} = {raw:.2f}"
         )
 
-    if current > 0 and abs(ratio - 1.0) <= policy.tolerance + EPSILON:
+    if current > 0 and not capped and abs(ratio - 1.0) <= policy.tolerance + EPSILON:
         tolerance = policy.tolerance
         return MetricEvaluation(
             spec.name,
@@ -253,27 +257,34 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
             lambda: f"{arithmetic()}; within tolerance {tolerance:g} of {current}, proposes {current}",
             load=raw,
         )
-    proposal = max(0, math.ceil(raw - EPSILON))
-    side = ""
-    if average and current > 0:
-        # Fewer (or more) ready instances than current must not turn load above target into a
-        # scale-down (or load below target into a scale-up): keep the proposal on the value's side.
-        kept = max(proposal, current) if ratio > 1.0 else min(proposal, current)
-        if kept != proposal:
-            side = " (above target, so not below" if ratio > 1.0 else " (below target, so not above"
-            side += f" the current {current})"
-            proposal = kept
-    final = proposal
+    final, side = _on_its_side(max(0, math.ceil(raw - EPSILON)), current, ratio, average=average)
+    if capped and current > 0 and ratio - 1.0 <= policy.tolerance + EPSILON:
+        cap, tolerance = spec.saturation, policy.tolerance
+        side += f" (at its cap {cap:g}, so not within tolerance {tolerance:g}: the load is at least this)"
     return MetricEvaluation(
         spec.name,
         spec.source,
         spec.kind,
         target,
         value,
-        proposal,
+        final,
         lambda: f"{arithmetic()}{side}, proposes {final}",
         load=raw,
     )
+
+
+def _on_its_side(proposal: int, current: int, ratio: float, *, average: bool) -> tuple[int, str]:
+    """The proposal kept on the value's side of the current count, and what that changed, in words.
+
+    Fewer (or more) ready instances than current must not turn an average above the target into a
+    scale-down (or one below it into a scale-up)."""
+    if not average or current <= 0:
+        return proposal, ""
+    kept = max(proposal, current) if ratio > 1.0 else min(proposal, current)
+    if kept == proposal:
+        return proposal, ""
+    side = " (above target, so not below" if ratio > 1.0 else " (below target, so not above"
+    return kept, f"{side} the current {current})"
 
 
 def evaluate_all(

@@ -527,6 +527,32 @@ CASES = [
         history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=45), 2), ReadyCount(ago(seconds=15), 4))),
     ),
     Case(
+        "target 0.95: a saturated 1.0 is only 5 % above it, but at its cap it is never within tolerance: "
+        "10 x 1.0 / 0.95 = 10.53 -> 11",
+        state(10),
+        {"cpu": fresh(1.0)},
+        11,
+        "scaled_up",
+        "metrics",
+        policy={"metrics": [{**CPU, "target_average": 0.95}]},
+    ),
+    Case(
+        "target 0.95: 0.99 is below the cap, so within tolerance (1.04)",
+        state(10),
+        {"cpu": fresh(0.99)},
+        10,
+        "within_tolerance",
+        policy={"metrics": [{**CPU, "target_average": 0.95}]},
+    ),
+    Case(
+        "target 0.95, saturation null: no cap, so 1.0 is within tolerance (1.05)",
+        state(10),
+        {"cpu": fresh(1.0)},
+        10,
+        "within_tolerance",
+        policy={"metrics": [{**CPU, "target_average": 0.95, "saturation": None}]},
+    ),
+    Case(
         "below target over the most ready within the window: 10 ready 30s ago, 8 now: 10 x 0.3 / 0.5 = 6, not 5",
         state(8),
         {"cpu": fresh(0.3)},
@@ -1272,6 +1298,16 @@ def test_explain_says_why_a_saturated_average_goes_over_the_last_ticks_ready_cou
     assert (
         "4 ready, 3 at the last tick: the 60s average is at its cap (saturation 1), so its newest samples "
         "measured those 3 at the cap, not only the fewest 2: 3 x 1 / 0.5 = 6.00, proposes 6"
+    ) in decision.explain()
+
+
+def test_explain_says_a_saturated_average_is_not_within_tolerance() -> None:
+    policy = make_policy(metrics=[{**CPU, "target_average": 0.95}])
+    decision = run(policy, state(10), {"cpu": fresh(1.0)})
+    assert decision.desired == 11
+    assert (
+        "10 ready x 1 / 0.95 = 10.53 (at its cap 1, so not within tolerance 0.1: the load is at least this), "
+        "proposes 11"
     ) in decision.explain()
 
 
