@@ -80,7 +80,13 @@ def policies(draw: st.DrawFn, min_metrics: int = 0, windows: bool = True) -> Pol
             "tolerance": draw(st.sampled_from([0.0, 0.05, 0.1, 0.3])),
             "max_metric_age": draw(st.sampled_from(["30s", "3m", "10m"])),
             "scale_up": {"cooldown": draw(seconds), "max_step": draw(steps), "stabilization": draw(seconds)},
-            "scale_down": {"cooldown": draw(seconds), "max_step": draw(steps), "stabilization": draw(seconds)},
+            "scale_down": {
+                "cooldown": draw(seconds),
+                "max_step": draw(steps),
+                "stabilization": draw(seconds),
+                # the default steady fall, none, or one that is steady within a few ticks
+                "steady": draw(st.sampled_from([{}, None, {"window": "1m", "tolerance": "30%"}])),
+            },
         }
     )
 
