@@ -314,8 +314,7 @@ class ControlLoop:
         return outcome
 
     def startup_estimate(self, app_id: str) -> StartupEstimate | None:
-        """The app's start-up time learned from Marathon (apps with `predictive`, `lead: auto` or a steady
-        scale-down)."""
+        """The app's start-up time learned from Marathon (apps with `predictive` or `lead: auto`)."""
         return self.startup.estimate(app_id)
 
     async def _load_history(self, now: datetime) -> None:

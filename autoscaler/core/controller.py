@@ -10,10 +10,8 @@ them. `AppController` holds that for one app and performs the per-app step in on
 4. the forecaster records the load the decision measured (against the History *before* it);
 5. the History records the decision.
 
-Steps 2 and 4 run only for a policy that `learns` (it forecasts, or has a `lead: auto` schedule);
-the others pay nothing for them. Step 1 runs also for a policy with a steady scale-down
-(`scale_down.steady`), which keeps what the loads of the last start-up time needed (core.steady),
-and then on the ticks that decide anew only. With `reuse`, a steady app's last decision is taken again instead of
+Steps 1, 2 and 4 run only for a policy that `learns` (it forecasts, or has a `lead: auto` schedule);
+the others pay nothing for them. With `reuse`, a steady app's last decision is taken again instead of
 recomputed (`core.reuse`), as the live loop does over thousands of apps.
 
 The controller is pure in the engine's sense: the time, the state and the observations are values
@@ -69,7 +67,6 @@ class AppController:
         "startup",
         "tick",
         "tracker",
-        "tracks",
     )
 
     def __init__(
@@ -90,9 +87,8 @@ class AppController:
         self._history = history if history is not None else History()
         self._unrecorded: datetime | None = None  # the last tick that reused the held decision, not yet recorded
         self.forecaster = forecaster if forecaster is not None else Forecaster(policy.predictive)
-        self.keep = policy.history_span()  # how much History the policy's windows need
+        self.keep = policy.stabilization_window()  # how much History the policy's windows need
         self.learns = learns(policy)
-        self.tracks = self.learns or policy.scale_down.steady is not None  # needs the start-up time
         self.reuse = reuse
         self.reused = False  # whether the last step took the previous decision again
         self.last_outlook: Outlook | None = None  # what the last decision was given (shown by explain)
@@ -138,11 +134,11 @@ class AppController:
         estimate = self.tracker.observe(state, now)
         return estimate.duration if estimate is not None else None
 
-    def outlook(self, state: AppState, now: datetime, *, startup: timedelta | None = None) -> Outlook | None:
-        """Step 2: the forecaster's outlook at `now` over `startup` (None for a policy that does not learn)."""
+    def outlook(self, state: AppState, now: datetime) -> Outlook | None:
+        """Steps 1 and 2: the forecaster's outlook at `now` (None for a policy that does not learn)."""
         if not self.learns:
             return None
-        return self.forecaster.outlook(self.policy, now, startup=startup, tick=self.tick)
+        return self.forecaster.outlook(self.policy, now, startup=self.startup_time(state, now), tick=self.tick)
 
     def step(
         self, state: AppState, observations: Mapping[str, Observation], now: datetime, *, pause: Pause | None = None
@@ -166,9 +162,8 @@ class AppController:
                 self._unrecorded = now  # recorded when the History is next read (`history`)
                 return decision
         history = self.history
-        startup = self.startup_time(state, now) if self.tracks else None
-        outlook = self.last_outlook = self.outlook(state, now, startup=startup)
-        decision = decide(self.policy, state, observations, history, now, outlook=outlook, pause=pause, startup=startup)
+        outlook = self.last_outlook = self.outlook(state, now)
+        decision = decide(self.policy, state, observations, history, now, outlook=outlook, pause=pause)
         if self.learns:
             self.forecaster.record(self.policy, decision, history)
         self._held = (inputs, decision) if inputs is not None and reusable(decision) else None
@@ -177,5 +172,5 @@ class AppController:
 
     def wrote(self, instances: int, *, at: datetime) -> None:
         """Marathon accepted a write of `instances` at `at`: a scale-up opens a start-up measurement."""
-        if self.tracks and self.tracker is not None:
+        if self.learns and self.tracker is not None:
             self.tracker.wrote(self.policy.app, instances=instances, at=at)

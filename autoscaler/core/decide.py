@@ -43,7 +43,7 @@ I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from autoscaler.core.codes import Cause, Hold, Outcome, Rule
 from autoscaler.core.decision import Action, Clamp, Decision, History, ReadyCount, Recommendation
@@ -148,18 +148,15 @@ def decide(
     *,
     outlook: Outlook | None = None,
     pause: Pause | None = None,
-    startup: timedelta | None = None,
 ) -> Decision:
     """Decide the instance count of one app. Pure and deterministic.
 
     `outlook` (optional) carries what the caller forecast from pure functions: the seasonal forecast
     of the load (`core.forecast`) and the lead for `lead: auto`. The forecast may only raise the
     recommendation, and only when the policy's `predictive.mode` is `on`. `pause`, the pause in force
-    for the app, has the last word (`FINAL`): the count stays put, with code `paused`. `startup`: how
-    long the app's new instances take to become ready (learned by the caller; None: not known), how
-    far back a steady scale-down keeps what the loads needed (core.steady).
+    for the app, has the last word (`FINAL`): the count stays put, with code `paused`.
     """
-    draft = Draft.start(policy, state, observations, history, now, outlook=outlook, pause=pause, startup=startup)
+    draft = Draft.start(policy, state, observations, history, now, outlook=outlook, pause=pause)
     shaped = draft.desired
     for stage in SHAPING:
         stage(draft)
@@ -210,7 +207,6 @@ def _finish(draft: Draft, code: str, cause: str) -> Decision:
         ramp=draft.ramp,
         loads=draft.loads,
         steady_since=draft.steady,
-        kept=draft.kept,
     )
 
 

@@ -44,21 +44,6 @@ class ReadyCount:
     instances: int
 
 
-def _peak_appended(
-    items: tuple[Recommendation, ...], item: Recommendation, cutoff: datetime
-) -> tuple[Recommendation, ...]:
-    """`items` (oldest first) without those at or before `cutoff`, then `item`, keeping only what the
-    highest count of a window ending now can be: an entry with a newer one of at least its count after
-    it never is, so the counts left fall from oldest to newest. If the clock went back, nothing but the
-    expired entries is dropped (`History.kept_since` takes the highest of what is left)."""
-    kept = [entry for entry in items if entry.at > cutoff]
-    if not kept or kept[-1].at <= item.at:
-        while kept and kept[-1].instances <= item.instances:
-            kept.pop()
-    kept.append(item)
-    return tuple(kept)
-
-
 def _appended(items: tuple[Any, ...], item: Any, cutoff: datetime) -> tuple[Any, ...]:
     """`items` (oldest first) without those at or before `cutoff`, then `item`.
 
@@ -92,9 +77,7 @@ class History:
     `metrics_missing_since`: the first tick of the current run of ticks at which every metric of the
     app was missing (None while one is present), for the policy's `fallback`;
     `ramp_bases`: the base each ramp in force started from (core.ramp);
-    `loads`: each metric's load run, for the scale-down's steady settings (core.steady);
-    `kept`: the count each recent tick's loads keep (`core.steady.kept_count`), only the entries that
-    can be the highest of a window ending later (counts falling from oldest to newest).
+    `loads`: each metric's load run, for the scale-down's steady settings (core.steady).
     The first two keep a run of ticks with the same count as one entry at the latest of them (the windows ask
     only whether a count was seen after a moment), so a steady app's History stays a few entries long.
     """
@@ -105,7 +88,6 @@ class History:
     metrics_missing_since: datetime | None = None
     ramp_bases: tuple[tuple[RampKey, int], ...] = ()
     loads: tuple[LoadRun, ...] = ()
-    kept: tuple[Recommendation, ...] = ()
 
     def record(self, decision: Decision, *, keep: timedelta, at: datetime | None = None) -> History:
         """The history after `decision`, keeping only what a window of length `keep` can need.
@@ -133,11 +115,7 @@ class History:
             bases = self.ramp_bases
         recommendations = self.recommendations
         loads = decision.loads if decision.loads != self.loads else self.loads
-        kept = self.kept
-        if decision.kept is not None:
-            kept = _peak_appended(kept, Recommendation(at, decision.kept), cutoff)
-        unchanged = missing is self.metrics_missing_since and bases is self.ramp_bases
-        unchanged = unchanged and loads is self.loads and kept is self.kept
+        unchanged = missing is self.metrics_missing_since and bases is self.ramp_bases and loads is self.loads
         if decision.recommendation is None:
             if since is self.observing_since and ready is self.ready and unchanged:
                 return self
@@ -153,18 +131,8 @@ class History:
                 "metrics_missing_since": missing,
                 "ramp_bases": bases,
                 "loads": loads,
-                "kept": kept,
             },
         )
-
-    def kept_since(self, since: datetime) -> int | None:
-        """The highest count the loads of the ticks after `since` keep (None: no tick recorded one);
-        after, not from, as the stabilisation windows look back."""
-        highest: int | None = None
-        for entry in self.kept:
-            if entry.at > since and (highest is None or entry.instances > highest):
-                highest = entry.instances
-        return highest
 
     def last_ready(self, since: datetime) -> int | None:
         """The ready count of the newest tick recorded from `since` on (None: none is)."""
@@ -242,9 +210,6 @@ class Decision:
     # scale-down), and since when the load has been steady if the scale-down went by it.
     loads: tuple[LoadRun, ...] = ()
     steady_since: datetime | None = None
-    # The fewest instances at which no metric's load of this tick would scale up (core.steady
-    # `kept_count`; None without a steady scale-down or a load); kept in History for the steady fall.
-    kept: int | None = None
 
     @property
     def action(self) -> Action:

@@ -295,18 +295,10 @@ class Policy(Model):
         return self
 
     def stabilization_window(self) -> timedelta:
-        """The longest window of recommendations a decision looks back over: the longest stabilisation
-        window or the metric window."""
+        """How much History the engine needs: the longest stabilisation window or the metric window."""
         steady = self.scale_down.steady
         longest = max(self.scale_down.stabilization, self.scale_up.stabilization, self.metric_window)
         return longest if steady is None else max(longest, steady.stabilization)
-
-    def history_span(self) -> timedelta:
-        """How much History the engine keeps: the stabilisation window, or the steady fall's window if
-        longer (core.steady: the counts its loads keep over the start-up time, at most that window)."""
-        steady = self.scale_down.steady
-        window = self.stabilization_window()
-        return window if steady is None else max(window, steady.window)
 
 
 def with_campaigns(policy: Policy, campaigns: list[Campaign]) -> Policy:

@@ -25,11 +25,11 @@ from autoscaler.core.fallback import FallbackState
 from autoscaler.core.forecast import LoadForecast, Outlook
 from autoscaler.core.model import AppState, Observation
 from autoscaler.core.pause import Pause
-from autoscaler.core.policy import Policy, ScaleRule, SteadyFall
+from autoscaler.core.policy import Policy, ScaleRule
 from autoscaler.core.ramp import RampFloor
 from autoscaler.core.rules import MetricEvaluation, evaluate_all
 from autoscaler.core.schedule import Window, active_windows
-from autoscaler.core.steady import LoadRun, advance, kept_count, restarted, steady_since
+from autoscaler.core.steady import LoadRun, advance, restarted, steady_since
 from autoscaler.core.units import format_duration
 
 # Scale-down waits while fewer than this share of the instances are ready (tasks still starting or
@@ -72,8 +72,6 @@ class Draft:
     holds: list[Hold] = field(default_factory=list)  # codes of stages that kept the count where it was
     loads: tuple[LoadRun, ...] = ()  # each metric's load run after this tick (core.steady)
     steady: datetime | None = None  # since when the load has been steady, when the scale-down goes by it
-    kept: int | None = None  # the fewest instances at which no load of this tick would scale up (core.steady)
-    startup: timedelta | None = None  # the app's learned start-up time (None: not known)
 
     def rule(self, up: bool) -> ScaleRule:
         """The settings this tick's move in that direction goes by: `scale_up`, or `scale_down` (its
@@ -94,7 +92,6 @@ class Draft:
         *,
         outlook: Outlook | None,
         pause: Pause | None = None,
-        startup: timedelta | None = None,
     ) -> Draft:
         """The draft before any stage: the metrics evaluated, the windows in force found."""
         ready = state.ready_instances
@@ -122,12 +119,10 @@ class Draft:
             desired=state.instances,
             pause=pause,
             auto_lead=auto_lead,
-            startup=startup,
         )
         steady = policy.scale_down.steady
         if steady is not None:
             draft.loads = advance(history.loads, metrics, now, steady)
-            draft.kept = kept_count(metrics, policy.tolerance)
         if windows:
             floors = [w.min_instances for w in windows if w.min_instances is not None]
             ceilings = [w.max_instances for w in windows if w.max_instances is not None]
@@ -304,34 +299,6 @@ def judge_fall(draft: Draft) -> None:
         f"{format_duration(rule.stabilization)}, cooldown {format_duration(rule.cooldown)}, "
         f"max_step {', '.join(map(str, rule.max_step))})"
     )
-    keep_the_window(draft, rule)
-
-
-def keep_the_window(draft: Draft, rule: SteadyFall) -> None:
-    """A steady scale-down sheds no lower than the count every load of the app's last start-up time
-    keeps (core.steady): below it, a load seen within the time a shed instance takes to come back
-    would scale up again. Nothing is kept before a start-up time is known."""
-    if draft.startup is None or draft.startup <= timedelta(0):
-        return
-    look_back = min(draft.startup, rule.window)
-    recorded = draft.history.kept_since(draft.now - look_back)
-    floor = max((count for count in (recorded, draft.kept) if count is not None), default=None)
-    if floor is None or floor <= draft.desired:
-        return
-    current, after, tolerance = draft.current, min(floor, draft.current), draft.policy.tolerance
-    fewer, window = floor - 1, format_duration(look_back)
-    draft.clamp(
-        Rule.STABILIZATION,
-        after,
-        lambda: (
-            f"a load of the last {window} (the start-up time, at most the steady window) was more than "
-            f"{fewer} x (1 + tolerance {tolerance:g}) = {fewer * (1 + tolerance):.2f} instances' worth at the "
-            f"target, so {fewer} would scale up again before a shed instance could be back: "
-            + (f"the steady fall sheds no lower than {after}" if after < current else f"holds at {current}")
-        ),
-    )
-    if after == current:
-        draft.holds.append(Hold.STABILIZING)
 
 
 def stabilize(draft: Draft) -> None:

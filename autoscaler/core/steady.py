@@ -16,13 +16,6 @@ instances) is followed tick by tick as a *run* (`LoadRun`):
 
 The load is steady when every metric's run is at least `scale_down.steady.window` old and none waits
 for a collapse to end: the scale-down then goes by `scale_down.steady` (`ScaleDownRule.shedding`).
-A steady scale-down sheds no lower than the count every load of the app's last start-up time (at
-most `window`) keeps (`kept_count`): the smallest count at which none of those loads would be more
-than the policy's `tolerance` above the target. Below it, a load seen within the time a shed instance
-takes to come back would scale the app up again, and smooth traffic wavers that much: shedding to the
-proposal of the tick's own load turned a third of the steady scale-downs of a small fleet into a
-scale-up within half an hour. The count is kept per tick in History (`History.kept`, the highest of
-the window); before a start-up time is known (the caller learns it) nothing is kept.
 A count held up by a floor, the forecast, a ramp or the fallback is no fall of the load: while the
 recommendation is raised above the metrics' proposal the runs begin again at every tick (`restarted`,
 from `core.stages.judge_fall`).
@@ -32,14 +25,12 @@ as they were, so a reused decision (core.reuse) keeps them too.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from autoscaler.core.policy import SteadyFall
 from autoscaler.core.rules import MetricEvaluation
-from autoscaler.core.units import EPSILON
 
 # A load below this share of last tick's has collapsed (an interruption, not a fall).
 COLLAPSE = 0.5
@@ -105,17 +96,3 @@ def steady_since(
         if not run.steady_at(now, rule):
             return None
     return max(run.since for run in runs)
-
-
-def kept_count(metrics: Sequence[MetricEvaluation], tolerance: float) -> int | None:
-    """The fewest instances at which no metric's load of this tick is more than `tolerance` above its
-    target (so none would scale up): ceil(load / (1 + tolerance)), the highest over the metrics with
-    a load; None when none has one."""
-    kept: int | None = None
-    for metric in metrics:
-        load = metric.load
-        if load is not None:
-            count = max(0, math.ceil(load / (1 + tolerance) - EPSILON))
-            if kept is None or count > kept:
-                kept = count
-    return kept

@@ -70,7 +70,7 @@ def test_a_step_is_decide_then_record() -> None:
         state = AppState(APP, instances, tasks_running=instances)
         observations = cpu(rng.choice((0.1, 0.5, 0.9)), now)
         expected = decide(chosen, state, observations, history, now)
-        history = history.record(expected, keep=chosen.history_span())
+        history = history.record(expected, keep=chosen.stabilization_window())
         decision = controller.step(state, observations, now)
         assert (decision.desired, decision.code, decision.reasons()) == (
             expected.desired,
@@ -140,26 +140,14 @@ def test_lead_auto_in_force_with_a_given_startup() -> None:
     assert short.desired == 4
 
 
-def test_a_policy_without_forecast_or_steady_fall_does_not_feed_the_tracker() -> None:
-    tracker = StartupTracker()
-    careful = AppController(policy(scale_down={"steady": None}), tick=TICK, tracker=tracker)
-    careful.step(AppState(APP, 2, tasks_running=2), cpu(0.5), NOW)
-    careful.wrote(4, at=NOW)
-    careful.step(AppState(APP, 4, tasks_running=4), cpu(0.5), NOW + timedelta(seconds=60))
-    assert careful.last_outlook is None
-    assert tracker.estimates() == {}
-
-
-def test_a_steady_fall_learns_the_startup_time_without_forecasting() -> None:
-    """The default policy's steady scale-down keeps what the loads of the last start-up time needed,
-    so its controller learns that time; it still makes no outlook."""
+def test_only_a_policy_that_learns_feeds_the_tracker() -> None:
     tracker = StartupTracker()
     steady = AppController(policy(), tick=TICK, tracker=tracker)
     steady.step(AppState(APP, 2, tasks_running=2), cpu(0.5), NOW)
     steady.wrote(4, at=NOW)
     steady.step(AppState(APP, 4, tasks_running=4), cpu(0.5), NOW + timedelta(seconds=60))
     assert steady.last_outlook is None
-    assert tracker.estimates()[APP].seconds == 60
+    assert tracker.estimates() == {}
 
 
 def test_a_predictive_policy_records_the_load_it_measured() -> None:

@@ -1097,27 +1097,6 @@ def decision_at(at: datetime, recommendation: int | None) -> Decision:
     return Decision(app_id=APP, at=at, current=5, desired=5, code="within_tolerance", recommendation=recommendation)
 
 
-def test_history_keeps_only_the_counts_that_can_be_the_highest_of_a_window() -> None:
-    history = OBSERVED
-    for minutes, kept in ((9, 6), (8, 4), (7, 5), (6, 5), (5, 3), (4, 2)):
-        history = history.record(replace(decision_at(ago(minutes=minutes), 5), kept=kept), keep=timedelta(minutes=5))
-    # 4 is dropped by the later 5, the first 5 by the second; 6 (9m ago) is 5m older than the newest
-    assert history.kept == (
-        Recommendation(ago(minutes=6), 5),
-        Recommendation(ago(minutes=5), 3),
-        Recommendation(ago(minutes=4), 2),
-    )
-    assert history.kept_since(ago(minutes=7)) == 5
-    assert history.kept_since(ago(minutes=6)) == 3  # after, not from
-    assert history.kept_since(ago(minutes=4)) is None
-    # a tick without a load keeps what there was
-    assert history.record(decision_at(ago(minutes=3), 5), keep=timedelta(minutes=5)).kept == history.kept
-    # a clock that went back drops nothing but what expired
-    back = history.record(replace(decision_at(ago(minutes=8), 5), kept=4), keep=timedelta(minutes=5))
-    assert back.kept == (*history.kept, Recommendation(ago(minutes=8), 4))
-    assert back.kept_since(ago(minutes=9)) == 5
-
-
 def test_history_record_prunes_what_the_window_cannot_need() -> None:
     history = History(
         observing_since=ago(hours=1),

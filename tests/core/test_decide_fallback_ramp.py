@@ -37,16 +37,12 @@ class Run:
     history: History = field(default_factory=lambda: History(observing_since=T0 - timedelta(hours=1)))
     last_scaled_at: datetime | None = None
     decisions: list[Decision] = field(default_factory=list)
-    startup: timedelta | None = None  # the app's start-up time, as the controller would have learned it
 
     def tick(self, backlog: float | None, *, outlook: Outlook | None = None) -> Decision:
         state = AppState(APP, self.instances, tasks_running=self.instances, last_scaled_at=self.last_scaled_at)
         seen = Observation.missing("no answer") if backlog is None else Observation(value=backlog, timestamp=self.now)
-        observations = {"backlog": seen}
-        decision = decide(
-            self.policy, state, observations, self.history, self.now, outlook=outlook, startup=self.startup
-        )
-        self.history = self.history.record(decision, keep=self.policy.history_span())
+        decision = decide(self.policy, state, {"backlog": seen}, self.history, self.now, outlook=outlook)
+        self.history = self.history.record(decision, keep=self.policy.stabilization_window())
         if decision.scaled:
             self.instances = decision.desired
             self.last_scaled_at = self.now
@@ -210,7 +206,7 @@ def test_a_ramp_from_a_metric_that_follows_the_count_still_takes_only_its_steps(
     while run.now < T0 + timedelta(minutes=30):
         state = AppState(APP, run.instances, tasks_running=run.instances, last_scaled_at=run.last_scaled_at)
         decision = decide(run.policy, state, {"cpu": Observation(0.5, run.now)}, run.history, run.now)
-        run.history = run.history.record(decision, keep=run.policy.history_span())
+        run.history = run.history.record(decision, keep=run.policy.stabilization_window())
         if decision.scaled:
             run.instances, run.last_scaled_at = decision.desired, run.now
         decisions.append(decision)

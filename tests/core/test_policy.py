@@ -234,17 +234,6 @@ def test_step_size_takes_the_most_permissive_limit(steps: object, current: int, 
 def test_stabilization_window_is_the_longer_direction() -> None:
     parsed = Policy.model_validate(policy(scale_up={"stabilization": "7m"}, scale_down={"stabilization": "2m"}))
     assert parsed.stabilization_window() == timedelta(minutes=7)
-    assert parsed.history_span() == timedelta(minutes=10)  # the steady window (core.steady)
-
-
-def test_history_span_covers_the_steady_window() -> None:
-    steady = {"window": "12m", "stabilization": "1m"}
-    parsed = Policy.model_validate(policy(scale_up={"stabilization": "7m"}, scale_down={"steady": steady}))
-    assert parsed.history_span() == timedelta(minutes=12)
-    careful = Policy.model_validate(
-        policy(scale_up={"stabilization": "7m"}, scale_down={"stabilization": "2m", "steady": None})
-    )
-    assert careful.history_span() == careful.stabilization_window() == timedelta(minutes=7)
 
 
 def test_metric_kind_and_target() -> None:

@@ -34,10 +34,6 @@ class Held:
     decision: Decision
 
 
-# the learned start-up time the loop would pass: a steady scale-down keeps what its loads needed
-STARTUP = timedelta(minutes=2)
-
-
 def _tick(
     *,
     policy: Policy,
@@ -48,11 +44,11 @@ def _tick(
     now: datetime,
 ) -> tuple[Decision, History, Held | None, bool]:
     """One app's tick as the loop runs it: reuse when the inputs are equal, else decide."""
-    keep = policy.history_span()
+    keep = policy.stabilization_window()
     inputs = inputs_of(policy, state, observations, history, now)
     if held is not None and inputs is not None and held.inputs == inputs:
         return held.decision, history.record(held.decision, keep=keep, at=now), held, True
-    decision = decide(policy, state, observations, history, now, startup=STARTUP)
+    decision = decide(policy, state, observations, history, now)
     fresh = Held(inputs, decision) if inputs is not None and reusable(decision) else None
     return decision, history.record(decision, keep=keep), fresh, False
 
@@ -108,8 +104,8 @@ def test_reusing_a_decision_is_the_same_as_deciding_again(data: st.DataObject) -
         drawn = {spec.name: data.draw(an_observation(observations.get(spec.name), now)) for spec in policy.metrics}
         observations = {name: obs for name, obs in drawn.items() if obs is not None}
 
-        decision = decide(policy, state, observations, every_tick, now, startup=STARTUP)
-        every_tick = every_tick.record(decision, keep=policy.history_span())
+        decision = decide(policy, state, observations, every_tick, now)
+        every_tick = every_tick.record(decision, keep=policy.stabilization_window())
         kept, reusing, held, was_reused = _tick(
             policy=policy, state=state, observations=observations, history=reusing, held=held, now=now
         )

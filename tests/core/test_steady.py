@@ -12,9 +12,7 @@ from typing import Any
 
 import pytest
 
-from autoscaler.core.controller import AppController
 from autoscaler.core.decide import Decision
-from autoscaler.core.model import AppState, Observation
 from autoscaler.core.policy import Policy, SteadyFall
 from autoscaler.core.rules import MetricEvaluation
 from autoscaler.core.steady import LoadRun, advance, steady_since
@@ -175,81 +173,3 @@ def test_steady_settings_are_validated_like_the_scale_down_ones() -> None:
     with pytest.raises(ValueError, match="windw"):
         make_policy(scale_down={"steady": {"windw": "5m"}})
     assert make_policy(scale_down={"steady": None}).scale_down.steady is None
-
-
-def wavering(high_until: datetime) -> Callable[[datetime], float]:
-    """Two instances' worth, 2.25 every other tick (the first included) until `high_until` (within 15 %
-    of the lowest, so the load is steady), then 2.0 flat."""
-    return lambda now: 225.0 if now < high_until and (now - T0) // TICK % 2 == 0 else 200.0
-
-
-def test_a_steady_scale_down_keeps_what_the_loads_of_the_startup_time_needed() -> None:
-    last_high = T0 + timedelta(minutes=12)
-    load = wavering(last_high)
-    first: dict[str, Decision] = {}
-    for name, startup in (("unknown", None), ("1m", timedelta(minutes=1)), ("3m", timedelta(minutes=3))):
-        run = Run(make_policy(), instances=3, startup=startup)
-        first[name] = downs(run.until(T0 + timedelta(minutes=30), load))[0]
-        assert (first[name].current, first[name].desired) == (3, 2)
-        assert first[name].steady_since is not None
-    # 2.25 instances' worth is more than 2 x 1.1 = 2.2: at 2 instances it would scale up again. With a
-    # start-up time of 3 minutes the fleet keeps 3 until the last 2.25 is 3 minutes old; over 1 minute
-    # (the steady stabilisation's own look-back) it sheds as soon as without any start-up time.
-    assert first["unknown"].at < last_high + timedelta(minutes=1)
-    assert first["1m"].at == first["unknown"].at
-    assert last_high + timedelta(minutes=2) < first["3m"].at <= last_high + timedelta(minutes=3)
-
-
-def test_explain_says_what_the_startup_time_keeps() -> None:
-    run = Run(make_policy(), instances=3, startup=timedelta(minutes=3))
-    decisions = run.until(T0 + timedelta(minutes=13), wavering(T0 + timedelta(minutes=12)))
-    held = [d for d in decisions if d.at > T0 + timedelta(minutes=12) and d.steady_since is not None]
-    assert held and all(d.desired == 3 for d in held)
-    assert (
-        "a load of the last 3m (the start-up time, at most the steady window) was more than 2 x (1 + tolerance "
-        "0.1) = 2.20 instances' worth at the target, so 2 would scale up again before a shed instance could be "
-        "back: holds at 3"
-    ) in held[-1].explain()
-    assert held[-1].code == "stabilizing"
-
-
-def test_the_startup_look_back_is_at_most_the_steady_window() -> None:
-    policy = make_policy(scale_down={"steady": {"window": "5m"}})
-    last_high = T0 + timedelta(minutes=12)
-    day = downs(
-        Run(policy, instances=3, startup=timedelta(hours=1)).until(T0 + timedelta(minutes=30), wavering(last_high))
-    )
-    five = downs(
-        Run(policy, instances=3, startup=timedelta(minutes=5)).until(T0 + timedelta(minutes=30), wavering(last_high))
-    )
-    assert day[0].at == five[0].at
-    assert last_high + timedelta(minutes=4) < day[0].at <= last_high + timedelta(minutes=5)
-
-
-def test_reused_ticks_keep_their_loads_for_the_steady_fall() -> None:
-    """Flat at 2.25 instances' worth (each tick reuses the last decision), then 2.0: what the reused
-    ticks' loads keep holds the scale-down exactly as when every tick is decided anew."""
-    policy = make_policy()
-    fleets = {reuse: 3 for reuse in (True, False)}
-    controllers = {
-        reuse: AppController(policy, tick=TICK, startup=timedelta(minutes=3), reuse=reuse) for reuse in (True, False)
-    }
-    reused = 0
-    now, drop, shed = T0, T0 + timedelta(minutes=15), T0
-    while now < T0 + timedelta(minutes=25):
-        value = 225.0 if now < drop else 200.0
-        decisions = {}
-        for reuse, controller in controllers.items():
-            state = AppState(APP, fleets[reuse], tasks_running=fleets[reuse])
-            decisions[reuse] = controller.step(state, {"backlog": Observation(value=value, timestamp=now)}, now)
-            if decisions[reuse].scaled:
-                fleets[reuse] = decisions[reuse].desired
-                shed = now
-        reused += controllers[True].reused
-        assert decisions[True] == decisions[False]
-        assert controllers[True].history == controllers[False].history
-        now += TICK
-    assert reused > 40
-    assert fleets == {True: 2, False: 2}
-    # the 2.25 of the last 3 minutes kept 3 until the last of them was 3 minutes old
-    assert drop + timedelta(minutes=2) < shed <= drop + timedelta(minutes=3)
