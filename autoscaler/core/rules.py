@@ -245,7 +245,8 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
             f"{measured} x {value:g} / {target:g} = {raw:.2f}"
         )
 
-    if current > 0 and not capped and abs(ratio - 1.0) <= policy.tolerance + EPSILON:
+    within = current > 0 and abs(ratio - 1.0) <= policy.tolerance + EPSILON
+    if within and not capped:
         tolerance = policy.tolerance
         return MetricEvaluation(
             spec.name,
@@ -258,7 +259,7 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
             load=raw,
         )
     final, side = _on_its_side(max(0, math.ceil(raw - EPSILON)), current, ratio, average=average)
-    if capped and current > 0 and ratio - 1.0 <= policy.tolerance + EPSILON:
+    if within:  # and capped: the band does not hold it
         cap, tolerance = spec.saturation, policy.tolerance
         side += f" (at its cap {cap:g}, so not within tolerance {tolerance:g}: the load is at least this)"
     return MetricEvaluation(
