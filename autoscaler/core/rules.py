@@ -10,6 +10,13 @@ Within the tolerance band around the current count the proposal is the current c
 except for an average at its cap above the target: the load is at least what it shows and may be
 far more, so it is no value near the target (with a target of 0.95 and the default tolerance 0.1, a
 saturated 1.0 would otherwise be "within tolerance" and never scale up).
+On the way up an average is also held when the current count carries its load within the tolerance
+(load over the current count at most 1 + tolerance): the instances it has not measured (still
+starting, or ready within the metric window, see below) are the scale-up it asks for. Without this a
+rising load would add one instance after another while the first ones start, each a deployment of its
+own; a load that outgrows even the current count by more than the tolerance still scales up at once.
+This holds an average at its cap too: that it may be far more than it shows is the next tick's
+question, once the new instances are measured.
 Missing, non-finite, implausible or stale values give no proposal at all, never zero.
 
 A `target_average` value is an average over the metric window (`rate(...[1m])`), so when the ready
@@ -245,9 +252,13 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
             f"{measured} x {value:g} / {target:g} = {raw:.2f}"
         )
 
-    within = current > 0 and abs(ratio - 1.0) <= policy.tolerance + EPSILON
-    if within and not capped:
-        tolerance = policy.tolerance
+    tolerance = policy.tolerance
+    within = current > 0 and abs(ratio - 1.0) <= tolerance + EPSILON
+    # on the way up, the instances the average has not measured are the scale-up it asks for
+    carried = average and ratio > 1.0 and current + EPSILON < raw <= current * (1 + tolerance) + EPSILON
+    if (within and not capped) or (carried and measured < current):
+        unmeasured = 0 if within and not capped else current - measured
+        window = policy.metric_window
         return MetricEvaluation(
             spec.name,
             spec.source,
@@ -255,12 +266,12 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
             target,
             value,
             current,
-            lambda: f"{arithmetic()}; within tolerance {tolerance:g} of {current}, proposes {current}",
+            lambda: f"{arithmetic()}; {_held(tolerance, current, unmeasured, window)}, proposes {current}",
             load=raw,
         )
     final, side = _on_its_side(max(0, math.ceil(raw - EPSILON)), current, ratio, average=average)
     if within:  # and capped: the band does not hold it
-        cap, tolerance = spec.saturation, policy.tolerance
+        cap = spec.saturation
         side += f" (at its cap {cap:g}, so not within tolerance {tolerance:g}: the load is at least this)"
     return MetricEvaluation(
         spec.name,
@@ -271,6 +282,17 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
         final,
         lambda: f"{arithmetic()}{side}, proposes {final}",
         load=raw,
+    )
+
+
+def _held(tolerance: float, current: int, unmeasured: int, window: timedelta) -> str:
+    """Why a proposal is the current count: within the tolerance of the target, or (`unmeasured` > 0) a
+    load the current count carries within it, some of which the average has not measured yet."""
+    if not unmeasured:
+        return f"within tolerance {tolerance:g} of {current}"
+    return (
+        f"the current {current} carry it within tolerance {tolerance:g} ({unmeasured} of them not yet measured "
+        f"by the average: still starting, or ready within the {_seconds(window)} window)"
     )
 
 

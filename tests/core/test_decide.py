@@ -553,6 +553,60 @@ CASES = [
         policy={"metrics": [{**CPU, "target_average": 0.95, "saturation": None}]},
     ),
     Case(
+        "2 of 10 still starting: 8 x 0.65 / 0.5 = 10.4, which the current 10 carry within tolerance: held",
+        state(10, ready=8),
+        {"cpu": fresh(0.65)},
+        10,
+        "within_tolerance",
+    ),
+    Case(
+        "2 of 10 still starting: 8 x 0.6875 / 0.5 = 11.0, at the edge of the current 10's tolerance: held",
+        state(10, ready=8),
+        {"cpu": fresh(0.6875)},
+        10,
+        "within_tolerance",
+    ),
+    Case(
+        "2 of 10 still starting: 8 x 0.7 / 0.5 = 11.2 outgrows the current 10 beyond tolerance: 12",
+        state(10, ready=8),
+        {"cpu": fresh(0.7)},
+        12,
+        "scaled_up",
+        "metrics",
+    ),
+    Case(
+        "all 10 ready: the same 0.65 measured all of them: 10 x 0.65 / 0.5 = 13",
+        state(10),
+        {"cpu": fresh(0.65)},
+        13,
+        "scaled_up",
+        "metrics",
+    ),
+    Case(
+        "1 of 21 starting, target 0.95: a saturated 20 x 1.0 / 0.95 = 21.05 is carried by the current 21: held",
+        state(21, ready=20),
+        {"cpu": fresh(1.0)},
+        21,
+        "within_tolerance",
+        policy={"max_instances": 40, "metrics": [{**CPU, "target_average": 0.95}]},
+    ),
+    Case(
+        "1 of 11 starting, target 0.5: a saturated 10 x 1.0 / 0.5 = 20 is far beyond the 11: 20",
+        state(11, ready=10),
+        {"cpu": fresh(1.0)},
+        20,
+        "scaled_up",
+        "metrics",
+    ),
+    Case(
+        "2 became ready within the window, none starting: 8 x 0.65 / 0.5 = 10.4 over the fewest is carried: held",
+        state(10),
+        {"cpu": fresh(0.65)},
+        10,
+        "metric_window",
+        history=replace(OBSERVED, ready=(ReadyCount(ago(seconds=45), 8),)),
+    ),
+    Case(
         "below target over the most ready within the window: 10 ready 30s ago, 8 now: 10 x 0.3 / 0.5 = 6, not 5",
         state(8),
         {"cpu": fresh(0.3)},
@@ -1308,6 +1362,15 @@ def test_explain_says_a_saturated_average_is_not_within_tolerance() -> None:
     assert (
         "10 ready x 1 / 0.95 = 10.53 (at its cap 1, so not within tolerance 0.1: the load is at least this), "
         "proposes 11"
+    ) in decision.explain()
+
+
+def test_explain_says_the_instances_not_yet_measured_carry_a_rise() -> None:
+    decision = run(make_policy(), state(10, ready=8), {"cpu": fresh(0.65)})
+    assert decision.desired == 10
+    assert (
+        "8 ready x 0.65 / 0.5 = 10.40; the current 10 carry it within tolerance 0.1 (2 of them not yet "
+        "measured by the average: still starting, or ready within the 60s window), proposes 10"
     ) in decision.explain()
 
 
