@@ -254,11 +254,17 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
 
     tolerance = policy.tolerance
     within = current > 0 and abs(ratio - 1.0) <= tolerance + EPSILON
+    banded = within and not capped
     # on the way up, the instances the average has not measured are the scale-up it asks for
-    carried = average and ratio > 1.0 and current + EPSILON < raw <= current * (1 + tolerance) + EPSILON
-    if (within and not capped) or (carried and measured < current):
-        unmeasured = 0 if within and not capped else current - measured
-        window = policy.metric_window
+    carried = (
+        not banded
+        and average
+        and ratio > 1.0
+        and measured < current
+        and current + EPSILON < raw <= current * (1 + tolerance) + EPSILON
+    )
+    if banded or carried:
+        unmeasured = current - measured if carried else 0
         return MetricEvaluation(
             spec.name,
             spec.source,
@@ -266,7 +272,9 @@ def evaluate(  # noqa: PLR0911, PLR0912 - one early return per way a value can b
             target,
             value,
             current,
-            lambda: f"{arithmetic()}; {_held(tolerance, current, unmeasured, window)}, proposes {current}",
+            lambda: (
+                f"{arithmetic()}; {_held(tolerance, current, unmeasured, policy.metric_window)}, proposes {current}"
+            ),
             load=raw,
         )
     final, side = _on_its_side(max(0, math.ceil(raw - EPSILON)), current, ratio, average=average)
